@@ -1,0 +1,72 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { parseDigest } from './digest.ts';
+import { DigestMismatchError, SizeMismatchError } from './errors.ts';
+import { createHasher, type Hasher } from './hasher.ts';
+
+/** Options of {@link DigestVerifier}. */
+export interface VerifierOptions {
+  /** Expected total size; more bytes fail at once, fewer fail at the end. */
+  size?: number;
+  /** Where the bytes come from, for error messages (never include credentials). */
+  source?: string;
+}
+
+/**
+ * Pass-through stream that hashes what flows through it and fails with
+ * {@link DigestMismatchError} (or {@link SizeMismatchError}) at the end if the bytes do not
+ * match. Consumers must treat data as good only once the stream has finished without error.
+ */
+export class DigestVerifier extends Transform {
+  readonly expected: string;
+  #hasher: Hasher;
+  #bytes: number;
+  readonly #size: number | undefined;
+  readonly #source: string | undefined;
+
+  constructor(expected: string, options: VerifierOptions = {}) {
+    super();
+    const parsed = parseDigest(expected);
+    this.expected = parsed.digest;
+    this.#hasher = createHasher(parsed.algorithm);
+    this.#bytes = 0;
+    this.#size = options.size;
+    this.#source = options.source;
+  }
+
+  /** Bytes seen so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#bytes += chunk.length;
+    if (this.#size !== undefined && this.#bytes > this.#size) {
+      callback(this.#sizeError());
+      return;
+    }
+    this.#hasher.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#size !== undefined && this.#bytes !== this.#size) {
+      callback(this.#sizeError());
+      return;
+    }
+    const actual = this.#hasher.digest();
+    if (actual !== this.expected) {
+      callback(new DigestMismatchError({ expected: this.expected, actual, source: this.#source }));
+      return;
+    }
+    callback();
+  }
+
+  #sizeError(): SizeMismatchError {
+    return new SizeMismatchError({
+      expected: this.#size ?? 0,
+      actual: this.#bytes,
+      digest: this.expected,
+      source: this.#source,
+    });
+  }
+}
