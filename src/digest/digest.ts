@@ -24,7 +24,10 @@ export function parseDigest(value: string): ParsedDigest {
   const algorithm = value.slice(0, colon);
   const hex = value.slice(colon + 1);
   if (!isAlgorithm(algorithm)) {
-    throw new InvalidDigestError(value, `unsupported algorithm (supported: sha256, sha512, blake3)`);
+    throw new InvalidDigestError(
+      value,
+      `unsupported algorithm (supported: sha256, sha512, blake3)`,
+    );
   }
   const length = HEX_LENGTH[algorithm];
   if (hex.length !== length || !/^[0-9a-f]+$/.test(hex)) {

@@ -24,7 +24,9 @@ export function createHasher(algorithm: DigestAlgorithm = 'sha256'): Hasher {
       digest: () => `${algorithm}:${hash.digest('hex')}`,
     };
   }
-  const hash = (algorithm === 'blake3' ? blake3 : algorithm === 'sha512' ? sha512 : sha256).create();
+  const hash = (
+    algorithm === 'blake3' ? blake3 : algorithm === 'sha512' ? sha512 : sha256
+  ).create();
   return {
     update: (chunk) => void hash.update(chunk),
     digest: () => `${algorithm}:${Buffer.from(hash.digest()).toString('hex')}`,
@@ -32,7 +34,10 @@ export function createHasher(algorithm: DigestAlgorithm = 'sha256'): Hasher {
 }
 
 /** Digest of bytes already in memory (manifests, configs). */
-export function digestBytes(data: Uint8Array | string, algorithm: DigestAlgorithm = 'sha256'): string {
+export function digestBytes(
+  data: Uint8Array | string,
+  algorithm: DigestAlgorithm = 'sha256',
+): string {
   const hasher = createHasher(algorithm);
   hasher.update(typeof data === 'string' ? Buffer.from(data) : data);
   return hasher.digest();

@@ -1,4 +1,10 @@
-export { type DigestAlgorithm, isAlgorithm, isDigest, type ParsedDigest, parseDigest } from './digest.ts';
+export {
+  type DigestAlgorithm,
+  isAlgorithm,
+  isDigest,
+  type ParsedDigest,
+  parseDigest,
+} from './digest.ts';
 export { DigestMismatchError, InvalidDigestError, SizeMismatchError } from './errors.ts';
 export { createHasher, digestBytes, type Hasher } from './hasher.ts';
 export { DigestVerifier, type VerifierOptions } from './verifier.ts';

@@ -1,0 +1,60 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import { Limiter, mapLimit } from '../../src/util/limiter.ts';
+import { SingleFlight } from '../../src/util/single-flight.ts';
+
+test('limiter never runs more than its concurrency', async (t) => {
+  const limiter = new Limiter(3);
+  let running = 0;
+  let peak = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, () =>
+      limiter.run(async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await sleep(2);
+        running--;
+      }),
+    ),
+  );
+  t.is(peak, 3);
+  t.is(limiter.active, 0);
+});
+
+test('an aborted waiter leaves the queue without taking a slot', async (t) => {
+  const limiter = new Limiter(1);
+  let release!: () => void;
+  const first = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
+  const controller = new AbortController();
+  const waiting = limiter.run(async () => 'ran', controller.signal);
+  controller.abort(new Error('stop'));
+  await t.throwsAsync(waiting, { message: 'stop' });
+  release();
+  await first;
+  t.is(await limiter.run(async () => 'next'), 'next');
+});
+
+test('mapLimit keeps order and fails fast', async (t) => {
+  t.deepEqual(await mapLimit([3, 1, 2], 2, async (n) => n * 2), [6, 2, 4]);
+  await t.throwsAsync(
+    mapLimit([1, 2], 2, async (n) => {
+      if (n === 2) throw new Error('boom');
+      return n;
+    }),
+    { message: 'boom' },
+  );
+});
+
+test('single flight runs concurrent work once and forgets it after', async (t) => {
+  const flight = new SingleFlight<string, number>();
+  let calls = 0;
+  const work = async () => {
+    calls++;
+    await sleep(5);
+    return calls;
+  };
+  const results = await Promise.all(Array.from({ length: 10 }, () => flight.do('k', work)));
+  t.deepEqual(new Set(results), new Set([1]));
+  t.is(flight.size, 0);
+  t.is(await flight.do('k', work), 2);
+});
