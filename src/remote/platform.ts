@@ -1,13 +1,7 @@
 import { OciferryError } from '../errors.ts';
+import type { Platform } from '../registry/oci.ts';
 
-/** An OCI platform (image-spec `platform` object, the fields that select an image). */
-export interface Platform {
-  readonly os: string;
-  readonly architecture: string;
-  readonly variant?: string;
-  readonly 'os.version'?: string;
-  readonly 'os.features'?: readonly string[];
-}
+export type { Platform };
 
 /** A platform string (`os/arch[/variant]`) that cannot be understood. */
 export class InvalidPlatformError extends OciferryError {

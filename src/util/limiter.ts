@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * Runs at most `concurrency` tasks at once; the rest wait in FIFO order.
  * The one concurrency primitive of the code base: per-host request limits and copy pools use it.
@@ -57,13 +59,35 @@ export class Limiter {
   }
 }
 
-/** Map `items` through `task` with at most `concurrency` in flight; fails fast on the first error. */
+/**
+ * Map `items` through `task` with at most `concurrency` in flight. On the first failure the
+ * others are aborted through the signal each task receives, and the call rejects with that first
+ * error once every task has settled (so nothing keeps running, or writing, behind the caller).
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   concurrency: number,
-  task: (item: T, index: number) => Promise<R>,
+  task: (item: T, index: number, signal: AbortSignal) => Promise<R>,
   signal?: AbortSignal,
 ): Promise<R[]> {
   const limiter = new Limiter(concurrency);
-  return Promise.all(items.map((item, index) => limiter.run(() => task(item, index), signal)));
+  const controller = new AbortController();
+  const inner = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+  setMaxListeners(0, inner);
+  let firstError: { error: unknown } | undefined;
+  const settled = await Promise.allSettled(
+    items.map((item, index) =>
+      limiter
+        .run(() => task(item, index, inner), inner)
+        .catch((error: unknown) => {
+          if (!firstError) {
+            firstError = { error };
+            controller.abort(error);
+          }
+          throw error;
+        }),
+    ),
+  );
+  if (firstError) throw firstError.error;
+  return settled.map((result) => (result as PromiseFulfilledResult<R>).value);
 }

@@ -1,0 +1,36 @@
+import type { Readable } from 'node:stream';
+import { DigestVerifier } from '../digest/index.ts';
+import type { LayoutStore } from '../layout/index.ts';
+import type { Descriptor } from '../registry/oci.ts';
+import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
+
+/** Blobs of an OCI image layout directory. Whole reads are verified: a layout can be corrupt. */
+export class LayoutProvider implements Provider {
+  readonly store: LayoutStore;
+  readonly description: string;
+
+  constructor(store: LayoutStore) {
+    this.store = store;
+    this.description = `oci:${store.dir}`;
+  }
+
+  info(digest: string): Promise<BlobInfo | undefined> {
+    return this.store.info(digest);
+  }
+
+  async fetch(descriptor: Descriptor, options: FetchOptions = {}): Promise<Readable> {
+    if (options.range) {
+      return this.store.readBlob(descriptor.digest, options.range);
+    }
+    const source = this.store.readBlob(descriptor.digest);
+    const verifier = new DigestVerifier(descriptor.digest, {
+      size: descriptor.size,
+      source: this.description,
+    });
+    source.on('error', (error) => verifier.destroy(error));
+    options.signal?.addEventListener('abort', () => source.destroy(options.signal?.reason), {
+      once: true,
+    });
+    return source.pipe(verifier);
+  }
+}

@@ -1,0 +1,88 @@
+import type { Readable } from 'node:stream';
+import type { LayoutStore } from '../layout/index.ts';
+import type { Descriptor } from '../registry/oci.ts';
+import { SingleFlight } from '../util/single-flight.ts';
+import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
+import type { SourceIndex } from './sources.ts';
+
+/** Progress of one download, reported to the caller whose `unlazy` started it. */
+export interface UnlazyProgress {
+  readonly digest: string;
+  /** The reference the blob was resolved from (BuildKit reports progress on the origin too). */
+  readonly ref: string;
+  readonly bytes: number;
+  readonly total: number;
+}
+
+/** Options of {@link LazyBlob.unlazy}. */
+export interface UnlazyOptions {
+  signal?: AbortSignal;
+  onProgress?: (event: UnlazyProgress) => void;
+}
+
+/** One download per (store, digest) in the whole process, however many callers ask at once. */
+const downloads = new SingleFlight<string, boolean>();
+
+/**
+ * A blob that has not been downloaded: its descriptor, the provider that can read it and where
+ * it is known to live. Nothing is fetched until {@link unlazy} or {@link fetch} is called.
+ */
+export class LazyBlob {
+  readonly descriptor: Descriptor;
+  readonly provider: Provider;
+  /** The reference this blob was resolved through, for progress and messages. */
+  readonly ref: string;
+  readonly #sources: SourceIndex;
+
+  constructor(descriptor: Descriptor, provider: Provider, ref: string, sources: SourceIndex) {
+    this.descriptor = descriptor;
+    this.provider = provider;
+    this.ref = ref;
+    this.#sources = sources;
+  }
+
+  get digest(): string {
+    return this.descriptor.digest;
+  }
+
+  get size(): number {
+    return this.descriptor.size;
+  }
+
+  /** Digest and size from the descriptor: no I/O. */
+  info(): BlobInfo {
+    return { digest: this.descriptor.digest, size: this.descriptor.size };
+  }
+
+  /** Where the blob is known to exist: registry host -> repositories. */
+  sources(): Map<string, string[]> {
+    return this.#sources.sourcesOf(this.descriptor.digest);
+  }
+
+  /** Stream the blob from its provider (verified when read whole). */
+  fetch(options?: FetchOptions): Promise<Readable> {
+    return this.provider.fetch(this.descriptor, options);
+  }
+
+  /**
+   * Download into `store` unless it is there already (then no network I/O at all). Concurrent
+   * calls for the same digest and store share one download; progress goes to the first caller.
+   * The bytes are verified while streaming and committed atomically. Resolves to true when
+   * this call (or the download it joined) wrote the blob.
+   */
+  async unlazy(store: LayoutStore, options: UnlazyOptions = {}): Promise<boolean> {
+    if (await store.has(this.digest)) return false;
+    const key = `${store.dir}\0${this.digest}`;
+    return downloads.do(key, () => {
+      const { onProgress, signal } = options;
+      const report =
+        onProgress &&
+        ((bytes: number) =>
+          onProgress({ digest: this.digest, ref: this.ref, bytes, total: this.size }));
+      return store.writeBlob(this.descriptor, () => this.fetch({ signal }), {
+        signal,
+        onProgress: report,
+      });
+    });
+  }
+}

@@ -1,0 +1,36 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../registry/oci.ts';
+
+/** Size and digest of a blob, as far as a provider knows without reading it. */
+export interface BlobInfo {
+  readonly digest: string;
+  readonly size: number;
+}
+
+/** Options of {@link Provider.fetch}. */
+export interface FetchOptions {
+  signal?: AbortSignal;
+  /** Byte range, `end` inclusive; omitted for the whole blob. Only whole reads are verified. */
+  range?: { start: number; end?: number };
+}
+
+/** Where a registry-backed provider reads from: the key of mount-source decisions. */
+export interface RegistryLocation {
+  readonly registry: string;
+  readonly repository: string;
+}
+
+/**
+ * Something that can hand out blobs by descriptor: a registry repository, a layout directory,
+ * a cache service. Credentials, if any, are looked up at read time, never captured here.
+ */
+export interface Provider {
+  /** Where the bytes come from, for progress and error messages (never with credentials). */
+  readonly description: string;
+  /** Set when the provider reads from a registry repository. */
+  readonly location?: RegistryLocation;
+  /** Digest and size if the provider has the blob, undefined if not. May cost a HEAD request. */
+  info(digest: string, options?: { signal?: AbortSignal }): Promise<BlobInfo | undefined>;
+  /** Stream a blob; a whole-blob read fails with a digest error if the bytes are wrong. */
+  fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable>;
+}

@@ -1,0 +1,138 @@
+import type { Readable } from 'node:stream';
+import type { LayoutStore } from '../layout/index.ts';
+import type { Descriptor, ImageManifest, Platform } from '../registry/oci.ts';
+import { mapLimit } from '../util/limiter.ts';
+import type { RemoteContext } from './context.ts';
+import { checkImageConfig, configPlatform, type ImageConfig } from './image-config.ts';
+import { LazyBlob, type UnlazyOptions } from './lazy-blob.ts';
+import { readJson } from './read-json.ts';
+
+/** Options of {@link RemoteImage.unlazy} and {@link RemoteIndex.unlazy}. */
+export interface UnlazyImageOptions extends UnlazyOptions {
+  /** Tag to give the manifest in the layout's index.json; untagged entry when omitted. */
+  tag?: string;
+  /** Blobs downloaded at once (default 4). */
+  concurrency?: number;
+}
+
+/**
+ * An image manifest resolved from somewhere, with nothing else fetched: the config is read on
+ * first use, the layers only when a consumer downloads them.
+ */
+export class RemoteImage {
+  readonly kind = 'image' as const;
+  /** The manifest's descriptor (with `platform` when it came from an index). */
+  readonly descriptor: Descriptor;
+  readonly manifest: ImageManifest;
+  /** The manifest exactly as fetched: pushing these bytes keeps the digest. */
+  readonly bytes: Buffer;
+  readonly context: RemoteContext;
+  readonly configBlob: LazyBlob;
+  readonly layers: readonly LazyBlob[];
+  #config: Promise<ImageConfig> | undefined;
+
+  constructor(
+    descriptor: Descriptor,
+    manifest: ImageManifest,
+    bytes: Buffer,
+    context: RemoteContext,
+  ) {
+    this.descriptor = descriptor;
+    this.manifest = manifest;
+    this.bytes = bytes;
+    this.context = context;
+    const lazy = (desc: Descriptor) =>
+      new LazyBlob(desc, context.provider, context.ref, context.sources);
+    this.configBlob = lazy(manifest.config);
+    this.layers = manifest.layers.map(lazy);
+  }
+
+  get ref(): string {
+    return this.context.ref;
+  }
+
+  get digest(): string {
+    return this.descriptor.digest;
+  }
+
+  get mediaType(): string {
+    return this.descriptor.mediaType;
+  }
+
+  /** Config and layers: every blob the manifest references. */
+  blobs(): LazyBlob[] {
+    return [this.configBlob, ...this.layers];
+  }
+
+  /** The image config, fetched (and verified) on the first call only. */
+  config(options: { signal?: AbortSignal } = {}): Promise<ImageConfig> {
+    this.#config ??= (async () => {
+      const where = `config ${this.manifest.config.digest} of ${this.ref}`;
+      const json = await readJson(
+        () => this.configBlob.fetch({ signal: options.signal }),
+        this.manifest.config.size,
+        this.context.configSizeLimit,
+        where,
+      );
+      return checkImageConfig(json, where);
+    })();
+    this.#config.catch(() => {
+      this.#config = undefined;
+    });
+    return this.#config;
+  }
+
+  /** The platform from the index descriptor when known, else from the config (one fetch). */
+  async platform(options: { signal?: AbortSignal } = {}): Promise<Platform> {
+    return this.descriptor.platform ?? configPlatform(await this.config(options));
+  }
+
+  /** Layer diffIDs from the config, bottom-up. */
+  async diffIds(options: { signal?: AbortSignal } = {}): Promise<readonly string[]> {
+    return (await this.config(options)).rootfs.diff_ids;
+  }
+
+  /** A verified stream of one of this image's layers. */
+  openLayer(layer: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    return this.context.provider.fetch(layer, options);
+  }
+
+  /**
+   * Download config and layers into `store` (bounded parallelism, nothing fetched twice), then
+   * write the manifest and tag it. Content already in the store costs no network I/O.
+   */
+  async unlazy(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+    await this.unlazyContent(store, options);
+    await storeManifest(store, this.descriptor, this.bytes, options.tag, options.signal);
+  }
+
+  /** Download config and layers and write the manifest blob, without touching index.json. */
+  async unlazyContent(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+    const { concurrency = 4, signal } = options;
+    await mapLimit(
+      this.blobs(),
+      concurrency,
+      (blob, _index, inner) => blob.unlazy(store, { ...options, signal: inner }),
+      signal,
+    );
+    await store.writeBytes(this.descriptor, this.bytes);
+  }
+}
+
+/** Tag (or list untagged) a manifest whose blob is already in the store. */
+export async function storeManifest(
+  store: LayoutStore,
+  descriptor: Descriptor,
+  bytes: Buffer,
+  tag: string | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
+  await store.writeBytes(descriptor, bytes);
+  const entry: Descriptor = {
+    mediaType: descriptor.mediaType,
+    digest: descriptor.digest,
+    size: descriptor.size,
+  };
+  if (tag === undefined) await store.addManifest(entry, { signal });
+  else await store.putTag(tag, entry, { signal });
+}

@@ -1,0 +1,161 @@
+import { OciferryError } from '../errors.ts';
+import type { LayoutStore } from '../layout/index.ts';
+import type { Descriptor, ImageIndex, Platform } from '../registry/oci.ts';
+import { isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
+import { mapLimit } from '../util/limiter.ts';
+import type { RemoteContext } from './context.ts';
+import { decodeManifest } from './manifest.ts';
+import { bestPlatformMatch, formatPlatform } from './platform.ts';
+import { RemoteImage, storeManifest, type UnlazyImageOptions } from './remote-image.ts';
+
+/** A resolved image or index. */
+export type Remote = RemoteImage | RemoteIndex;
+
+/** No manifest in an index matches the wanted platform. */
+export class PlatformNotFoundError extends OciferryError {
+  constructor(ref: string, wanted: Platform, available: readonly string[]) {
+    super(
+      'PLATFORM_NOT_FOUND',
+      `${ref} has no image for ${formatPlatform(wanted)} (available: ${available.join(', ') || 'none'})`,
+    );
+  }
+}
+
+/**
+ * An image index (or Docker manifest list) resolved with nothing but its own manifest fetched.
+ * Children are resolved one by one on demand.
+ */
+export class RemoteIndex {
+  readonly kind = 'index' as const;
+  readonly descriptor: Descriptor;
+  readonly index: ImageIndex;
+  /** The index exactly as fetched: pushing these bytes keeps the digest. */
+  readonly bytes: Buffer;
+  readonly context: RemoteContext;
+  readonly #children = new Map<string, Promise<Remote>>();
+
+  constructor(descriptor: Descriptor, index: ImageIndex, bytes: Buffer, context: RemoteContext) {
+    this.descriptor = descriptor;
+    this.index = index;
+    this.bytes = bytes;
+    this.context = context;
+  }
+
+  get ref(): string {
+    return this.context.ref;
+  }
+
+  get digest(): string {
+    return this.descriptor.digest;
+  }
+
+  get mediaType(): string {
+    return this.descriptor.mediaType;
+  }
+
+  /** Child descriptors as listed. */
+  get manifests(): readonly Descriptor[] {
+    return this.index.manifests;
+  }
+
+  /**
+   * Resolve one child manifest (fetched once, then memoised). Children of unknown media types
+   * (artifacts, cache configs) are not manifests and are refused.
+   */
+  child(descriptor: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Remote> {
+    let child = this.#children.get(descriptor.digest);
+    if (!child) {
+      child = loadRemote(descriptor, this.context, options.signal);
+      this.#children.set(descriptor.digest, child);
+      child.catch(() => this.#children.delete(descriptor.digest));
+    }
+    return child;
+  }
+
+  /** The image for `platform` (containerd's matching rules), fetching only that manifest. */
+  async select(platform: Platform, options: { signal?: AbortSignal } = {}): Promise<RemoteImage> {
+    const images = this.manifests.filter((m) => isManifestMediaType(m.mediaType));
+    const match = bestPlatformMatch(platform, images, (m) => m.platform);
+    if (!match) {
+      const available = images.flatMap((m) => (m.platform ? [formatPlatform(m.platform)] : []));
+      throw new PlatformNotFoundError(this.ref, platform, available);
+    }
+    return (await this.child(match, options)) as RemoteImage;
+  }
+
+  /**
+   * Every image below this index, nested indexes flattened, each manifest fetched once even
+   * when listed several times (visited set).
+   */
+  async images(options: { signal?: AbortSignal } = {}): Promise<RemoteImage[]> {
+    const images: RemoteImage[] = [];
+    const visited = new Set<string>();
+    const walk = async (index: RemoteIndex): Promise<void> => {
+      for (const descriptor of index.manifests) {
+        if (visited.has(descriptor.digest)) continue;
+        visited.add(descriptor.digest);
+        if (!isManifestMediaType(descriptor.mediaType) && !isIndexMediaType(descriptor.mediaType))
+          continue;
+        const child = await index.child(descriptor, options);
+        if (child.kind === 'image') images.push(child);
+        else await walk(child);
+      }
+    };
+    await walk(this);
+    return images;
+  }
+
+  /** Download every child image and the index itself into `store`, then tag the index. */
+  async unlazy(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+    await this.unlazyContent(store, options);
+    await storeManifest(store, this.descriptor, this.bytes, options.tag, options.signal);
+  }
+
+  /** Download all children and write the index blob, without touching index.json. */
+  async unlazyContent(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+    const children = this.manifests.filter(
+      (m) => isManifestMediaType(m.mediaType) || isIndexMediaType(m.mediaType),
+    );
+    await mapLimit(
+      children,
+      2,
+      async (descriptor, _index, signal) => {
+        const child = await this.child(descriptor, { signal });
+        await child.unlazyContent(store, { ...options, signal });
+      },
+      options.signal,
+    );
+    await store.writeBytes(this.descriptor, this.bytes);
+  }
+}
+
+/** Fetch a manifest by descriptor and wrap it as the right kind of remote. */
+export async function loadRemote(
+  descriptor: Descriptor,
+  context: RemoteContext,
+  signal?: AbortSignal,
+): Promise<Remote> {
+  const bytes = await context.manifests.load(descriptor, { signal });
+  return remoteFromBytes(descriptor, bytes, context);
+}
+
+/** Wrap verified manifest bytes as a remote, recording where its blobs live. */
+export function remoteFromBytes(
+  descriptor: Descriptor,
+  bytes: Buffer,
+  context: RemoteContext,
+): Remote {
+  const where = `${context.ref} (${descriptor.digest})`;
+  const decoded = decodeManifest(bytes, descriptor.mediaType, where);
+  const location = context.provider.location;
+  const remember = (digest: string) =>
+    location && context.sources.add(digest, location.registry, location.repository);
+  remember(descriptor.digest);
+  if (decoded.kind === 'index') {
+    for (const child of decoded.index.manifests) remember(child.digest);
+    return new RemoteIndex(descriptor, decoded.index, bytes, context);
+  }
+  remember(decoded.manifest.config.digest);
+  for (const layer of decoded.manifest.layers) remember(layer.digest);
+  return new RemoteImage(descriptor, decoded.manifest, bytes, context);
+}

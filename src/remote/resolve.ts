@@ -1,0 +1,154 @@
+import { OciferryError } from '../errors.ts';
+import { LayoutStore } from '../layout/index.ts';
+import { formatReference, parseReference, type Reference } from '../reference/index.ts';
+import { type Descriptor, MANIFEST_MEDIA_TYPES, RegistryClient } from '../registry/index.ts';
+import type { RemoteContext } from './context.ts';
+import { LayoutProvider } from './layout-provider.ts';
+import {
+  layoutManifestLoader,
+  MANIFEST_SIZE_LIMIT,
+  registryManifestLoader,
+} from './manifest-loader.ts';
+import { type Platform, parsePlatform } from './platform.ts';
+import { RegistryProvider } from './registry-provider.ts';
+import { type Remote, remoteFromBytes } from './remote-index.ts';
+import { SourceIndex } from './sources.ts';
+
+/** Sources learnt by every resolve and copy in this process, unless a caller brings its own. */
+export const defaultSources = new SourceIndex();
+
+/** Options of {@link resolve}. */
+export interface ResolveOptions {
+  /** Registry client to use (default: one shared client with default options). */
+  client?: RegistryClient;
+  /** Select one platform out of an index: the result is then that platform's image. */
+  platform?: Platform | string;
+  signal?: AbortSignal;
+  /** Where learnt blob locations go (default {@link defaultSources}). */
+  sources?: SourceIndex;
+  /** Cap on image config size, default 32 MiB. */
+  configSizeLimit?: number;
+}
+
+/** A layout reference named a tag or digest the layout does not have. */
+export class NotFoundInLayoutError extends OciferryError {
+  constructor(ref: string) {
+    super('MANIFEST_UNKNOWN', `${ref}: not found in the layout's index.json`);
+  }
+}
+
+let sharedClient: RegistryClient | undefined;
+
+/** The client used when none is passed. */
+export function defaultClient(): RegistryClient {
+  sharedClient ??= new RegistryClient();
+  return sharedClient;
+}
+
+/**
+ * Resolve a reference to a lazy remote, fetching the manifest and nothing else. With `platform`,
+ * an index resolves to that platform's image (one more manifest request).
+ */
+export async function resolve(
+  ref: string | Reference,
+  options: ResolveOptions = {},
+): Promise<Remote> {
+  const reference = typeof ref === 'string' ? parseReference(ref) : ref;
+  const { descriptor, bytes, context } =
+    reference.kind === 'registry'
+      ? await fetchFromRegistry(reference, options)
+      : await fetchFromLayout(reference, options);
+  const remote = remoteFromBytes(descriptor, bytes, context);
+  if (options.platform === undefined || remote.kind === 'image') return remote;
+  const platform =
+    typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
+  return remote.select(platform, options);
+}
+
+/**
+ * The descriptor a reference points at, without its body when the registry answers HEAD with a
+ * digest (one HEAD request); falls back to GET when the digest header is missing.
+ */
+export async function resolveDescriptor(
+  ref: string | Reference,
+  options: Omit<ResolveOptions, 'platform'> = {},
+): Promise<Descriptor> {
+  const reference = typeof ref === 'string' ? parseReference(ref) : ref;
+  if (reference.kind === 'registry') {
+    const client = options.client ?? defaultClient();
+    const repository = client.repository(reference.registry, reference.repository);
+    const target = reference.digest ?? reference.tag ?? 'latest';
+    const head = await repository.headManifest(target, { signal: options.signal });
+    if (head) return head;
+  }
+  return (await resolve(reference, options)).descriptor;
+}
+
+interface Fetched {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  context: RemoteContext;
+}
+
+async function fetchFromRegistry(
+  reference: Extract<Reference, { kind: 'registry' }>,
+  options: ResolveOptions,
+): Promise<Fetched> {
+  const client = options.client ?? defaultClient();
+  const repository = client.repository(reference.registry, reference.repository);
+  const target = reference.digest ?? reference.tag ?? 'latest';
+  const { descriptor, bytes } = await repository.getManifest(target, {
+    accept: [...MANIFEST_MEDIA_TYPES],
+    signal: options.signal,
+  });
+  return {
+    descriptor,
+    bytes,
+    context: {
+      ref: formatReference(reference),
+      provider: new RegistryProvider(repository),
+      manifests: registryManifestLoader(repository),
+      sources: options.sources ?? defaultSources,
+      configSizeLimit: options.configSizeLimit ?? 32 * 1024 * 1024,
+    },
+  };
+}
+
+async function fetchFromLayout(
+  reference: Extract<Reference, { kind: 'layout' }>,
+  options: ResolveOptions,
+): Promise<Fetched> {
+  const store = await LayoutStore.open(reference.path, { create: false });
+  const ref = formatReference(reference);
+  const descriptor = await findInLayout(store, reference.tag, reference.digest);
+  if (!descriptor) throw new NotFoundInLayoutError(ref);
+  const manifests = layoutManifestLoader(store, MANIFEST_SIZE_LIMIT);
+  const bytes = await manifests.load(descriptor, { signal: options.signal });
+  return {
+    descriptor,
+    bytes,
+    context: {
+      ref,
+      provider: new LayoutProvider(store),
+      manifests,
+      sources: options.sources ?? defaultSources,
+      configSizeLimit: options.configSizeLimit ?? 32 * 1024 * 1024,
+    },
+  };
+}
+
+/** Find the index.json entry for a tag or digest; with neither, the only entry (or `latest`). */
+async function findInLayout(
+  store: LayoutStore,
+  tag: string | undefined,
+  digest: string | undefined,
+): Promise<Descriptor | undefined> {
+  if (digest) {
+    const index = await store.index();
+    return index.manifests.find((m) => m.digest === digest);
+  }
+  if (tag) return store.resolveTag(tag);
+  const index = await store.index();
+  if (index.manifests.length === 1) return index.manifests[0];
+  return store.resolveTag('latest');
+}
