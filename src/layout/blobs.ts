@@ -1,0 +1,122 @@
+import { link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestVerifier, parseDigest } from '../digest/index.ts';
+import { syncDir, tempPath } from './atomic.ts';
+import { errorCode } from './errno.ts';
+import { BlobUnknownError } from './errors.ts';
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+/** `link(2)` failures meaning "no hard links here" (FAT, some FUSE and network filesystems). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Options of {@link ingestBlob}. */
+export interface IngestOptions {
+  readonly digest: string;
+  readonly size?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Called with the running total of bytes written. */
+  readonly onProgress?: ((bytes: number) => void) | undefined;
+}
+
+/**
+ * `blobs/<alg>/<hex>` under `root`. The digest is validated first (InvalidDigestError), so an
+ * outside string can never name a path out of `blobs/`.
+ */
+export function blobPath(root: string, digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return join(root, 'blobs', algorithm, hex);
+}
+
+/**
+ * Stream `source` into `path`: into a temp file in the same directory, through a
+ * {@link DigestVerifier}, fsync, then a no-replace commit. Returns false when another writer
+ * committed the same digest first. On any failure the temp file is removed and `source` destroyed.
+ */
+export async function ingestBlob(
+  path: string,
+  source: Readable,
+  options: IngestOptions,
+): Promise<boolean> {
+  const dir = dirname(path);
+  const tmp = tempPath(dir);
+  let handle: FileHandle;
+  try {
+    await mkdir(dir, { recursive: true });
+    handle = await open(tmp, 'wx', 0o644);
+  } catch (error) {
+    source.destroy();
+    throw error;
+  }
+  try {
+    let bytes = 0;
+    const { onProgress } = options;
+    await pipeline(
+      source,
+      new DigestVerifier(options.digest, { size: options.size }),
+      async function* count(chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          bytes += chunk.length;
+          onProgress?.(bytes);
+          yield chunk;
+        }
+      },
+      handle.createWriteStream({ flush: true }),
+      { signal: options.signal },
+    );
+    return await commit(tmp, path);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Give the verified temp file its final name without ever replacing an existing blob: `link`
+ * fails with EEXIST when a concurrent writer won. Where hard links are unsupported, `rename`
+ * is used; it may then replace a blob, but only with identical verified bytes.
+ */
+async function commit(tmp: string, path: string): Promise<boolean> {
+  let written: boolean;
+  try {
+    await link(tmp, path);
+    written = true;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'EEXIST') written = false;
+    else if (code !== undefined && NO_HARD_LINKS.has(code)) {
+      await rename(tmp, path);
+      written = true;
+    } else throw error;
+  }
+  await rm(tmp, { force: true });
+  if (written) await syncDir(dirname(path));
+  return written;
+}
+
+/** Open a blob for reading, mapping a missing file to {@link BlobUnknownError}. */
+export async function openBlob(path: string, digest: string, root: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') throw new BlobUnknownError(digest, root);
+    throw error;
+  }
+}
+
+/** A stream of a blob's bytes from `start` to `end` (inclusive, as in `fs.createReadStream`). */
+export function blobReadStream(
+  path: string,
+  digest: string,
+  root: string,
+  range: { start?: number | undefined; end?: number | undefined },
+): Readable {
+  async function* read() {
+    const handle = await openBlob(path, digest, root);
+    yield* handle.createReadStream({ start: range.start, end: range.end });
+  }
+  return Readable.from(read(), { objectMode: false });
+}

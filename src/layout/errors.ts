@@ -1,0 +1,73 @@
+import { OciferryError } from '../errors.ts';
+
+/** Base class of the errors an OCI layout store throws on purpose; `code` tells them apart. */
+export class LayoutError extends OciferryError {}
+
+/** The store holds no blob with this digest. */
+export class BlobUnknownError extends LayoutError {
+  readonly digest: string;
+
+  constructor(digest: string, dir: string) {
+    super('BLOB_UNKNOWN', `blob ${digest} is not in the OCI layout ${dir}`);
+    this.digest = digest;
+  }
+}
+
+/** A layout file (`oci-layout`, `index.json`, a manifest) is missing or malformed. */
+export class LayoutInvalidError extends LayoutError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('LAYOUT_INVALID', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** `index.json.lock` stayed held by another writer for longer than the lock timeout. */
+export class LockTimeoutError extends LayoutError {
+  readonly lockPath: string;
+  /** Who holds the lock, as written in the lock file (`pid@hostname`), when readable. */
+  readonly holder: string | undefined;
+
+  constructor(args: { lockPath: string; timeoutMs: number; holder?: string }) {
+    const by = args.holder ? ` by ${args.holder}` : '';
+    super(
+      'LOCK_TIMEOUT',
+      `${args.lockPath} is held${by}; gave up after ${args.timeoutMs} ms. ` +
+        'If no other ociferry or BuildKit process uses this directory, delete the lock file.',
+    );
+    this.lockPath = args.lockPath;
+    this.holder = args.holder;
+  }
+}
+
+/** A blob is bigger than the caller allows to read into memory. */
+export class SizeExceededError extends LayoutError {
+  readonly digest: string;
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(args: { digest: string; size: number; limit: number }) {
+    super(
+      'SIZE_EXCEEDED',
+      `blob ${args.digest} has ${args.size} bytes, more than the limit of ${args.limit}; raise the limit or stream it`,
+    );
+    this.digest = args.digest;
+    this.size = args.size;
+    this.limit = args.limit;
+  }
+}
+
+/** A tag is not a valid `org.opencontainers.image.ref.name`. */
+export class InvalidTagError extends LayoutError {
+  readonly tag: string;
+
+  constructor(tag: string) {
+    super(
+      'TAG_INVALID',
+      `invalid tag ${JSON.stringify(tag.length > 100 ? `${tag.slice(0, 100)}...` : tag)}: ` +
+        'expected components of letters and digits joined by - . _ : @ + -- or /',
+    );
+    this.tag = tag;
+  }
+}

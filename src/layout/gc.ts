@@ -1,0 +1,151 @@
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlgorithm, isDigest } from '../digest/index.ts';
+import { TEMP_PREFIX } from './atomic.ts';
+import { errorCode } from './errno.ts';
+import { LayoutInvalidError } from './errors.ts';
+import { type Descriptor, MediaTypes } from './types.ts';
+import { isObject, parseDescriptor, parseJson } from './validate.ts';
+
+/** Options of `LayoutStore.gc`. */
+export interface GcOptions {
+  signal?: AbortSignal;
+  /**
+   * Temp files (`.tmp-*`, left by killed writers) untouched for this long are removed; younger
+   * ones may belong to a write in progress and are kept. Default one hour.
+   */
+  tempMaxAgeMs?: number;
+}
+
+/** What a garbage collection removed. */
+export interface GcResult {
+  /** Digests of the deleted blobs, sorted. */
+  deleted: string[];
+  /** Bytes of the deleted blobs and temp files. */
+  bytesFreed: number;
+  /** How many stale temp files were removed. */
+  tempFilesRemoved: number;
+}
+
+/** Loads a manifest or index blob; undefined when the store does not have it. */
+export type ManifestLoader = (desc: Descriptor) => Promise<Buffer | undefined>;
+
+const LINKING_TYPES: ReadonlySet<string> = new Set(Object.values(MediaTypes));
+const CHILD_LISTS = ['layers', 'manifests', 'blobs'] as const;
+const CHILD_SINGLES = ['config', 'subject'] as const;
+const DEFAULT_TEMP_MAX_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Digests reachable from `roots`, following manifests and indexes (config, layers, manifests,
+ * blobs, subject). Each digest is loaded once (visited set), so shared subtrees cost nothing
+ * extra; unknown media types are leaves; a malformed manifest throws rather than letting its
+ * children look unreachable.
+ */
+export async function reachable(
+  roots: readonly Descriptor[],
+  load: ManifestLoader,
+  signal?: AbortSignal,
+): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const stack = [...roots];
+  for (let desc = stack.pop(); desc !== undefined; desc = stack.pop()) {
+    if (seen.has(desc.digest)) continue;
+    seen.add(desc.digest);
+    if (!LINKING_TYPES.has(desc.mediaType)) continue;
+    signal?.throwIfAborted();
+    const bytes = await load(desc);
+    if (bytes !== undefined) stack.push(...children(bytes, `blob ${desc.digest}`));
+  }
+  return seen;
+}
+
+function children(bytes: Buffer, where: string): Descriptor[] {
+  const doc = parseJson(bytes.toString('utf8'), where);
+  if (!isObject(doc)) throw new LayoutInvalidError(where, 'manifest is not a JSON object');
+  const found: Descriptor[] = [];
+  for (const key of CHILD_SINGLES) {
+    if (doc[key] !== undefined) found.push(parseDescriptor(doc[key], where, key));
+  }
+  for (const key of CHILD_LISTS) {
+    const list = doc[key];
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry, i) => {
+      found.push(parseDescriptor(entry, where, `${key}[${i}]`));
+    });
+  }
+  return found;
+}
+
+/**
+ * Delete every `blobs/<alg>/<hex>` of `root` not in `keep`, and temp files older than
+ * `tempMaxAgeMs` in `blobs/<alg>/` and in `root`. Names that are neither are left alone.
+ */
+export async function sweep(
+  root: string,
+  keep: ReadonlySet<string>,
+  options: GcOptions = {},
+): Promise<GcResult> {
+  const { signal, tempMaxAgeMs = DEFAULT_TEMP_MAX_AGE_MS } = options;
+  const result: GcResult = { deleted: [], bytesFreed: 0, tempFilesRemoved: 0 };
+  const removeStaleTemps = async (dir: string, names: readonly string[]) => {
+    for (const name of names.filter((n) => n.startsWith(TEMP_PREFIX))) {
+      const path = join(dir, name);
+      const stats = await lstatOrUndefined(path);
+      if (!stats?.isFile() || Date.now() - stats.mtimeMs < tempMaxAgeMs) continue;
+      if (await removed(path)) {
+        result.tempFilesRemoved++;
+        result.bytesFreed += stats.size;
+      }
+    }
+  };
+  await removeStaleTemps(root, await list(root));
+  const blobsDir = join(root, 'blobs');
+  for (const algorithm of (await list(blobsDir)).filter(isAlgorithm)) {
+    const dir = join(blobsDir, algorithm);
+    const names = await list(dir);
+    await removeStaleTemps(dir, names);
+    for (const name of names) {
+      signal?.throwIfAborted();
+      const digest = `${algorithm}:${name}`;
+      if (!isDigest(digest) || keep.has(digest)) continue;
+      const path = join(dir, name);
+      const stats = await lstatOrUndefined(path);
+      if (!stats?.isFile()) continue;
+      if (await removed(path)) {
+        result.deleted.push(digest);
+        result.bytesFreed += stats.size;
+      }
+    }
+  }
+  result.deleted.sort();
+  return result;
+}
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
+    throw error;
+  }
+}
+
+async function lstatOrUndefined(path: string) {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Unlink `path`; false when someone else removed it first. */
+async function removed(path: string): Promise<boolean> {
+  try {
+    await rm(path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+    throw error;
+  }
+}

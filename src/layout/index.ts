@@ -1,0 +1,25 @@
+export {
+  BlobUnknownError,
+  InvalidTagError,
+  LayoutError,
+  LayoutInvalidError,
+  LockTimeoutError,
+  SizeExceededError,
+} from './errors.ts';
+export type { GcOptions, GcResult } from './gc.ts';
+export {
+  type BlobSource,
+  LayoutStore,
+  type OpenOptions,
+  type ReadBytesOptions,
+  type UpdateOptions,
+  type WriteBlobOptions,
+} from './store.ts';
+export {
+  type Descriptor,
+  IMAGE_NAME,
+  type ImageIndex,
+  MediaTypes,
+  type Platform,
+  REF_NAME,
+} from './types.ts';

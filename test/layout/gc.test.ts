@@ -1,0 +1,192 @@
+import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import { type Descriptor, LayoutStore, MediaTypes } from '../../src/layout/index.ts';
+import { describe, putJson, writeImage } from './support/image.ts';
+import { tempDir } from './support/tmp.ts';
+
+async function storedDigests(store: LayoutStore): Promise<string[]> {
+  const names = await readdir(join(store.dir, 'blobs', 'sha256'));
+  return names
+    .filter((n) => !n.startsWith('.'))
+    .map((n) => `sha256:${n}`)
+    .sort();
+}
+
+async function putBlob(
+  store: LayoutStore,
+  content: string,
+  mediaType = 'application/octet-stream',
+) {
+  const bytes = Buffer.from(content);
+  const desc = describe(mediaType, bytes);
+  await store.writeBytes(desc, bytes);
+  return desc;
+}
+
+function sizes(descs: readonly Descriptor[]): number {
+  return descs.reduce((sum, d) => sum + d.size, 0);
+}
+
+test('gc deletes exactly the blobs no index entry reaches, shared layers survive', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  const shared = Buffer.from('shared base layer');
+  const amd64 = await writeImage(store, [shared, Buffer.from('amd64 top')], 'amd64');
+  const arm64 = await writeImage(store, [shared, Buffer.from('arm64 top')], 'arm64');
+  const multi = await putJson(store, MediaTypes.ociIndex, {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociIndex,
+    manifests: [
+      { ...amd64.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+      { ...arm64.manifest, platform: { os: 'linux', architecture: 'arm64' } },
+    ],
+  });
+  const old = await writeImage(store, [shared, Buffer.from('old top')]);
+  const orphan = await putBlob(store, 'never referenced');
+  await store.putTag('multi', multi);
+  await store.putTag('old', old.manifest);
+  await store.removeTag('old');
+
+  const before = await storedDigests(store);
+  const result = await store.gc();
+  const gone = [old.manifest, old.config, old.layers[1] as Descriptor, orphan];
+  t.deepEqual(result.deleted, gone.map((d) => d.digest).sort());
+  t.is(result.bytesFreed, sizes(gone));
+  t.is(result.tempFilesRemoved, 0);
+  t.deepEqual(
+    await storedDigests(store),
+    before.filter((d) => !result.deleted.includes(d)),
+  );
+  for (const image of [amd64, arm64]) {
+    for (const d of [image.manifest, image.config, ...image.layers]) {
+      t.true(await store.has(d.digest));
+    }
+  }
+  t.deepEqual(await store.gc(), { deleted: [], bytesFreed: 0, tempFilesRemoved: 0 });
+});
+
+test('gc treats unknown media types as leaves, follows subject, blobs and docker types', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  const behindLeaf = await putBlob(store, 'only named inside a leaf');
+  const leaf = await putJson(store, 'application/vnd.example.thing+json', {
+    layers: [behindLeaf],
+  });
+  const subject = await writeImage(store, [Buffer.from('signed image')]);
+  const sbom = await putBlob(store, 'sbom', 'application/spdx+json');
+  const referrer = await putJson(store, MediaTypes.ociManifest, {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociManifest,
+    artifactType: 'application/spdx+json',
+    config: await putJson(store, 'application/vnd.oci.empty.v1+json', {}),
+    layers: [],
+    blobs: [sbom],
+    subject: subject.manifest,
+  });
+  const dockerLayer = await putBlob(
+    store,
+    'docker layer',
+    'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  );
+  const dockerConfig = await putBlob(store, '{}', 'application/vnd.docker.container.image.v1+json');
+  const dockerManifest = await putJson(store, MediaTypes.dockerManifest, {
+    schemaVersion: 2,
+    mediaType: MediaTypes.dockerManifest,
+    config: dockerConfig,
+    layers: [dockerLayer],
+  });
+  const dockerList = await putJson(store, MediaTypes.dockerManifestList, {
+    schemaVersion: 2,
+    mediaType: MediaTypes.dockerManifestList,
+    manifests: [dockerManifest],
+  });
+  await store.putTag('leaf', leaf);
+  await store.putTag('sbom', referrer);
+  await store.putTag('docker', dockerList);
+
+  const result = await store.gc();
+  t.deepEqual(result.deleted, [behindLeaf.digest]);
+  for (const d of [
+    subject.manifest,
+    subject.config,
+    ...subject.layers,
+    sbom,
+    dockerLayer,
+    dockerConfig,
+  ]) {
+    t.true(await store.has(d.digest), d.mediaType);
+  }
+});
+
+test('gc walks shared subgraphs once (visited set), even when paths are exponential', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  // 30 levels of two indexes, each pointing at both of the next level: 2^30 paths, 60 nodes.
+  let level = [await putBlob(store, 'bottom-a'), await putBlob(store, 'bottom-b')];
+  for (let depth = 0; depth < 30; depth++) {
+    const next: Descriptor[] = [];
+    for (const side of ['a', 'b']) {
+      next.push(
+        await putJson(store, MediaTypes.ociIndex, {
+          schemaVersion: 2,
+          manifests: level,
+          annotations: { side, depth: String(depth) },
+        }),
+      );
+    }
+    level = next;
+  }
+  await store.putTag('top', level[0] as Descriptor);
+  const started = Date.now();
+  const result = await store.gc();
+  t.true(Date.now() - started < 10_000);
+  t.deepEqual(result.deleted, [(level[1] as Descriptor).digest]);
+});
+
+test('gc deletes nothing when a reachable manifest is malformed', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  const orphan = await putBlob(store, 'unreachable');
+  const layer = await putBlob(store, 'layer of a broken manifest');
+  const broken = await putJson(store, MediaTypes.ociManifest, {
+    schemaVersion: 2,
+    layers: [layer, { ...layer, digest: 'sha256:../../etc' }],
+  });
+  await store.putTag('broken', broken);
+  await t.throwsAsync(store.gc(), { code: 'LAYOUT_INVALID', message: /layers\[1\]/ });
+  t.true(await store.has(orphan.digest));
+  t.true(await store.has(layer.digest));
+});
+
+test('gc tolerates index entries whose blobs are missing', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir);
+  const orphan = await putBlob(store, 'unreachable');
+  const missing = {
+    mediaType: MediaTypes.ociManifest,
+    digest: `sha256:${'1'.repeat(64)}`,
+    size: 10,
+  };
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [missing] }),
+  );
+  t.deepEqual((await store.gc()).deleted, [orphan.digest]);
+});
+
+test('gc leaves foreign names and fresh temp files alone, removes old temp files', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir);
+  const blobs = join(dir, 'blobs', 'sha256');
+  await putBlob(store, 'unreachable');
+  await writeFile(join(blobs, 'README'), 'not a blob');
+  await writeFile(join(blobs, '.tmp-fresh'), 'a write in progress');
+  await writeFile(join(blobs, '.tmp-old'), 'left by a killed writer');
+  await writeFile(join(dir, '.tmp-index'), 'left by a killed index update');
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  await utimes(join(blobs, '.tmp-old'), twoHoursAgo, twoHoursAgo);
+  await utimes(join(dir, '.tmp-index'), twoHoursAgo, twoHoursAgo);
+  const result = await store.gc();
+  t.is(result.deleted.length, 1);
+  t.is(result.tempFilesRemoved, 2);
+  t.deepEqual((await readdir(blobs)).sort(), ['.tmp-fresh', 'README']);
+  t.deepEqual((await readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout']);
+  t.true((await stat(join(blobs, 'README'))).isFile());
+});

@@ -1,0 +1,161 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import { LayoutStore, LockTimeoutError } from '../../src/layout/index.ts';
+import { withFileLock } from '../../src/layout/lock.ts';
+import { spawnSupport, succeeded } from './support/child.ts';
+import { writeImage } from './support/image.ts';
+import { tempDir } from './support/tmp.ts';
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  return child.pid ?? 0;
+}
+
+async function lockFile(dir: string, holder: { pid: number; hostname: string }): Promise<string> {
+  const path = join(dir, 'index.json.lock');
+  await writeFile(path, JSON.stringify({ ...holder, nonce: 'someone-else' }));
+  return path;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function rootEntries(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort();
+}
+
+test('a lock left by a dead process on this host is broken at once', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir, { lockTimeoutMs: 20_000, staleLockMs: 600_000 });
+  const image = await writeImage(store);
+  await lockFile(dir, { pid: await deadPid(), hostname: hostname() });
+  // Only the dead pid can make this lock stale: it is far younger than staleLockMs.
+  await store.putTag('v1', image.manifest);
+  t.deepEqual(await store.tags(), ['v1']);
+  t.deepEqual(await rootEntries(dir), ['blobs', 'index.json', 'oci-layout']);
+});
+
+test('a lock not refreshed for longer than staleLockMs is broken', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir, { lockTimeoutMs: 5000, staleLockMs: 60_000 });
+  const image = await writeImage(store);
+  const path = await lockFile(dir, { pid: 1, hostname: 'another-host.invalid' });
+  const hourAgo = new Date(Date.now() - 3600_000);
+  await utimes(path, hourAgo, hourAgo);
+  await store.putTag('v1', image.manifest);
+  t.deepEqual(await store.tags(), ['v1']);
+  t.deepEqual(await rootEntries(dir), ['blobs', 'index.json', 'oci-layout']);
+});
+
+test('a fresh lock of a live holder times out with LOCK_TIMEOUT and is left alone', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir, { lockTimeoutMs: 300 });
+  const image = await writeImage(store);
+  for (const holder of [
+    { pid: process.pid, hostname: hostname() },
+    { pid: await deadPid(), hostname: 'another-host.invalid' },
+  ]) {
+    const path = await lockFile(dir, holder);
+    const content = await readFile(path, 'utf8');
+    const started = Date.now();
+    const error = await t.throwsAsync(store.putTag('v1', image.manifest), {
+      instanceOf: LockTimeoutError,
+      code: 'LOCK_TIMEOUT',
+    });
+    t.true(Date.now() - started >= 300);
+    t.is(error?.holder, `pid ${holder.pid}@${holder.hostname}`);
+    t.is(await readFile(path, 'utf8'), content);
+    await rm(path);
+  }
+  t.deepEqual(await store.tags(), []);
+});
+
+test('a writer waits for the lock and proceeds once it is released', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir, { lockTimeoutMs: 5000 });
+  const image = await writeImage(store);
+  const path = await lockFile(dir, { pid: process.pid, hostname: hostname() });
+  const put = store.putTag('v1', image.manifest);
+  await sleep(300);
+  t.deepEqual(await store.tags(), []);
+  await rm(path);
+  await put;
+  t.deepEqual(await store.tags(), ['v1']);
+  t.false(await exists(path));
+});
+
+test('an abort signal stops waiting for the lock', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir, { lockTimeoutMs: 60_000 });
+  const image = await writeImage(store);
+  await lockFile(dir, { pid: process.pid, hostname: hostname() });
+  const started = Date.now();
+  const error = await t.throwsAsync(
+    store.putTag('v1', image.manifest, { signal: AbortSignal.timeout(200) }),
+  );
+  t.regex(error?.name ?? '', /^(AbortError|TimeoutError)$/);
+  t.true(Date.now() - started < 10_000);
+  t.deepEqual(await store.tags(), []);
+});
+
+test('a holder busy for longer than staleMs keeps its lock by refreshing it', async (t) => {
+  const lockPath = join(await tempDir(t), 'x.lock');
+  const options = { timeoutMs: 20_000, staleMs: 1500 };
+  const events: string[] = [];
+  const first = withFileLock(lockPath, options, async () => {
+    events.push('first in');
+    await sleep(4000);
+    events.push('first out');
+  });
+  await sleep(50);
+  const second = withFileLock(lockPath, options, async () => {
+    events.push('second in');
+  });
+  await Promise.all([first, second]);
+  t.deepEqual(events, ['first in', 'first out', 'second in']);
+  t.false(await exists(lockPath));
+});
+
+test('concurrent tag updates from one store all land', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir);
+  const other = await LayoutStore.open(dir);
+  const images = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => writeImage(store, [Buffer.from(`layer-${i}`)])),
+  );
+  await Promise.all(
+    images.map((image, i) => (i % 2 ? store : other).putTag(`t${i}`, image.manifest)),
+  );
+  t.is((await store.tags()).length, 20);
+});
+
+test('six processes putting ten tags each lose no entry', async (t) => {
+  const dir = await tempDir(t);
+  await LayoutStore.open(dir);
+  const writers = Array.from({ length: 6 }, (_, i) =>
+    succeeded(spawnSupport('tag-writer.ts', [dir, `p${i}`, '10'])),
+  );
+  await Promise.all(writers);
+  const store = await LayoutStore.open(dir, { create: false });
+  const tags = await store.tags();
+  t.is(tags.length, 60);
+  for (let p = 0; p < 6; p++) {
+    for (let i = 0; i < 10; i++) t.true(tags.includes(`p${p}-${i}`), `p${p}-${i}`);
+  }
+  for (const tag of tags) {
+    const desc = await store.resolveTag(tag);
+    t.truthy(desc && (await store.readBytes(desc.digest)));
+  }
+  t.deepEqual(await rootEntries(dir), ['blobs', 'index.json', 'oci-layout']);
+});
