@@ -1,0 +1,83 @@
+import { Authenticator } from './auth/authenticator.ts';
+import { CredentialStore } from './auth/credentials.ts';
+import { TokenCache } from './auth/token-cache.ts';
+import { type CatalogOptions, listCatalog } from './catalog.ts';
+import { HttpClient, type HttpTimeouts, type RequestEvent } from './http.ts';
+import { RegistryRepository, type Repository } from './repository.ts';
+import { type RetryOptions, type RetryPolicy, retryPolicy } from './retry.ts';
+import { Transport } from './transport.ts';
+
+/** Options of {@link RegistryClient}. */
+export interface RegistryClientOptions {
+  /** Where credentials come from, looked up at each request; default `new CredentialStore()`. */
+  credentials?: CredentialStore;
+  /** Plain HTTP for every registry, none, or per registry; default: loopback registries only. */
+  plainHttp?: boolean | ((registry: string) => boolean);
+  /** Skip TLS certificate verification; default false. */
+  insecure?: boolean;
+  /** Requests in flight per host; default 8. */
+  concurrency?: number;
+  /** `User-Agent`; default `ociferry`. */
+  userAgent?: string;
+  /** Defaults: connect 30 s, headers 120 s, body idle 120 s. */
+  timeouts?: HttpTimeouts;
+  /** Defaults: 5 attempts, 250 ms base delay, 8 s max delay, `Retry-After` honoured up to 60 s. */
+  retry?: RetryOptions;
+  /** Largest manifest read, in bytes; default 4 MiB. */
+  manifestSizeLimit?: number;
+  /** Called after every HTTP exchange (redirect hops and token requests included); URLs are redacted. */
+  onRequest?: (event: RequestEvent) => void;
+  /** Called once per distinct `Warning` header text. */
+  onWarning?: (warning: string) => void;
+}
+
+const DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Client of the OCI distribution API: shares connections, the per-host concurrency limit, the
+ * auth state (schemes, tokens) and the retry policy between all the repositories it hands out.
+ */
+export class RegistryClient {
+  readonly #http: HttpClient;
+  readonly #transport: Transport;
+  readonly #retry: RetryPolicy;
+  readonly #manifestSizeLimit: number;
+
+  constructor(options: RegistryClientOptions = {}) {
+    this.#http = new HttpClient(options);
+    const auth = new Authenticator(
+      this.#http,
+      options.credentials ?? new CredentialStore(),
+      new TokenCache(),
+    );
+    this.#transport = new Transport(this.#http, auth, { plainHttp: options.plainHttp });
+    this.#retry = retryPolicy(options.retry);
+    this.#manifestSizeLimit = options.manifestSizeLimit ?? DEFAULT_MANIFEST_LIMIT;
+  }
+
+  /** HTTP exchanges sent so far (redirect hops, pings and token requests included). */
+  get requestCount(): number {
+    return this.#http.requestCount;
+  }
+
+  /** Repository `repository` on `registry` (`docker.io` or `host[:port]`, as in a reference). */
+  repository(registry: string, repository: string): Repository {
+    return new RegistryRepository({
+      transport: this.#transport,
+      registry,
+      name: repository,
+      retry: this.#retry,
+      manifestSizeLimit: this.#manifestSizeLimit,
+    });
+  }
+
+  /** Every repository name on `registry` (`GET /v2/_catalog`, paginated). */
+  catalog(registry: string, options?: CatalogOptions): AsyncIterable<string> {
+    return listCatalog(this.#transport, registry, this.#retry, options);
+  }
+
+  /** Close pooled connections; the client must not be used afterwards. */
+  close(): Promise<void> {
+    return this.#http.close();
+  }
+}

@@ -1,0 +1,185 @@
+import { OciferryError } from '../errors.ts';
+
+/** One entry of a registry's `{"errors": [...]}` body (distribution-spec error format). */
+export interface OciErrorEntry {
+  readonly code: string;
+  readonly message?: string;
+  readonly detail?: unknown;
+}
+
+/** Fields of a {@link RegistryError}. */
+export interface RegistryErrorInit {
+  /** Stable code; derived from the status and the registry's error body when omitted. */
+  code?: string;
+  /** HTTP status; undefined for failures below HTTP (connection, TLS, timeout). */
+  status?: number;
+  method: string;
+  /** Request URL, already redacted (see `redactUrl`). */
+  url: string;
+  errors?: readonly OciErrorEntry[];
+  /** Server-requested wait before a retry (`Retry-After`), in milliseconds. */
+  retryAfterMs?: number;
+  /** Whether sending the request again may help; derived from the status or code when omitted. */
+  retryable?: boolean;
+  /** What went wrong, for people; a default is built from the other fields. */
+  message?: string;
+  cause?: unknown;
+}
+
+/** Statuses worth retrying for idempotent requests. */
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+/** Codes of failures below HTTP that a new attempt may not hit again. */
+const RETRYABLE_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT']);
+
+/**
+ * A registry request failed: an unexpected HTTP status (with the registry's parsed error JSON) or a
+ * network failure. Codes include `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`, `UNAUTHORIZED`,
+ * `DENIED`, `TOO_MANY_REQUESTS`, `SIZE_EXCEEDED`, `MEDIA_TYPE_MISMATCH`, `CONNECTION_FAILED`,
+ * `TLS_ERROR`, `TIMEOUT`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`. Never carries a credential.
+ */
+export class RegistryError extends OciferryError {
+  readonly status: number | undefined;
+  readonly method: string;
+  readonly url: string;
+  readonly errors: readonly OciErrorEntry[];
+  readonly retryAfterMs: number | undefined;
+  /** True when the same request may succeed if sent again (429, 5xx gateway errors, resets, timeouts). */
+  readonly retryable: boolean;
+
+  constructor(init: RegistryErrorInit) {
+    const errors = init.errors ?? [];
+    const code = init.code ?? codeFor(init.status, errors);
+    super(code, init.message ?? defaultMessage(init, code, errors), { cause: init.cause });
+    this.status = init.status;
+    this.method = init.method;
+    this.url = init.url;
+    this.errors = errors;
+    this.retryAfterMs = init.retryAfterMs;
+    this.retryable =
+      init.retryable ??
+      (init.status !== undefined ? RETRYABLE_STATUS.has(init.status) : RETRYABLE_CODES.has(code));
+  }
+}
+
+/** The stable code for a status and error body: the registry's own code first, else the status. */
+function codeFor(status: number | undefined, errors: readonly OciErrorEntry[]): string {
+  const first = errors[0]?.code;
+  if (first !== undefined && /^[A-Z][A-Z_]*$/.test(first)) {
+    return first === 'TOOMANYREQUESTS' ? 'TOO_MANY_REQUESTS' : first;
+  }
+  switch (status) {
+    case 401:
+      return 'UNAUTHORIZED';
+    case 403:
+      return 'DENIED';
+    case 404:
+      return 'NOT_FOUND';
+    case 405:
+      return 'UNSUPPORTED';
+    case 413:
+      return 'SIZE_EXCEEDED';
+    case 416:
+      return 'RANGE_NOT_SATISFIABLE';
+    case 429:
+      return 'TOO_MANY_REQUESTS';
+    default:
+      return status !== undefined && status >= 500 ? 'SERVER_ERROR' : 'UNEXPECTED_STATUS';
+  }
+}
+
+const HINTS: Record<string, string> = {
+  UNAUTHORIZED: 'check the credentials for this registry (docker login, REGISTRY_AUTH_FILE)',
+  DENIED: 'the credentials lack permission for this operation',
+  TOO_MANY_REQUESTS: 'the registry is rate limiting; wait, log in, or lower the concurrency',
+  NAME_UNKNOWN: 'check the repository name',
+};
+
+function defaultMessage(
+  init: RegistryErrorInit,
+  code: string,
+  errors: readonly OciErrorEntry[],
+): string {
+  const status = init.status === undefined ? '' : ` answered ${init.status}`;
+  const detail = errors
+    .map((e) => (e.message ? `${e.code}: ${e.message}` : e.code))
+    .filter((text) => text !== '')
+    .join('; ');
+  const hint = HINTS[code];
+  return `${init.method} ${init.url}${status} (${code})${detail ? `: ${detail}` : ''}${hint ? `; ${hint}` : ''}`;
+}
+
+/** Parse a registry error body; tolerant of non-JSON bodies, which yield no entries. */
+export function parseErrorBody(text: string): OciErrorEntry[] {
+  try {
+    const body: unknown = JSON.parse(text);
+    const list = (body as { errors?: unknown })?.errors;
+    if (!Array.isArray(list)) return [];
+    return list
+      .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
+      .map((e) => ({
+        code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
+        ...(typeof e.message === 'string' ? { message: e.message } : {}),
+        ...(e.detail !== undefined ? { detail: e.detail } : {}),
+      }));
+  } catch {
+    return [];
+  }
+}
+
+/** Node and undici error codes of failures below HTTP, mapped to our codes. */
+const NETWORK_CODES: Record<string, string> = {
+  UND_ERR_CONNECT_TIMEOUT: 'TIMEOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'TIMEOUT',
+  ETIMEDOUT: 'TIMEOUT',
+  UND_ERR_SOCKET: 'CONNECTION_FAILED',
+  UND_ERR_CLOSED: 'CONNECTION_FAILED',
+  UND_ERR_INFO: 'CONNECTION_FAILED',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'CONNECTION_FAILED',
+  ECONNRESET: 'CONNECTION_FAILED',
+  ECONNREFUSED: 'CONNECTION_FAILED',
+  ECONNABORTED: 'CONNECTION_FAILED',
+  EPIPE: 'CONNECTION_FAILED',
+  EAI_AGAIN: 'CONNECTION_FAILED',
+  EHOSTUNREACH: 'CONNECTION_FAILED',
+  ENETUNREACH: 'CONNECTION_FAILED',
+  ERR_STREAM_PREMATURE_CLOSE: 'CONNECTION_FAILED',
+};
+
+/** Codes that mean the name does not resolve: not worth a retry. */
+const UNRESOLVED = new Set(['ENOTFOUND']);
+
+/**
+ * Turn a low-level failure (undici, node:net, node:tls) into a {@link RegistryError}, or return
+ * `undefined` when it is not a network failure (an abort, one of our own errors, a bug).
+ */
+export function networkError(err: unknown, method: string, url: string): RegistryError | undefined {
+  if (err instanceof OciferryError || !(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return undefined;
+  const describe = (what: string, retryable?: boolean) =>
+    new RegistryError({
+      code: what,
+      method,
+      url,
+      retryable,
+      message: `${method} ${url} failed: ${scrub(err.message)} (${code})`,
+      cause: err,
+    });
+  if (
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('ERR_SSL_') ||
+    /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)
+  ) {
+    return describe('TLS_ERROR');
+  }
+  const mapped = NETWORK_CODES[code];
+  if (mapped !== undefined) return describe(mapped);
+  if (UNRESOLVED.has(code)) return describe('CONNECTION_FAILED', false);
+  return undefined;
+}
+
+/** `text` with any `scheme://user:secret@` user info removed (proxy URLs show up in messages). */
+function scrub(text: string): string {
+  return text.replace(/\/\/[^/@\s]+@/g, '//REDACTED@');
+}

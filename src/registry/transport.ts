@@ -1,0 +1,148 @@
+import type { Readable } from 'node:stream';
+import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
+import type { Authenticator, Authorization } from './auth/authenticator.ts';
+import { discardBody, readBody } from './body.ts';
+import { parseErrorBody, RegistryError } from './errors.ts';
+import {
+  type HttpClient,
+  type HttpMethod,
+  type HttpResponse,
+  headerValue,
+  headerValues,
+} from './http.ts';
+import { redactUrl } from './redact.ts';
+import { parseRetryAfter } from './retry.ts';
+
+/** One request to a registry's API. */
+export interface RegistryRequest {
+  method: HttpMethod;
+  /** Path and query under the registry's base URL (`/v2/...`), or an absolute `url`. */
+  path?: string;
+  /** Absolute URL (an upload `Location`); credentials go with it only on the registry's origin. */
+  url?: URL;
+  /** Lower-case header names. */
+  headers?: Record<string, string>;
+  body?: Uint8Array | Readable;
+  /** Token scopes the request needs (`repository:a/b:pull`). */
+  scopes: readonly string[];
+  /** Repository whose credentials apply. */
+  repository?: string;
+  /** Statuses handed back to the caller; any other becomes a {@link RegistryError}. */
+  expect: readonly number[];
+  /** Code of a 404 whose body names none (`MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, ...). */
+  notFoundCode?: string;
+  signal?: AbortSignal;
+  followRedirects?: boolean;
+  /** See {@link HttpRequest.queue}. */
+  queue?: boolean;
+}
+
+/** Options of {@link Transport}. */
+export interface TransportOptions {
+  /** Plain HTTP for all registries, none, or per registry; default: loopback registries only. */
+  plainHttp?: boolean | ((registry: string) => boolean);
+}
+
+/** Error bodies are read up to this size for their JSON. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Sends requests to registries: base URL per registry (https, or plain http where allowed),
+ * `Authorization` from the {@link Authenticator} (only to the registry's own origin), one retry
+ * after a 401 when it can help, and every unexpected status turned into a {@link RegistryError}
+ * carrying the registry's error JSON and `Retry-After`.
+ */
+export class Transport {
+  readonly http: HttpClient;
+  readonly #auth: Authenticator;
+  readonly #plainHttp: (registry: string) => boolean;
+
+  constructor(http: HttpClient, auth: Authenticator, options: TransportOptions = {}) {
+    this.http = http;
+    this.#auth = auth;
+    const plain = options.plainHttp;
+    this.#plainHttp =
+      typeof plain === 'function' ? plain : (registry) => plain ?? isLoopbackRegistry(registry);
+  }
+
+  /** `https://host/` (or `http://`) of a registry's API; `docker.io` maps to its API host. */
+  baseUrl(registry: string): URL {
+    return new URL(`${this.#plainHttp(registry) ? 'http' : 'https'}://${apiHost(registry)}/`);
+  }
+
+  /** Send `request` to `registry`; resolves with a response whose status is in `request.expect`. */
+  async request(registry: string, request: RegistryRequest): Promise<HttpResponse> {
+    const baseUrl = this.baseUrl(registry);
+    const url = request.url ?? new URL(request.path ?? '/v2/', baseUrl);
+    const target = {
+      registry,
+      baseUrl,
+      repository: request.repository,
+      scopes: request.scopes,
+      signal: request.signal,
+    };
+    const ownOrigin = url.origin === baseUrl.origin;
+    let auth: Authorization | undefined = ownOrigin
+      ? await this.#auth.authorize(target)
+      : undefined;
+    let response = await this.#send(request, url, auth);
+    const replayable = request.body === undefined || request.body instanceof Uint8Array;
+    if (response.status === 401 && ownOrigin && auth && replayable) {
+      const challenges = headerValues(response.headers, 'www-authenticate');
+      auth = await this.#auth.reauthorize(target, auth, challenges);
+      if (auth) {
+        await discardBody(response);
+        response = await this.#send(request, url, auth);
+      }
+    }
+    if (request.expect.includes(response.status)) return response;
+    throw await errorFromResponse(response, request.method, request.notFoundCode);
+  }
+
+  #send(
+    request: RegistryRequest,
+    url: URL,
+    auth: Authorization | undefined,
+  ): Promise<HttpResponse> {
+    const headers = { ...request.headers };
+    if (auth?.header !== undefined) headers.authorization = auth.header;
+    return this.http.send({
+      method: request.method,
+      url,
+      headers,
+      body: request.body,
+      signal: request.signal,
+      followRedirects: request.followRedirects,
+      queue: request.queue,
+    });
+  }
+}
+
+/** A {@link RegistryError} for an unexpected response, with its error JSON and `Retry-After`. */
+export async function errorFromResponse(
+  response: HttpResponse,
+  method: string,
+  notFoundCode?: string,
+): Promise<RegistryError> {
+  let errors: ReturnType<typeof parseErrorBody> = [];
+  if (method !== 'HEAD') {
+    try {
+      errors = parseErrorBody(
+        (await readBody(response, method, ERROR_BODY_LIMIT)).toString('utf8'),
+      );
+    } catch {
+      // An unreadable error body still leaves the status to report.
+    }
+  } else {
+    await discardBody(response);
+  }
+  const useNotFound = response.status === 404 && notFoundCode !== undefined && errors.length === 0;
+  return new RegistryError({
+    code: useNotFound ? notFoundCode : undefined,
+    status: response.status,
+    method,
+    url: redactUrl(response.url),
+    errors,
+    retryAfterMs: parseRetryAfter(headerValue(response.headers, 'retry-after')),
+  });
+}

@@ -1,0 +1,129 @@
+/** Shared set-up of the registry client tests: a real registry, a client for it, generated content. */
+import { createCipheriv, createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ExecutionContext } from 'ava';
+import { type Credential, CredentialStore } from '../../src/registry/auth/credentials.ts';
+import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../src/registry/oci.ts';
+import {
+  type AuthMode,
+  type StartRegistryOptions,
+  startRegistry,
+  type TestRegistry,
+} from '../helpers/registry.ts';
+
+/** The default test user's password: tests assert it never shows up in errors. */
+export const ALICE_PASSWORD = 'alice-secret-pw';
+
+/** A client whose only credentials are `credentials` for `host` (no docker config is read). */
+export function clientFor(
+  t: ExecutionContext,
+  host: string,
+  credential: Credential | undefined,
+  options: RegistryClientOptions = {},
+): RegistryClient {
+  const credentials = new CredentialStore({
+    env: { HOME: '/nonexistent-ociferry-test-home' },
+    explicit: credential ? { [host]: credential } : {},
+  });
+  const client = new RegistryClient({
+    credentials,
+    retry: { baseDelayMs: 5, maxDelayMs: 50 },
+    ...options,
+  });
+  t.teardown(() => client.close());
+  return client;
+}
+
+/** A registry in `auth` mode and a client logged in as alice. */
+export async function registryWithClient(
+  t: ExecutionContext,
+  auth: AuthMode,
+  options: Omit<StartRegistryOptions, 'auth'> = {},
+  clientOptions: RegistryClientOptions = {},
+): Promise<{ registry: TestRegistry; client: RegistryClient }> {
+  const registry = await startRegistry(t, { auth, ...options });
+  const credential: Credential | undefined =
+    auth === 'none' ? undefined : { kind: 'basic', username: 'alice', password: ALICE_PASSWORD };
+  return { registry, client: clientFor(t, registry.host, credential, clientOptions) };
+}
+
+/** `size` deterministic pseudo-random bytes for `seed` (AES-CTR keystream), as a fresh stream each call. */
+export function generated(seed: string, size: number): () => Readable {
+  return () => {
+    const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+    const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+    const block = Buffer.alloc(64 * 1024);
+    let left = size;
+    return new Readable({
+      read() {
+        if (left === 0) {
+          this.push(null);
+          return;
+        }
+        const n = Math.min(left, block.length);
+        left -= n;
+        this.push(cipher.update(block.subarray(0, n)));
+      },
+    });
+  };
+}
+
+/** sha256 digest of a stream's bytes. */
+export async function streamDigest(stream: Readable): Promise<{ digest: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
+}
+
+/** Digest and size of a {@link generated} blob. */
+export function generatedDescriptor(
+  seed: string,
+  size: number,
+): Promise<{ digest: string; size: number }> {
+  return streamDigest(generated(seed, size)());
+}
+
+/** Bytes of a small blob and its descriptor. */
+export function smallBlob(text: string): { bytes: Buffer; digest: string; size: number } {
+  const bytes = Buffer.from(text);
+  return {
+    bytes,
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    size: bytes.length,
+  };
+}
+
+/** Upload a config and one layer to `repo` and return an OCI manifest referencing them (not yet pushed). */
+export async function imageParts(
+  client: RegistryClient,
+  registry: string,
+  repo: string,
+  seed: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ manifest: Buffer; digest: string; layer: { digest: string; size: number } }> {
+  const repository = client.repository(registry, repo);
+  const config = smallBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
+  const layer = smallBlob(`layer of ${seed}`);
+  for (const blob of [config, layer]) {
+    await repository.uploadBlob(blob, () => Readable.from([blob.bytes]));
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
+      layers: [{ mediaType: OCI_LAYER, digest: layer.digest, size: layer.size }],
+      ...extra,
+    }),
+  );
+  return {
+    manifest,
+    digest: `sha256:${createHash('sha256').update(manifest).digest('hex')}`,
+    layer,
+  };
+}
