@@ -1,0 +1,159 @@
+import type {
+  CacheConfig,
+  CacheInput,
+  CacheLayer,
+  CacheRecord,
+  CacheResult,
+  ChainedResult,
+  LayerAnnotations,
+} from './config.ts';
+import { compareGoStrings, goJsonString } from './go-json.ts';
+import { ZERO_TIME } from './go-time.ts';
+
+/**
+ * The bytes Go's `json.Marshal` produces for `config` as BuildKit's types: struct field order
+ * (a record writes `layers`, `chains`, `digest`, `inputs`), no whitespace, `omitempty` (`parent`
+ * 0, empty strings and lists left out; `layer`, `link` and `createdAt` always written), Go's
+ * string escaping. It does not sort: call {@link sortCacheConfig} first to get BuildKit's
+ * deterministic order, as BuildKit's exporter does. A parsed config writes back byte for byte.
+ */
+export function serializeCacheConfig(config: CacheConfig): Buffer {
+  const parts: string[] = [];
+  if (config.layers.length > 0) parts.push(`"layers":[${config.layers.map(writeLayer).join(',')}]`);
+  if (config.records.length > 0)
+    parts.push(`"records":[${config.records.map(writeRecord).join(',')}]`);
+  return Buffer.from(`{${parts.join(',')}}`, 'utf8');
+}
+
+function writeLayer(layer: CacheLayer): string {
+  const parts: string[] = [];
+  if (layer.blob) parts.push(`"blob":${goJsonString(layer.blob)}`);
+  if (layer.parent !== 0) parts.push(`"parent":${layer.parent}`);
+  if (layer.annotations) parts.push(`"annotations":${writeAnnotations(layer.annotations)}`);
+  return `{${parts.join(',')}}`;
+}
+
+function writeAnnotations(annotations: LayerAnnotations): string {
+  const parts: string[] = [];
+  if (annotations.mediaType) parts.push(`"mediaType":${goJsonString(annotations.mediaType)}`);
+  if (annotations.diffID) parts.push(`"diffID":${goJsonString(annotations.diffID)}`);
+  if (annotations.size) parts.push(`"size":${annotations.size}`);
+  parts.push(`"createdAt":${writeTime(annotations.createdAt)}`);
+  return `{${parts.join(',')}}`;
+}
+
+function writeRecord(record: CacheRecord): string {
+  const parts: string[] = [];
+  if (record.results.length > 0)
+    parts.push(`"layers":[${record.results.map(writeResult).join(',')}]`);
+  if (record.chains.length > 0) parts.push(`"chains":[${record.chains.map(writeChain).join(',')}]`);
+  if (record.digest) parts.push(`"digest":${goJsonString(record.digest)}`);
+  if (record.inputs.length > 0) {
+    const groups = record.inputs.map((group) => `[${group.map(writeInput).join(',')}]`);
+    parts.push(`"inputs":[${groups.join(',')}]`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+function writeResult(result: CacheResult): string {
+  return `{"layer":${result.layer},"createdAt":${writeTime(result.createdAt)}}`;
+}
+
+function writeChain(chain: ChainedResult): string {
+  // Not omitempty in Go, and BuildKit only ever has a nil list when it has none.
+  const layers = chain.layers.length > 0 ? `[${chain.layers.join(',')}]` : 'null';
+  return `{"layers":${layers},"createdAt":${writeTime(chain.createdAt)}}`;
+}
+
+function writeInput(input: CacheInput): string {
+  const selector = input.selector ? `"selector":${goJsonString(input.selector)},` : '';
+  return `{${selector}"link":${input.link}}`;
+}
+
+function writeTime(time: string): string {
+  return goJsonString(time || ZERO_TIME);
+}
+
+/**
+ * BuildKit's `sortConfig` (cache/remotecache/v1/utils.go), returning a new config: layers by
+ * blob then (old) parent index; records by digest, then input count, then each input group's
+ * size, selectors and linked digests; every index remapped; each input group by new link.
+ * Chained results are remapped too (BuildKit never sorts a config that has them). Sorts are
+ * stable where Go's are not, which only matters for entries Go considers equal.
+ */
+export function sortCacheConfig(config: CacheConfig): CacheConfig {
+  const { layers, records } = config;
+
+  const layerOrder = layers.map((_, i) => i);
+  layerOrder.sort((a, b) => {
+    const x = layers[a] as CacheLayer;
+    const y = layers[b] as CacheLayer;
+    return compareGoStrings(x.blob, y.blob) || x.parent - y.parent;
+  });
+  const newLayer = inverse(layerOrder);
+  const sortedLayers = layerOrder.map((old): CacheLayer => {
+    const layer = layers[old] as CacheLayer;
+    return layer.parent === -1 ? layer : { ...layer, parent: newLayer[layer.parent] as number };
+  });
+
+  const digestOf = (index: number) => (records[index] as CacheRecord).digest;
+  const recordOrder = records.map((_, i) => i);
+  recordOrder.sort((a, b) =>
+    compareRecords(records[a] as CacheRecord, records[b] as CacheRecord, digestOf),
+  );
+  const newRecord = inverse(recordOrder);
+  const sortedRecords = recordOrder.map((old): CacheRecord => {
+    const record = records[old] as CacheRecord;
+    return {
+      ...record,
+      results: record.results.map((result) => ({
+        ...result,
+        layer: newLayer[result.layer] as number,
+      })),
+      chains: record.chains.map((chain) => ({
+        ...chain,
+        layers: chain.layers.map((layer) => newLayer[layer] as number),
+      })),
+      inputs: record.inputs.map((group) =>
+        group
+          .map((input) => ({ ...input, link: newRecord[input.link] as number }))
+          .sort((x, y) => x.link - y.link),
+      ),
+    };
+  });
+
+  return { layers: sortedLayers, records: sortedRecords };
+}
+
+function compareRecords(
+  a: CacheRecord,
+  b: CacheRecord,
+  digestOf: (index: number) => string,
+): number {
+  const byDigest = compareGoStrings(a.digest, b.digest);
+  if (byDigest !== 0) return byDigest;
+  if (a.inputs.length !== b.inputs.length) return a.inputs.length - b.inputs.length;
+  for (let i = 0; i < a.inputs.length; i++) {
+    const x = a.inputs[i] as readonly CacheInput[];
+    const y = b.inputs[i] as readonly CacheInput[];
+    if (x.length !== y.length) return x.length - y.length;
+    for (let j = 0; j < x.length; j++) {
+      const p = x[j] as CacheInput;
+      const q = y[j] as CacheInput;
+      const bySelector = compareGoStrings(p.selector ?? '', q.selector ?? '');
+      if (bySelector !== 0) return bySelector;
+      const byLink = compareGoStrings(digestOf(p.link), digestOf(q.link));
+      if (byLink !== 0) return byLink;
+    }
+  }
+  return 0;
+}
+
+/** `order[new] = old` to `result[old] = new`. */
+function inverse(order: readonly number[]): number[] {
+  const result = new Array<number>(order.length);
+  order.forEach((old, index) => {
+    result[old] = index;
+  });
+  return result;
+}

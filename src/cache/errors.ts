@@ -1,0 +1,42 @@
+import { OciferryError } from '../errors.ts';
+
+/**
+ * A BuildKit cache config (`application/vnd.buildkit.cacheconfig.v0`) is malformed: bad JSON,
+ * a wrong JSON type, an index out of range, a loop, an empty input group.
+ */
+export class CacheConfigError extends OciferryError {
+  /** Index of the record at fault, when one is. */
+  readonly record: number | undefined;
+  /** Index of the layer at fault, when one is. */
+  readonly layer: number | undefined;
+
+  constructor(message: string, options: { record?: number; layer?: number; cause?: unknown } = {}) {
+    super('CACHE_CONFIG_INVALID', `invalid cache config: ${message}`, { cause: options.cause });
+    this.record = options.record;
+    this.layer = options.layer;
+  }
+}
+
+/** A cache config is bigger than the size limit; it was refused without being buffered whole. */
+export class CacheConfigTooLargeError extends OciferryError {
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super(
+      'SIZE_EXCEEDED',
+      `cache config is larger than the limit of ${limit} bytes; raise the limit if the cache is genuine`,
+    );
+    this.limit = limit;
+  }
+}
+
+/** A `--from`/`--to` cache option string (BuildKit CSV syntax) is malformed or unsupported. */
+export class CacheOptionsError extends OciferryError {
+  /** The option key at fault, when one is. */
+  readonly key: string | undefined;
+
+  constructor(message: string, options: { key?: string; cause?: unknown } = {}) {
+    super('INVALID_CACHE_OPTIONS', message, { cause: options.cause });
+    this.key = options.key;
+  }
+}

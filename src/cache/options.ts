@@ -1,0 +1,304 @@
+import { parseDigest } from '../digest/index.ts';
+import { parseRegistryReference, type RegistryReference, withTag } from '../reference/index.ts';
+import { parseCsvFields } from './csv.ts';
+import { CacheOptionsError } from './errors.ts';
+
+/** `min` exports the final result's records only; `max` every intermediate result too. */
+export type CacheMode = 'min' | 'max';
+
+/** Layer compressions BuildKit's cache exporters accept (`compression=`). */
+export type CacheCompression = 'uncompressed' | 'gzip' | 'estargz' | 'zstd';
+
+/** Import from a registry: `type=registry,ref=HOST/REPO:TAG[,registry.insecure=true]`. */
+export interface RegistryCacheImport {
+  readonly type: 'registry';
+  /** Normalised; `:latest` added when the ref has neither tag nor digest, as BuildKit does. */
+  readonly ref: RegistryReference;
+  /** `registry.insecure`: plain HTTP or unverified TLS; absent when not given. */
+  readonly insecure?: boolean;
+}
+
+/** Import from an OCI layout directory: `type=local,src=DIR[,tag=T][,digest=D]`. */
+export interface LocalCacheImport {
+  readonly type: 'local';
+  /** `src` (or its old name `store`). */
+  readonly src: string;
+  /** Tag looked up in `index.json` when no digest is given; default `latest`. */
+  readonly tag: string;
+  readonly digest?: string;
+}
+
+/** Where a cache is read from (`--from`, BuildKit's `--import-cache`). */
+export type CacheImportSource = RegistryCacheImport | LocalCacheImport;
+
+/** How an exported cache is written; shared by both export types. */
+export interface CacheExportFormat {
+  /** Default `min`. */
+  readonly mode: CacheMode;
+  /** OCI image manifest wrapping (true, the default) or an index/manifest list (false). */
+  readonly imageManifest: boolean;
+  /** OCI media types (default true) or Docker ones. */
+  readonly ociMediatypes: boolean;
+  readonly compression?: CacheCompression;
+  readonly compressionLevel?: number;
+  /** `force-compression`; an empty value means true. */
+  readonly forceCompression?: boolean;
+  /** Report an export failure without failing the operation. Default false. */
+  readonly ignoreError: boolean;
+}
+
+/** Export to a registry: `type=registry,ref=HOST/REPO:TAG[,mode=max]...`. */
+export interface RegistryCacheExport extends CacheExportFormat {
+  readonly type: 'registry';
+  /** Normalised; `:latest` added when the ref has neither tag nor digest, as BuildKit does. */
+  readonly ref: RegistryReference;
+  readonly insecure?: boolean;
+}
+
+/** Export to an OCI layout directory: `type=local,dest=DIR[,tag=T][,reset=true]...`. */
+export interface LocalCacheExport extends CacheExportFormat {
+  readonly type: 'local';
+  /** `dest` (or its old name `store`). */
+  readonly dest: string;
+  /** Default `latest`. */
+  readonly tag: string;
+  /** Delete blobs no manifest in the store references any more; absent when not given. */
+  readonly reset?: boolean;
+}
+
+/** Where a cache is written (`--to`, BuildKit's `--export-cache`). */
+export type CacheExportTarget = RegistryCacheExport | LocalCacheExport;
+
+type Direction = 'import' | 'export';
+type CacheType = 'registry' | 'local';
+
+const UNSUPPORTED_TYPES = new Set(['gha', 's3', 'azblob', 'inline']);
+const FORMAT_KEYS = [
+  'mode',
+  'image-manifest',
+  'oci-mediatypes',
+  'compression',
+  'compression-level',
+  'force-compression',
+  'ignore-error',
+];
+const VALID_KEYS: Record<Direction, Record<CacheType, readonly string[]>> = {
+  import: { registry: ['ref', 'registry.insecure'], local: ['src', 'tag', 'digest'] },
+  export: {
+    registry: ['ref', 'registry.insecure', ...FORMAT_KEYS],
+    local: ['dest', 'tag', 'reset', ...FORMAT_KEYS],
+  },
+};
+const COMPRESSIONS: readonly string[] = ['uncompressed', 'gzip', 'estargz', 'zstd'];
+/** Go's `strconv.ParseBool`. */
+const BOOLEANS = new Map([
+  ...['1', 't', 'T', 'TRUE', 'true', 'True'].map((v) => [v, true] as const),
+  ...['0', 'f', 'F', 'FALSE', 'false', 'False'].map((v) => [v, false] as const),
+]);
+
+/**
+ * Parse a cache source in BuildKit's `--import-cache` syntax: CSV `key=value` fields (keys
+ * case-insensitive, values as given), `type=registry|local`, or a bare reference for the legacy
+ * `type=registry,ref=VALUE`. Stricter than BuildKit: unknown keys, repeated keys and bad values
+ * are errors. Throws {@link CacheOptionsError}.
+ */
+export function parseCacheImport(csv: string): CacheImportSource {
+  const { type, attrs } = readOptions(csv, 'import');
+  if (type === 'registry') {
+    const insecure = attrs.bool('registry.insecure');
+    return { type, ref: attrs.ref(), ...(insecure === undefined ? {} : { insecure }) };
+  }
+  const digest = attrs.get('digest');
+  return {
+    type,
+    src: attrs.required('src'),
+    tag: attrs.tag(),
+    ...(digest === undefined ? {} : { digest: attrs.digest(digest) }),
+  };
+}
+
+/**
+ * Parse a cache target in BuildKit's `--export-cache` syntax (see {@link parseCacheImport}), with
+ * BuildKit's defaults: `mode=min`, `tag=latest`, `oci-mediatypes=true`, `image-manifest=true`
+ * (false when `oci-mediatypes=false`; asking for both is an error as in BuildKit).
+ */
+export function parseCacheExport(csv: string): CacheExportTarget {
+  const { type, attrs } = readOptions(csv, 'export');
+  const format = readFormat(attrs);
+  if (type === 'registry') {
+    const insecure = attrs.bool('registry.insecure');
+    return { type, ref: attrs.ref(), ...format, ...(insecure === undefined ? {} : { insecure }) };
+  }
+  const reset = attrs.bool('reset');
+  return {
+    type,
+    dest: attrs.required('dest'),
+    tag: attrs.tag(),
+    ...format,
+    ...(reset === undefined ? {} : { reset }),
+  };
+}
+
+function readFormat(attrs: Attributes): CacheExportFormat {
+  const mode = attrs.get('mode') ?? 'min';
+  if (mode !== 'min' && mode !== 'max') {
+    throw attrs.invalid('mode', 'must be min or max');
+  }
+  const ociMediatypes = attrs.bool('oci-mediatypes') ?? true;
+  const imageManifest = attrs.bool('image-manifest');
+  if (imageManifest === true && !ociMediatypes) {
+    throw new CacheOptionsError(
+      'image-manifest=true needs oci-mediatypes=true: an image-manifest cache is OCI only',
+      { key: 'image-manifest' },
+    );
+  }
+  const compression = attrs.get('compression');
+  if (compression !== undefined && !COMPRESSIONS.includes(compression)) {
+    throw attrs.invalid('compression', `must be one of ${COMPRESSIONS.join(', ')}`);
+  }
+  const level = attrs.get('compression-level');
+  if (level !== undefined && !(/^[+-]?\d+$/.test(level) && Number.isSafeInteger(Number(level)))) {
+    throw attrs.invalid('compression-level', 'must be an integer');
+  }
+  const force = attrs.get('force-compression') === '' ? true : attrs.bool('force-compression');
+  return {
+    mode,
+    imageManifest: imageManifest ?? ociMediatypes,
+    ociMediatypes,
+    ...(compression === undefined ? {} : { compression: compression as CacheCompression }),
+    ...(level === undefined ? {} : { compressionLevel: Number(level) }),
+    ...(force === undefined ? {} : { forceCompression: force }),
+    ignoreError: attrs.bool('ignore-error') ?? false,
+  };
+}
+
+/** Split the CSV, check type and keys, and give typed access to the values. */
+function readOptions(csv: string, direction: Direction): { type: CacheType; attrs: Attributes } {
+  // Legacy form: a bare reference. BuildKit tests for a "type=" substring; a value with no
+  // `=` at all is the same for every valid reference and does not misread `TYPE=...`.
+  if (csv !== '' && !csv.includes('=')) {
+    return {
+      type: 'registry',
+      attrs: new Attributes(new Map([['ref', csv]]), `registry cache ${direction}`),
+    };
+  }
+  const values = new Map<string, string>();
+  for (const field of parseCsvFields(csv)) {
+    const eq = field.indexOf('=');
+    if (eq < 0) {
+      throw new CacheOptionsError(
+        `invalid cache option ${JSON.stringify(field)}: expected key=value`,
+      );
+    }
+    const key = field.slice(0, eq).toLowerCase();
+    if (values.has(key)) {
+      throw new CacheOptionsError(`cache option ${JSON.stringify(key)} is given twice`, { key });
+    }
+    values.set(key, field.slice(eq + 1));
+  }
+
+  const type = values.get('type');
+  values.delete('type');
+  if (!type) {
+    throw new CacheOptionsError(`cache ${direction} options need type=registry or type=local`, {
+      key: 'type',
+    });
+  }
+  if (type !== 'registry' && type !== 'local') {
+    const problem = UNSUPPORTED_TYPES.has(type) ? 'is not supported by ociferry' : 'is unknown';
+    throw new CacheOptionsError(
+      `cache type ${JSON.stringify(type)} ${problem} (supported: registry, local)`,
+      { key: 'type' },
+    );
+  }
+
+  const store = values.get('store');
+  const storeName = direction === 'import' ? 'src' : 'dest';
+  if (type === 'local' && store !== undefined) {
+    if (values.has(storeName)) {
+      throw new CacheOptionsError(`give ${storeName} or its old name store, not both`, {
+        key: 'store',
+      });
+    }
+    values.delete('store');
+    values.set(storeName, store);
+  }
+
+  const valid = VALID_KEYS[direction][type];
+  for (const key of values.keys()) {
+    if (valid.includes(key)) continue;
+    const exportOnly = direction === 'import' && VALID_KEYS.export[type].includes(key);
+    const hint = exportOnly
+      ? 'it applies to cache exports only'
+      : `valid options: type, ${valid.join(', ')}`;
+    throw new CacheOptionsError(
+      `unknown option ${JSON.stringify(key)} for a ${type} cache ${direction} (${hint})`,
+      { key },
+    );
+  }
+  return { type, attrs: new Attributes(values, `${type} cache ${direction}`) };
+}
+
+/** Typed readers over the option values; every error names its key. */
+class Attributes {
+  readonly #values: ReadonlyMap<string, string>;
+  /** What the options describe, e.g. `local cache import`. */
+  readonly #label: string;
+
+  constructor(values: ReadonlyMap<string, string>, label: string) {
+    this.#values = values;
+    this.#label = label;
+  }
+
+  get(key: string): string | undefined {
+    return this.#values.get(key);
+  }
+
+  required(key: string): string {
+    const value = this.get(key);
+    if (!value) throw new CacheOptionsError(`a ${this.#label} needs ${key}=<value>`, { key });
+    return value;
+  }
+
+  bool(key: string): boolean | undefined {
+    const value = this.get(key);
+    if (value === undefined) return undefined;
+    const parsed = BOOLEANS.get(value);
+    if (parsed === undefined) throw this.invalid(key, 'must be true or false');
+    return parsed;
+  }
+
+  /** `ref`, parsed, with `:latest` when it has neither tag nor digest (BuildKit's `TagNameOnly`). */
+  ref(): RegistryReference {
+    const raw = this.required('ref');
+    try {
+      const ref = parseRegistryReference(raw);
+      return ref.tag === undefined && ref.digest === undefined ? withTag(ref, 'latest') : ref;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CacheOptionsError(`ref: ${reason}`, { key: 'ref', cause: error });
+    }
+  }
+
+  tag(): string {
+    const tag = this.get('tag') ?? 'latest';
+    if (tag === '') throw this.invalid('tag', 'must not be empty');
+    return tag;
+  }
+
+  digest(value: string): string {
+    try {
+      return parseDigest(value).digest;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CacheOptionsError(`digest: ${reason}`, { key: 'digest', cause: error });
+    }
+  }
+
+  invalid(key: string, problem: string): CacheOptionsError {
+    return new CacheOptionsError(
+      `cache option ${key}=${JSON.stringify(this.get(key))} is invalid: ${key} ${problem}`,
+      { key },
+    );
+  }
+}
