@@ -1,5 +1,10 @@
 import { pipeline, type Readable } from 'node:stream';
-import { DigestMismatchError, DigestVerifier, parseDigest } from '../digest/index.ts';
+import {
+  DigestMismatchError,
+  DigestVerifier,
+  parseDigest,
+  SizeMismatchError,
+} from '../digest/index.ts';
 import { discardBody } from './body.ts';
 import { contradicts } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
@@ -193,7 +198,13 @@ async function sendWhole(
     });
   } catch (err) {
     opened.stream.destroy(err instanceof Error ? err : undefined);
-    await opened.verified;
+    // Bytes refused by the verifier explain the failure better than the request's error; any
+    // other stream error (the request tore the body down) is a consequence of `err`.
+    await opened.verified.catch((verifyError: unknown) => {
+      if (verifyError instanceof DigestMismatchError || verifyError instanceof SizeMismatchError) {
+        throw verifyError;
+      }
+    });
     throw err;
   }
   if (response.status === 202) {

@@ -33,4 +33,6 @@ export interface Provider {
   info(digest: string, options?: { signal?: AbortSignal }): Promise<BlobInfo | undefined>;
   /** Stream a blob; a whole-blob read fails with a digest error if the bytes are wrong. */
   fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable>;
+  /** Manifests whose `subject` is `digest`, where the provider can list them (registries). */
+  referrers?(digest: string, options?: { signal?: AbortSignal }): Promise<Descriptor[]>;
 }

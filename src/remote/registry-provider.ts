@@ -26,4 +26,8 @@ export class RegistryProvider implements Provider {
   fetch(descriptor: Descriptor, options: FetchOptions = {}): Promise<Readable> {
     return this.repository.fetchBlob(descriptor, options);
   }
+
+  referrers(digest: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor[]> {
+    return this.repository.referrers(digest, options);
+  }
 }

@@ -1,0 +1,117 @@
+import { digestBytes } from '../digest/index.ts';
+import { OciferryError } from '../errors.ts';
+import { parseReference, type Reference } from '../reference/index.ts';
+import {
+  type Descriptor,
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  OCI_INDEX,
+  type Platform,
+} from '../registry/oci.ts';
+import { formatPlatform } from '../remote/platform.ts';
+import type { RemoteImage } from '../remote/remote-image.ts';
+import type { Remote } from '../remote/remote-index.ts';
+import { defaultClient } from '../remote/resolve.ts';
+import { type CopyOptions, finish, openSession, result } from './copy.ts';
+import type { CopyResult } from './events.ts';
+
+/** Options of {@link buildIndex}. */
+export interface BuildIndexOptions extends CopyOptions {
+  /** Annotations of the new index (needs an OCI index). */
+  annotations?: Readonly<Record<string, string>>;
+  /** Allow two entries for the same platform (default: an error). */
+  allowDuplicatePlatforms?: boolean;
+}
+
+/** The images given to an index build are not a valid set. */
+export class IndexBuildError extends OciferryError {
+  constructor(message: string) {
+    super('INDEX_INVALID', message);
+  }
+}
+
+/**
+ * Push a manifest list assembled from remote images: each source may be an image or an index
+ * (its images are flattened in). Child manifests go up by digest into the destination repository
+ * with their blobs mounted or streamed; the platform comes from the source descriptor or, when
+ * absent, the image config. The list is a Docker manifest list when every child is a Docker
+ * manifest (unless `ociMediatypes`), an OCI index otherwise.
+ */
+export async function buildIndex(
+  destination: string | Reference,
+  sources: readonly Remote[],
+  options: BuildIndexOptions = {},
+): Promise<CopyResult> {
+  if (sources.length === 0) throw new IndexBuildError('an index needs at least one source image');
+  const reference = typeof destination === 'string' ? parseReference(destination) : destination;
+  const client = options.client ?? defaultClient();
+  const requestsBefore = client.requestCount;
+  const images = await collectImages(sources, options.signal);
+  const platforms = await Promise.all(images.map((image) => image.platform(options)));
+  if (!options.allowDuplicatePlatforms) checkDuplicates(images, platforms);
+
+  const session = await openSession(reference, client, sources[0], options);
+  const children = await Promise.all(images.map((image) => session.push(image)));
+  const allDocker = children.every((child) => child.descriptor.mediaType === DOCKER_MANIFEST);
+  const mediaType = allDocker ? DOCKER_MANIFEST_LIST : OCI_INDEX;
+  if (options.annotations && mediaType === DOCKER_MANIFEST_LIST) {
+    throw new IndexBuildError(
+      'a Docker manifest list has no annotations: add --oci-mediatypes to build an OCI index',
+    );
+  }
+  const index = {
+    schemaVersion: 2,
+    mediaType,
+    manifests: children.map((child, i) => entry(child.descriptor, platforms[i] as Platform)),
+    ...(options.annotations ? { annotations: options.annotations } : {}),
+  };
+  const bytes = Buffer.from(JSON.stringify(index));
+  const root = {
+    descriptor: { mediaType, digest: digestBytes(bytes), size: bytes.length },
+    bytes,
+  };
+  const tags = await finish(session, root, reference, options);
+  return result(session, root, tags, client.requestCount - requestsBefore);
+}
+
+/** Images of the sources in order, indexes flattened, each manifest once. */
+async function collectImages(
+  sources: readonly Remote[],
+  signal?: AbortSignal,
+): Promise<RemoteImage[]> {
+  const images: RemoteImage[] = [];
+  const seen = new Set<string>();
+  for (const source of sources) {
+    const found = source.kind === 'image' ? [source] : await source.images({ signal });
+    for (const image of found) {
+      if (seen.has(image.digest)) continue;
+      seen.add(image.digest);
+      images.push(image);
+    }
+  }
+  return images;
+}
+
+function checkDuplicates(images: readonly RemoteImage[], platforms: readonly Platform[]): void {
+  const owners = new Map<string, string>();
+  platforms.forEach((platform, i) => {
+    const key = `${formatPlatform(platform)} ${platform['os.version'] ?? ''}`.trim();
+    const owner = owners.get(key);
+    const ref = images[i]?.ref ?? '';
+    if (owner !== undefined) {
+      throw new IndexBuildError(
+        `${key} comes from both ${owner} and ${ref}; pass --allow-duplicate-platforms to keep both`,
+      );
+    }
+    owners.set(key, ref);
+  });
+}
+
+function entry(descriptor: Descriptor, platform: Platform): Descriptor {
+  return {
+    mediaType: descriptor.mediaType,
+    digest: descriptor.digest,
+    size: descriptor.size,
+    platform,
+  };
+}

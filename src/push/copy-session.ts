@@ -1,0 +1,126 @@
+import { type Descriptor, isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
+import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
+import type { SourceIndex } from '../remote/sources.ts';
+import { mapLimit } from '../util/limiter.ts';
+import { SingleFlight } from '../util/single-flight.ts';
+import { BlobCopier } from './blob-copier.ts';
+import { needsOciConversion, rewriteIndex, toOciManifest } from './convert.ts';
+import type { BlobStats, CopyEvent } from './events.ts';
+import type { Target } from './target.ts';
+
+/** A manifest as it went (or will go) to the target. */
+export interface PushedManifest {
+  readonly descriptor: Descriptor;
+  readonly bytes: Buffer;
+}
+
+/** Options shared by every push of one session. */
+export interface CopySessionOptions {
+  concurrency: number;
+  ociMediatypes: boolean;
+  referrers: boolean;
+  sources: SourceIndex;
+  signal?: AbortSignal;
+  onEvent?: (event: CopyEvent) => void;
+}
+
+/**
+ * One copy or index build into one target: blobs go up once each through a shared pool,
+ * manifests after their children, each manifest once. The caller tags the root last.
+ */
+export class CopySession {
+  readonly target: Target;
+  readonly stats: BlobStats = {
+    mounted: 0,
+    skipped: 0,
+    uploaded: 0,
+    bytesUploaded: 0,
+    bytesDownloaded: 0,
+  };
+  /** Source digest -> pushed digest of manifests rewritten by a media type conversion. */
+  readonly converted = new Map<string, string>();
+  readonly #options: CopySessionOptions;
+  readonly #blobs: BlobCopier;
+  readonly #manifests = new SingleFlight<string, PushedManifest>();
+  readonly #stored = new Set<string>();
+  readonly #referrersListed = new Set<string>();
+
+  constructor(target: Target, options: CopySessionOptions) {
+    this.target = target;
+    this.#options = options;
+    this.#blobs = new BlobCopier(target, { ...options, stats: this.stats });
+  }
+
+  /**
+   * Push everything `remote` references, then (unless `deferManifest`) its manifest by digest.
+   * Returns the manifest as pushed: converted bytes when a conversion applied.
+   */
+  async push(remote: Remote, options: { deferManifest?: boolean } = {}): Promise<PushedManifest> {
+    const pushed = await this.#pushContent(remote);
+    if (!options.deferManifest) await this.storeManifest(pushed);
+    if (this.#options.referrers) await this.#pushReferrers(remote);
+    return pushed;
+  }
+
+  /** Store manifest bytes under their digest, once per session. */
+  async storeManifest(manifest: PushedManifest): Promise<void> {
+    const { digest } = manifest.descriptor;
+    if (this.#stored.has(digest)) return;
+    await this.#manifests.do(digest, async () => {
+      await this.target.putManifest(manifest.descriptor, manifest.bytes, {
+        signal: this.#options.signal,
+      });
+      this.#options.onEvent?.({ type: 'manifest-pushed', descriptor: manifest.descriptor });
+      return manifest;
+    });
+    this.#stored.add(digest);
+  }
+
+  async #pushContent(remote: Remote): Promise<PushedManifest> {
+    const { provider } = remote.context;
+    const original: PushedManifest = { descriptor: remote.descriptor, bytes: remote.bytes };
+    let pushed = original;
+    if (remote.kind === 'image') {
+      await Promise.all(remote.blobs().map((blob) => this.#blobs.copy(blob.descriptor, provider)));
+      if (this.#options.ociMediatypes && needsOciConversion(remote.mediaType)) {
+        pushed = toOciManifest(remote.descriptor, remote.bytes);
+      }
+    } else {
+      const children = new Map<string, Descriptor>();
+      await mapLimit(
+        remote.manifests,
+        4,
+        async (entry, _index, signal) => {
+          if (!isManifestMediaType(entry.mediaType) && !isIndexMediaType(entry.mediaType)) {
+            await this.#blobs.copy(entry, provider);
+            return;
+          }
+          const child = await this.push(await remote.child(entry, { signal }));
+          if (child.descriptor.digest !== entry.digest)
+            children.set(entry.digest, child.descriptor);
+        },
+        this.#options.signal,
+      );
+      const convertList = this.#options.ociMediatypes && needsOciConversion(remote.mediaType);
+      if (convertList || children.size > 0) {
+        pushed = rewriteIndex(remote.descriptor, remote.bytes, children, convertList);
+      }
+    }
+    if (pushed.descriptor.digest !== original.descriptor.digest) {
+      this.converted.set(original.descriptor.digest, pushed.descriptor.digest);
+    }
+    return pushed;
+  }
+
+  /** Copy the manifests whose subject is `remote` (signatures, SBOMs), recursively. */
+  async #pushReferrers(remote: Remote): Promise<void> {
+    const { provider, manifests } = remote.context;
+    if (!provider.referrers || this.#referrersListed.has(remote.digest)) return;
+    this.#referrersListed.add(remote.digest);
+    const signal = this.#options.signal;
+    for (const descriptor of await provider.referrers(remote.digest, { signal })) {
+      const bytes = await manifests.load(descriptor, { signal });
+      await this.push(remoteFromBytes(descriptor, bytes, remote.context));
+    }
+  }
+}

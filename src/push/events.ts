@@ -1,0 +1,51 @@
+import type { Descriptor } from '../registry/oci.ts';
+
+/** What happened to one blob or manifest during a copy; the CLI renders these as progress. */
+export type CopyEvent =
+  | { readonly type: 'blob-skipped'; readonly digest: string; readonly size: number }
+  | {
+      readonly type: 'blob-mounted';
+      readonly digest: string;
+      readonly size: number;
+      /** Repository the blob was mounted from. */
+      readonly from: string;
+    }
+  | { readonly type: 'blob-start'; readonly digest: string; readonly size: number }
+  | {
+      readonly type: 'blob-progress';
+      readonly digest: string;
+      readonly size: number;
+      /** Bytes transferred so far for this blob. */
+      readonly bytes: number;
+    }
+  | { readonly type: 'blob-done'; readonly digest: string; readonly size: number }
+  | {
+      readonly type: 'manifest-pushed';
+      readonly descriptor: Descriptor;
+      /** Set when the manifest was pushed under a tag. */
+      readonly tag?: string;
+    };
+
+/** Blob figures of a copy, as printed by `--json`. */
+export interface BlobStats {
+  mounted: number;
+  skipped: number;
+  uploaded: number;
+  bytesUploaded: number;
+  bytesDownloaded: number;
+}
+
+/** Result of a copy or index build. */
+export interface CopyResult {
+  /** Digest of the pushed root manifest (differs from the source's after a media type conversion). */
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly blobs: BlobStats;
+  /** HTTP exchanges made by the copy (token requests and redirect hops included). */
+  readonly requests: number;
+  /** Tags created, in order. */
+  readonly tags: readonly string[];
+  /** Source manifest digest -> pushed digest, for manifests whose bytes were rewritten. */
+  readonly converted: ReadonlyMap<string, string>;
+}

@@ -1,0 +1,374 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test, { type ExecutionContext } from 'ava';
+import { LayoutStore } from '../../src/layout/index.ts';
+import { buildIndex, type CopyEvent, copy } from '../../src/push/index.ts';
+import {
+  CredentialStore,
+  DOCKER_MANIFEST_LIST,
+  OCI_CONFIG,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  RegistryClient,
+} from '../../src/registry/index.ts';
+import { resolve } from '../../src/remote/resolve.ts';
+import { SourceIndex } from '../../src/remote/sources.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { pushFixture } from '../helpers/fixtures.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const run = promisify(execFile);
+const BLOB_GET = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
+const UPLOAD_PUT = /\/blobs\/uploads\/.+/;
+
+/** Mount POSTs (the mount is in the query string) seen since `mark`. */
+async function mounts(registry: TestRegistry, since: number, status?: number) {
+  const posts = await registry.requests({ method: 'POST', path: /\/blobs\/uploads\/$/, since });
+  return posts.filter(
+    (p) => p.query.includes('mount=') && (status === undefined || p.status === status),
+  );
+}
+
+function client(t: ExecutionContext, registry?: TestRegistry, user = 'alice'): RegistryClient {
+  const explicit =
+    registry && registry.auth !== 'none'
+      ? {
+          [registry.host]: {
+            kind: 'basic' as const,
+            username: user,
+            password: registry.users[user]?.password ?? '',
+          },
+        }
+      : {};
+  const c = new RegistryClient({
+    credentials: new CredentialStore({ explicit, env: {} }),
+    retry: { baseDelayMs: 5 },
+  });
+  t.teardown(() => c.close());
+  return c;
+}
+
+async function skopeoDigest(ref: string): Promise<string> {
+  const { stdout } = await run('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--raw',
+    `docker://${ref}`,
+  ]);
+  const { createHash } = await import('node:crypto');
+  return `sha256:${createHash('sha256').update(stdout).digest('hex')}`;
+}
+
+async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-copy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('same-registry copy of 40 layers mounts every blob and reads none', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'layers-40', 'src/forty');
+  const c = client(t);
+  const source = await resolve(`${registry.host}/src/forty:v1`, {
+    client: c,
+    sources: new SourceIndex(),
+  });
+  const mark = await registry.mark();
+  const result = await copy(source, `${registry.host}/dst/forty:v1`, { client: c });
+
+  t.deepEqual(result.blobs, {
+    mounted: 41,
+    skipped: 0,
+    uploaded: 0,
+    bytesUploaded: 0,
+    bytesDownloaded: 0,
+  });
+  t.deepEqual(await registry.requests({ method: 'GET', path: BLOB_GET, since: mark }), []);
+  t.is((await mounts(registry, mark, 201)).length, 41);
+  t.deepEqual(await registry.requests({ method: 'PUT', path: UPLOAD_PUT, since: mark }), []);
+  t.is(result.digest, pushed.digest);
+  t.is(await skopeoDigest(`${registry.host}/dst/forty:v1`), pushed.digest);
+});
+
+test('a second copy to the same repository skips every blob', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'src/app');
+  const c = client(t);
+  const source = await resolve(`${registry.host}/src/app:v1`, {
+    client: c,
+    sources: new SourceIndex(),
+  });
+  await copy(source, `${registry.host}/dst/app:v1`, { client: c });
+  const again = await copy(source, `${registry.host}/dst/app:v2`, { client: c });
+  t.is(again.blobs.skipped, 4);
+  t.is(again.blobs.mounted + again.blobs.uploaded, 0);
+});
+
+test('cross-registry copy of a two-platform index uploads the shared layer once', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  const pushed = await pushFixture(from, 'multi-platform', 'app/multi');
+  const c = client(t);
+  const source = await resolve(`${from.host}/app/multi:v1`, {
+    client: c,
+    sources: new SourceIndex(),
+  });
+  const events: CopyEvent[] = [];
+  const mark = await to.mark();
+  const result = await copy(source, `${to.host}/mirror/multi:v1`, {
+    client: c,
+    onEvent: (e) => events.push(e),
+  });
+  t.is(result.digest, pushed.digest);
+  t.is(result.mediaType, OCI_INDEX);
+  // 2 configs + 2 own layers + 1 shared layer
+  t.is(result.blobs.uploaded, 5);
+  const uploads = await to.requests({ method: 'PUT', path: UPLOAD_PUT, since: mark });
+  const digests = uploads.map((u) => decodeURIComponent(u.query).match(/digest=([^&]+)/)?.[1]);
+  t.is(new Set(digests).size, digests.length, 'no blob uploaded twice');
+  t.is(await skopeoDigest(`${to.host}/mirror/multi:v1`), pushed.digest);
+  t.true(events.some((e) => e.type === 'manifest-pushed' && e.tag === 'v1'));
+  t.is(events.at(-1)?.type, 'manifest-pushed', 'the tag comes last');
+});
+
+test('a destination without a tag copies by digest and creates no tag', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'src/app');
+  const c = client(t);
+  const source = await resolve(`${registry.host}/src/app:v1`, { client: c });
+  const result = await copy(source, `${registry.host}/dst/app`, { client: c });
+  t.deepEqual(result.tags, []);
+  // distribution answers NAME_UNKNOWN for the tag list of a repository that has no tag
+  const listing = (async () => {
+    for await (const tag of c.repository(registry.host, 'dst/app').listTags()) return tag;
+  })();
+  await t.throwsAsync(listing, { code: 'NAME_UNKNOWN' });
+  t.is(await skopeoDigest(`${registry.host}/dst/app@${pushed.digest}`), pushed.digest);
+});
+
+test('several tags are created at once', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'src/app');
+  const c = client(t);
+  const source = await resolve(`${registry.host}/src/app:v1`, { client: c });
+  await copy(source, `${registry.host}/dst/app:a`, { client: c, tags: ['b', 'c'] });
+  const tags = [];
+  for await (const tag of c.repository(registry.host, 'dst/app').listTags()) tags.push(tag);
+  t.deepEqual(tags.sort(), ['a', 'b', 'c']);
+});
+
+test('copies between a layout and a registry in both directions keep the digest', async (t) => {
+  const registry = await startRegistry(t);
+  const c = client(t);
+  const fromLayout = await resolve('oci:fixtures/data/multi-platform:v1');
+  const up = await copy(fromLayout, `${registry.host}/from/layout:v1`, { client: c });
+  t.is(up.digest, fromLayout.digest);
+  const back = await resolve(`${registry.host}/from/layout:v1`, { client: c });
+  const dir = await tempDir(t);
+  const down = await copy(back, `oci:${dir}:copied`, { client: c });
+  t.is(down.digest, fromLayout.digest);
+  const { stdout } = await run('skopeo', ['inspect', '--raw', `oci:${dir}:copied`]);
+  t.is(JSON.parse(stdout).manifests.length, 2);
+  const store = await LayoutStore.open(dir, { create: false });
+  t.is((await store.resolveTag('copied'))?.digest, fromLayout.digest);
+});
+
+test('--platform style: one image of an index is copied alone', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'multi-platform', 'app/multi');
+  const c = client(t);
+  const arm = await resolve(`${registry.host}/app/multi:v1`, {
+    client: c,
+    platform: 'linux/arm64',
+  });
+  const result = await copy(arm, `${registry.host}/app/arm:v1`, { client: c });
+  t.is(result.mediaType, OCI_MANIFEST);
+  t.is(result.digest, arm.digest);
+});
+
+test('oci-mediatypes converts a Docker image, still mounting its blobs', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'docker-image', 'src/docker');
+  const c = client(t);
+  const source = await resolve(`${registry.host}/src/docker:v1`, {
+    client: c,
+    sources: new SourceIndex(),
+  });
+  const result = await copy(source, `${registry.host}/dst/oci:v1`, {
+    client: c,
+    ociMediatypes: true,
+  });
+  t.not(result.digest, pushed.digest);
+  t.is(result.converted.get(pushed.digest), result.digest);
+  t.is(result.blobs.mounted, 3);
+  const { stdout } = await run('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--raw',
+    `docker://${registry.host}/dst/oci:v1`,
+  ]);
+  const manifest = JSON.parse(stdout);
+  t.is(manifest.mediaType, OCI_MANIFEST);
+  t.is(manifest.config.mediaType, OCI_CONFIG);
+  t.true(
+    manifest.layers.every((l: { mediaType: string }) =>
+      l.mediaType.startsWith('application/vnd.oci.image.layer'),
+    ),
+  );
+});
+
+test('index create from two Docker images in other repos: no layer GETs, a Docker list skopeo reads', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'docker-image', 'team/amd64');
+  await pushFixture(registry, 'docker-image-arm64', 'team/arm64');
+  const c = client(t);
+  const sources = new SourceIndex();
+  const amd = await resolve(`${registry.host}/team/amd64:v1`, { client: c, sources });
+  const arm = await resolve(`${registry.host}/team/arm64:v1`, { client: c, sources });
+  const mark = await registry.mark();
+  const result = await buildIndex(`${registry.host}/team/multi:v1`, [amd, arm], { client: c });
+  t.is(result.mediaType, DOCKER_MANIFEST_LIST);
+  const layerDigests = [amd, arm].flatMap((r) =>
+    r.kind === 'image' ? r.layers.map((l) => l.digest) : [],
+  );
+  const gets = await registry.requests({ method: 'GET', path: BLOB_GET, since: mark });
+  t.false(
+    gets.some((g) => layerDigests.some((d) => g.path.endsWith(d))),
+    'no layer read',
+  );
+  t.is(result.blobs.mounted, 6);
+  const { stdout } = await run('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--raw',
+    `docker://${registry.host}/team/multi:v1`,
+  ]);
+  const list = JSON.parse(stdout);
+  t.is(list.mediaType, DOCKER_MANIFEST_LIST);
+  t.deepEqual(
+    list.manifests
+      .map((m: { platform: { architecture: string } }) => m.platform.architecture)
+      .sort(),
+    ['amd64', 'arm64'],
+  );
+  await run('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--override-arch',
+    'arm64',
+    `docker://${registry.host}/team/multi:v1`,
+  ]);
+
+  const oci = await buildIndex(`${registry.host}/team/multi-oci:v1`, [amd, arm], {
+    client: c,
+    ociMediatypes: true,
+    annotations: { 'org.opencontainers.image.source': 'https://example.test/repo' },
+  });
+  t.is(oci.mediaType, OCI_INDEX);
+  const ociList = JSON.parse(
+    (
+      await run('skopeo', [
+        'inspect',
+        '--tls-verify=false',
+        '--raw',
+        `docker://${registry.host}/team/multi-oci:v1`,
+      ])
+    ).stdout,
+  );
+  t.is(ociList.annotations['org.opencontainers.image.source'], 'https://example.test/repo');
+  t.true(ociList.manifests.every((m: { mediaType: string }) => m.mediaType === OCI_MANIFEST));
+});
+
+test('index create refuses duplicate platforms unless asked', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'docker-image', 'team/one');
+  await pushFixture(registry, 'oci-image', 'team/two');
+  const c = client(t);
+  const one = await resolve(`${registry.host}/team/one:v1`, { client: c });
+  const two = await resolve(`${registry.host}/team/two:v1`, { client: c });
+  await t.throwsAsync(buildIndex(`${registry.host}/team/dup:v1`, [one, two], { client: c }), {
+    code: 'INDEX_INVALID',
+    message: /linux\/amd64/,
+  });
+  const ok = await buildIndex(`${registry.host}/team/dup:v1`, [one, two], {
+    client: c,
+    allowDuplicatePlatforms: true,
+  });
+  t.is(ok.mediaType, OCI_INDEX);
+});
+
+test('a mount the token does not allow falls back to an upload', async (t) => {
+  const registry = await startRegistry(t, {
+    auth: 'token',
+    users: {
+      admin: { password: 'admin-pw', grants: [{ repository: '*', actions: ['*'] }] },
+      alice: { password: 'alice-pw', grants: [{ repository: 'b/*', actions: ['pull', 'push'] }] },
+    },
+  });
+  const pushed = await pushFixture(registry, 'oci-image', 'a/src', { user: 'admin' });
+  const source = await resolve('oci:fixtures/data/oci-image:v1');
+  const sources = new SourceIndex();
+  for (const digest of pushed.blobs) sources.add(digest, registry.host, 'a/src');
+  const mark = await registry.mark();
+  const result = await copy(source, `${registry.host}/b/dst:v1`, {
+    client: client(t, registry),
+    sources,
+  });
+  t.is(result.blobs.mounted, 0);
+  t.is(result.blobs.uploaded, 4);
+  const refused = await mounts(registry, mark);
+  t.true(
+    refused.length >= 1 && refused.every((m) => m.status === 401),
+    'mounts were refused by the registry',
+  );
+  t.true(registry.tokenRequests.some((r) => r.scopes.includes('repository:a/src:pull')));
+  const { stdout } = await run('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--creds',
+    'admin:admin-pw',
+    '--raw',
+    `docker://${registry.host}/b/dst:v1`,
+  ]);
+  t.is(JSON.parse(stdout).layers.length, 3);
+});
+
+test('503s and resets during the upload still end in a complete, verified copy', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  const pushed = await pushFixture(from, 'oci-image', 'app/src');
+  const proxy = await startFaultProxy(t, to.url, [
+    { method: 'PUT', path: /\/blobs\/uploads\//, times: 2, action: { status: 503 } },
+    { method: 'HEAD', path: /\/blobs\//, times: 2, action: { status: 503 } },
+  ]);
+  const sourceProxy = await startFaultProxy(t, from.url, [
+    { method: 'GET', path: BLOB_GET, times: 2, action: { resetAfterBytes: 100 } },
+  ]);
+  const c = client(t);
+  const source = await resolve(`${sourceProxy.host}/app/src:v1`, { client: c });
+  const result = await copy(source, `${proxy.host}/app/dst:v1`, { client: c });
+  t.is(result.digest, pushed.digest);
+  t.is(await skopeoDigest(`${to.host}/app/dst:v1`), pushed.digest);
+});
+
+test('a corrupted source byte fails the copy and leaves no manifest on the target', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  await pushFixture(from, 'oci-image', 'app/src');
+  const image = await resolve(`${from.host}/app/src:v1`, { client: client(t) });
+  if (image.kind !== 'image') return t.fail('expected an image');
+  const layer = image.layers[0]!;
+  const proxy = await startFaultProxy(t, from.url, [
+    { method: 'GET', path: new RegExp(`/blobs/${layer.digest}$`), action: { flipByteAt: 5 } },
+  ]);
+  const c = client(t);
+  const source = await resolve(`${proxy.host}/app/src:v1`, { client: c });
+  await t.throwsAsync(copy(source, `${to.host}/app/dst:v1`, { client: c }), {
+    code: 'DIGEST_MISMATCH',
+  });
+  t.is(await c.repository(to.host, 'app/dst').headManifest('v1'), undefined);
+  t.is(await c.repository(to.host, 'app/dst').headBlob(layer.digest), undefined);
+});
