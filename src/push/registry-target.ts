@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { MountResult, Repository, UploadSession } from '../registry/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { RegistryLocation } from '../remote/provider.ts';
+import { addToReferrersTag } from './referrers-tag.ts';
 import type { SignalOption, Target } from './target.ts';
 
 /** A registry repository as a copy target. */
@@ -46,7 +47,15 @@ export class RegistryTarget implements Target {
     bytes: Buffer,
     options: SignalOption = {},
   ): Promise<void> {
-    await this.repository.putManifest(descriptor.digest, bytes, descriptor.mediaType, options);
+    const result = await this.repository.putManifest(
+      descriptor.digest,
+      bytes,
+      descriptor.mediaType,
+      options,
+    );
+    if (result.subject === undefined && bytes.includes('"subject"')) {
+      await addToReferrersTag(this.repository, descriptor, bytes, options.signal);
+    }
   }
 
   async tag(
