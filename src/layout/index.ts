@@ -8,7 +8,7 @@ export {
 } from './errors.ts';
 export type { GcOptions, GcResult } from './gc.ts';
 export {
-  type BlobSource,
+  type LayoutBlobSource,
   LayoutStore,
   type OpenOptions,
   type ReadBytesOptions,

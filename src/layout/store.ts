@@ -24,7 +24,7 @@ export interface OpenOptions {
 }
 
 /** Bytes to store: a stream, or a function opening one only if the blob is really missing. */
-export type BlobSource = Readable | (() => Readable | Promise<Readable>);
+export type LayoutBlobSource = Readable | (() => Readable | Promise<Readable>);
 
 /** Options of {@link LayoutStore.writeBlob}. */
 export interface WriteBlobOptions {
@@ -112,7 +112,7 @@ export class LayoutStore {
    */
   async writeBlob(
     desc: { digest: string; size?: number },
-    body: BlobSource,
+    body: LayoutBlobSource,
     options: WriteBlobOptions = {},
   ): Promise<boolean> {
     const path = blobPath(this.dir, desc.digest);

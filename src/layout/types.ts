@@ -1,33 +1,4 @@
-/** An OCI platform object as it appears in index descriptors. */
-export interface Platform {
-  readonly architecture: string;
-  readonly os: string;
-  readonly variant?: string;
-  readonly 'os.version'?: string;
-  readonly 'os.features'?: readonly string[];
-  readonly features?: readonly string[];
-}
-
-/** An OCI content descriptor (image-spec `descriptor.md`). */
-export interface Descriptor {
-  readonly mediaType: string;
-  readonly digest: string;
-  readonly size: number;
-  readonly annotations?: Readonly<Record<string, string>>;
-  readonly platform?: Platform;
-  readonly urls?: readonly string[];
-  readonly artifactType?: string;
-}
-
-/** The parts of an OCI image index (`index.json`) the layout store reads and writes. */
-export interface ImageIndex {
-  readonly schemaVersion: 2;
-  readonly mediaType?: string;
-  readonly artifactType?: string;
-  readonly manifests: readonly Descriptor[];
-  readonly subject?: Descriptor;
-  readonly annotations?: Readonly<Record<string, string>>;
-}
+export type { Descriptor, ImageIndex, Platform } from '../registry/oci.ts';
 
 /** Media types whose content links to other blobs; everything else is a leaf for graph walks. */
 export const MediaTypes = {

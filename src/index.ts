@@ -1,0 +1,12 @@
+/**
+ * ociferry: lazy OCI registry client. Resolve images without pulling layers, copy them between
+ * registries and layouts with mounts and streams, build manifest lists from remote images, and
+ * check BuildKit caches without downloading a layer.
+ */
+export * from './digest/index.ts';
+export { OciferryError } from './errors.ts';
+export * from './layout/index.ts';
+export * from './push/index.ts';
+export * from './reference/index.ts';
+export * from './registry/index.ts';
+export * from './remote/index.ts';

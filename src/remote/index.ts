@@ -1,0 +1,54 @@
+export type { RemoteContext } from './context.ts';
+export {
+  type ExtractableImage,
+  ExtractError,
+  type ExtractOptions,
+  type ExtractResult,
+  extract,
+} from './extract.ts';
+export {
+  checkImageConfig,
+  configPlatform,
+  type ImageConfig,
+  ImageConfigInvalidError,
+} from './image-config.ts';
+export { LayoutProvider } from './layout-provider.ts';
+export { LazyBlob, type UnlazyOptions, type UnlazyProgress } from './lazy-blob.ts';
+export { decodeManifest, ManifestInvalidError } from './manifest.ts';
+export {
+  layoutManifestLoader,
+  type ManifestLoader,
+  ManifestMediaTypeError,
+  registryManifestLoader,
+} from './manifest-loader.ts';
+export { MultiProvider, ProviderMissingError } from './multi-provider.ts';
+export {
+  bestPlatformMatch,
+  formatPlatform,
+  hostPlatform,
+  InvalidPlatformError,
+  normalizePlatform,
+  parsePlatform,
+  platformRank,
+} from './platform.ts';
+export type { BlobInfo, FetchOptions, Provider, RegistryLocation } from './provider.ts';
+export { BlobTooLargeError, JsonInvalidError } from './read-json.ts';
+export { RegistryProvider } from './registry-provider.ts';
+export { RemoteImage, type UnlazyImageOptions } from './remote-image.ts';
+export {
+  loadRemote,
+  PlatformNotFoundError,
+  type Remote,
+  RemoteIndex,
+  remoteFromBytes,
+} from './remote-index.ts';
+export {
+  defaultClient,
+  defaultSources,
+  NotFoundInLayoutError,
+  type ResolveOptions,
+  resolve,
+  resolveDescriptor,
+} from './resolve.ts';
+export { SourceIndex } from './sources.ts';
+export { type MintedUrl, UrlFetchError, type UrlMinter, UrlProvider } from './url-provider.ts';
