@@ -213,6 +213,9 @@ async function sendWhole(
     return response;
   }
   await opened.verified.catch(async (err: unknown) => {
+    // undici may tear the body down once the registry has answered, before the verifier's end:
+    // every byte went out and the registry checked the digest it was given, so that is success.
+    if (isPrematureClose(err) && opened.stream.bytes === descriptor.size) return;
     await discardBody(response);
     throw err;
   });
@@ -425,4 +428,8 @@ async function* fixedChunks(stream: Readable, size: number): AsyncGenerator<Buff
     }
   }
   if (length > 0) yield Buffer.concat(parts, length);
+}
+
+function isPrematureClose(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
