@@ -103,6 +103,7 @@ test('an abort signal stops waiting for the lock', async (t) => {
   const started = Date.now();
   const error = await t.throwsAsync(
     store.putTag('v1', image.manifest, { signal: AbortSignal.timeout(200) }),
+    { any: true },
   );
   t.regex(error?.name ?? '', /^(AbortError|TimeoutError)$/);
   t.true(Date.now() - started < 10_000);
