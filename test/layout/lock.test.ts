@@ -105,7 +105,7 @@ test('an abort signal stops waiting for the lock', async (t) => {
     store.putTag('v1', image.manifest, { signal: AbortSignal.timeout(200) }),
     { any: true },
   );
-  t.regex(error?.name ?? '', /^(AbortError|TimeoutError)$/);
+  t.regex((error as Error | undefined)?.name ?? '', /^(AbortError|TimeoutError)$/);
   t.true(Date.now() - started < 10_000);
   t.deepEqual(await store.tags(), []);
 });
