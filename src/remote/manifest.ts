@@ -46,7 +46,7 @@ export function decodeManifest(
   if (isIndexMediaType(mediaType)) {
     if (!Array.isArray(json.manifests))
       throw new ManifestInvalidError(where, 'manifests must be an array');
-    json.manifests.forEach((entry, i) => checkDescriptor(entry, `manifests[${i}]`, where));
+    checkDescriptors(json.manifests, 'manifests', where);
     checkOptionalSubject(json, where);
     return { kind: 'index', index: json as unknown as ImageIndex };
   }
@@ -54,7 +54,7 @@ export function decodeManifest(
     checkDescriptor(json.config, 'config', where);
     if (!Array.isArray(json.layers))
       throw new ManifestInvalidError(where, 'layers must be an array');
-    json.layers.forEach((entry, i) => checkDescriptor(entry, `layers[${i}]`, where));
+    checkDescriptors(json.layers, 'layers', where);
     checkOptionalSubject(json, where);
     return { kind: 'image', manifest: json as unknown as ImageManifest };
   }
