@@ -65,6 +65,10 @@ function checkOptionalSubject(json: Record<string, unknown>, where: string): voi
   if (json.subject !== undefined) checkDescriptor(json.subject, 'subject', where);
 }
 
+function checkDescriptors(list: unknown[], field: string, where: string): void {
+  for (const [i, entry] of list.entries()) checkDescriptor(entry, `${field}[${i}]`, where);
+}
+
 function checkDescriptor(
   value: unknown,
   field: string,
