@@ -34,7 +34,7 @@ export {
 export type { BlobInfo, FetchOptions, Provider, RegistryLocation } from './provider.ts';
 export { BlobTooLargeError, JsonInvalidError } from './read-json.ts';
 export { RegistryProvider } from './registry-provider.ts';
-export { RemoteImage, type UnlazyImageOptions } from './remote-image.ts';
+export { RemoteImage } from './remote-image.ts';
 export {
   loadRemote,
   PlatformNotFoundError,
@@ -42,6 +42,7 @@ export {
   RemoteIndex,
   remoteFromBytes,
 } from './remote-index.ts';
+export { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 export {
   defaultClient,
   defaultSources,

@@ -4,29 +4,17 @@ import type { Descriptor, ImageManifest, Platform } from '../registry/oci.ts';
 import { mapLimit } from '../util/limiter.ts';
 import type { RemoteContext } from './context.ts';
 import { checkImageConfig, configPlatform, type ImageConfig } from './image-config.ts';
-import { LazyBlob, type UnlazyOptions } from './lazy-blob.ts';
+import { LazyBlob } from './lazy-blob.ts';
 import { readJson } from './read-json.ts';
-
-/** Options of {@link RemoteImage.unlazy} and {@link RemoteIndex.unlazy}. */
-export interface UnlazyImageOptions extends UnlazyOptions {
-  /** Tag to give the manifest in the layout's index.json; untagged entry when omitted. */
-  tag?: string;
-  /** Blobs downloaded at once (default 4). */
-  concurrency?: number;
-}
+import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 
 /**
  * An image manifest resolved from somewhere, with nothing else fetched: the config is read on
  * first use, the layers only when a consumer downloads them.
  */
-export class RemoteImage {
+export class RemoteImage extends RemoteManifest {
   readonly kind = 'image' as const;
-  /** The manifest's descriptor (with `platform` when it came from an index). */
-  readonly descriptor: Descriptor;
   readonly manifest: ImageManifest;
-  /** The manifest exactly as fetched: pushing these bytes keeps the digest. */
-  readonly bytes: Buffer;
-  readonly context: RemoteContext;
   readonly configBlob: LazyBlob;
   readonly layers: readonly LazyBlob[];
   #config: Promise<ImageConfig> | undefined;
@@ -37,26 +25,12 @@ export class RemoteImage {
     bytes: Buffer,
     context: RemoteContext,
   ) {
-    this.descriptor = descriptor;
+    super(descriptor, bytes, context);
     this.manifest = manifest;
-    this.bytes = bytes;
-    this.context = context;
     const lazy = (desc: Descriptor) =>
       new LazyBlob(desc, context.provider, context.ref, context.sources);
     this.configBlob = lazy(manifest.config);
     this.layers = manifest.layers.map(lazy);
-  }
-
-  get ref(): string {
-    return this.context.ref;
-  }
-
-  get digest(): string {
-    return this.descriptor.digest;
-  }
-
-  get mediaType(): string {
-    return this.descriptor.mediaType;
   }
 
   /** Config and layers: every blob the manifest references. */
@@ -97,17 +71,11 @@ export class RemoteImage {
     return this.context.provider.fetch(layer, options);
   }
 
-  /**
-   * Download config and layers into `store` (bounded parallelism, nothing fetched twice), then
-   * write the manifest and tag it. Content already in the store costs no network I/O.
-   */
-  async unlazy(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
-    await this.unlazyContent(store, options);
-    await storeManifest(store, this.descriptor, this.bytes, options.tag, options.signal);
-  }
-
   /** Download config and layers and write the manifest blob, without touching index.json. */
-  async unlazyContent(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+  override async unlazyContent(
+    store: LayoutStore,
+    options: UnlazyImageOptions = {},
+  ): Promise<void> {
     const { concurrency = 4, signal } = options;
     await mapLimit(
       this.blobs(),
@@ -117,22 +85,4 @@ export class RemoteImage {
     );
     await store.writeBytes(this.descriptor, this.bytes);
   }
-}
-
-/** Tag (or list untagged) a manifest whose blob is already in the store. */
-export async function storeManifest(
-  store: LayoutStore,
-  descriptor: Descriptor,
-  bytes: Buffer,
-  tag: string | undefined,
-  signal?: AbortSignal,
-): Promise<void> {
-  await store.writeBytes(descriptor, bytes);
-  const entry: Descriptor = {
-    mediaType: descriptor.mediaType,
-    digest: descriptor.digest,
-    size: descriptor.size,
-  };
-  if (tag === undefined) await store.addManifest(entry, { signal });
-  else await store.putTag(tag, entry, { signal });
 }

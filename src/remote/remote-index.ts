@@ -6,7 +6,8 @@ import { mapLimit } from '../util/limiter.ts';
 import type { RemoteContext } from './context.ts';
 import { decodeManifest } from './manifest.ts';
 import { bestPlatformMatch, formatPlatform } from './platform.ts';
-import { RemoteImage, storeManifest, type UnlazyImageOptions } from './remote-image.ts';
+import { RemoteImage } from './remote-image.ts';
+import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 
 /** A resolved image or index. */
 export type Remote = RemoteImage | RemoteIndex;
@@ -25,32 +26,14 @@ export class PlatformNotFoundError extends OciferryError {
  * An image index (or Docker manifest list) resolved with nothing but its own manifest fetched.
  * Children are resolved one by one on demand.
  */
-export class RemoteIndex {
+export class RemoteIndex extends RemoteManifest {
   readonly kind = 'index' as const;
-  readonly descriptor: Descriptor;
   readonly index: ImageIndex;
-  /** The index exactly as fetched: pushing these bytes keeps the digest. */
-  readonly bytes: Buffer;
-  readonly context: RemoteContext;
   readonly #children = new Map<string, Promise<Remote>>();
 
   constructor(descriptor: Descriptor, index: ImageIndex, bytes: Buffer, context: RemoteContext) {
-    this.descriptor = descriptor;
+    super(descriptor, bytes, context);
     this.index = index;
-    this.bytes = bytes;
-    this.context = context;
-  }
-
-  get ref(): string {
-    return this.context.ref;
-  }
-
-  get digest(): string {
-    return this.descriptor.digest;
-  }
-
-  get mediaType(): string {
-    return this.descriptor.mediaType;
   }
 
   /** Child descriptors as listed. */
@@ -105,14 +88,11 @@ export class RemoteIndex {
     return images;
   }
 
-  /** Download every child image and the index itself into `store`, then tag the index. */
-  async unlazy(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
-    await this.unlazyContent(store, options);
-    await storeManifest(store, this.descriptor, this.bytes, options.tag, options.signal);
-  }
-
   /** Download all children and write the index blob, without touching index.json. */
-  async unlazyContent(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+  override async unlazyContent(
+    store: LayoutStore,
+    options: UnlazyImageOptions = {},
+  ): Promise<void> {
     const children = this.manifests.filter(
       (m) => isManifestMediaType(m.mediaType) || isIndexMediaType(m.mediaType),
     );
