@@ -1,0 +1,79 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { parseDigest } from '../digest/index.ts';
+import { normalizeRegistry, parseReference, type Reference } from '../reference/index.ts';
+import type { Platform } from '../registry/index.ts';
+import { parsePlatform } from '../remote/index.ts';
+
+/*
+ * Option parsers for commander: each turns a string into a value or throws
+ * `InvalidArgumentError`, which commander reports as a usage error (exit status 2).
+ * References are parsed by {@link referenceOperand} instead, because commander's message
+ * would repeat the raw value, and a mistyped reference can hold a password (`user:pw@host/x`).
+ */
+
+/**
+ * Parse a reference operand, or end with a usage error (exit status 2) whose message is
+ * `InvalidReferenceError`'s, which masks user info.
+ */
+export function referenceOperand(command: Command, value: string): Reference {
+  try {
+    return parseReference(value);
+  } catch (error) {
+    return usageError(command, error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** End the run with a usage error: `error: message` and exit status 2. */
+export function usageError(command: Command, message: string): never {
+  return command.error(`error: ${message}`, { exitCode: 2, code: 'ociferry.usage' });
+}
+
+/** `os/arch[/variant]`. */
+export function platformArg(value: string): Platform {
+  return usage(() => parsePlatform(value));
+}
+
+/** A cache key: a digest (`sha256:…`), hex digits in either case as the cache functions take it. */
+export function cacheKeyArg(value: string): string {
+  usage(() => parseDigest(value.toLowerCase()));
+  return value;
+}
+
+/** A whole number of at least 1. */
+export function positiveIntegerArg(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
+    throw new InvalidArgumentError('expected a whole number of at least 1');
+  }
+  return number;
+}
+
+/** A registry host for login/logout: `host[:port]`, or a URL such as `https://index.docker.io/v1/`. */
+export function registryArg(value: string): string {
+  const host = URL.canParse(value) && value.includes('://') ? new URL(value).host : value;
+  return usage(() => normalizeRegistry(host));
+}
+
+/** Collects repeated `k=v` options into a record. */
+export function annotationArg(
+  value: string,
+  previous: Record<string, string> = {},
+): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new InvalidArgumentError('expected KEY=VALUE');
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** Collects a repeated option into a list. */
+export function repeatedArg(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Run a library parser for an option, turning its error into a usage error. */
+export function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+}

@@ -1,0 +1,72 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { BlobUnknownError, LayoutStore } from '../../layout/index.ts';
+import type { Reference } from '../../reference/index.ts';
+import { LayoutProvider } from '../../remote/index.ts';
+import { referenceOperand, usageError } from '../args.ts';
+import type { CliContext } from '../context.ts';
+import { formatBytes } from '../format.ts';
+import { replaceFile } from '../replace-file.ts';
+import type { Run } from './run.ts';
+
+interface BlobGetOptions {
+  output?: string;
+}
+
+/** `ociferry blob get REF@DIGEST`: one blob, streamed and verified. */
+export function blobCommand(program: Command, run: Run): void {
+  const blob = program.command('blob').description('Read blobs (layers, configs) by digest.');
+  blob
+    .command('get')
+    .summary('stream one blob to stdout or a file, verified')
+    .description(
+      'Stream one blob to stdout or a file, verifying its digest on the way. With -o, the file appears only once the digest has been checked.',
+    )
+    .argument('<ref@digest>', 'host/repo@sha256:… or oci:DIR@sha256:…')
+    .option('-o, --output <file>', 'write to FILE instead of stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ ociferry blob get ghcr.io/org/app@sha256:… -o layer.tar.gz
+  $ ociferry blob get localhost:5000/app@sha256:… | tar -tzf -
+  $ ociferry blob get oci:./layout@sha256:… | jq .`,
+    )
+    .action((ref: string, options: BlobGetOptions, command: Command) => {
+      const reference = referenceOperand(command, ref);
+      const digest = reference.digest;
+      if (digest === undefined) usageError(command, `${ref}: expected REF@DIGEST`);
+      return run(command, (ctx) => blobGet(ctx, reference, digest, options));
+    });
+}
+
+async function blobGet(
+  ctx: CliContext,
+  ref: Reference,
+  digest: string,
+  options: BlobGetOptions,
+): Promise<void> {
+  ctx.uses(ref);
+  const source = await openBlob(ctx, ref, digest);
+  if (options.output === undefined) {
+    await pipeline(source, ctx.io.stdout, { end: false, signal: ctx.signal });
+    return;
+  }
+  const bytes = await replaceFile(options.output, source, { signal: ctx.signal });
+  if (ctx.json) ctx.printJson({ digest, size: bytes, file: options.output });
+  else ctx.info(`wrote ${digest} to ${options.output} (${formatBytes(bytes)})`);
+}
+
+/** A verified stream of the whole blob, from the registry or the layout. */
+async function openBlob(ctx: CliContext, ref: Reference, digest: string): Promise<Readable> {
+  if (ref.kind === 'registry') {
+    const repository = ctx.client.repository(ref.registry, ref.repository);
+    return repository.fetchBlob({ digest }, { signal: ctx.signal });
+  }
+  const store = await LayoutStore.open(ref.path, { create: false });
+  const info = await store.info(digest);
+  if (info === undefined) throw new BlobUnknownError(digest, store.dir);
+  const descriptor = { mediaType: 'application/octet-stream', ...info };
+  return new LayoutProvider(store).fetch(descriptor, { signal: ctx.signal });
+}

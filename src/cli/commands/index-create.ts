@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { buildIndex } from '../../push/index.ts';
+import { formatReference, type Reference } from '../../reference/index.ts';
+import { resolve } from '../../remote/index.ts';
+import { annotationArg, referenceOperand, repeatedArg } from '../args.ts';
+import type { CliContext } from '../context.ts';
+import { checkTags } from './copy.ts';
+import { runCopy } from './copy-result.ts';
+import type { Run } from './run.ts';
+
+interface IndexCreateOptions {
+  ociMediatypes?: boolean;
+  annotation?: Record<string, string>;
+  allowDuplicatePlatforms?: boolean;
+  tag?: string[];
+}
+
+/** `ociferry index create DST SRC...`: a manifest list from remote images, no layer pulled. */
+export function indexCommand(program: Command, run: Run): void {
+  const index = program.command('index').description('Build image indexes (manifest lists).');
+  index
+    .command('create')
+    .summary('push an index (manifest list) of remote images')
+    .description(
+      'Push an index of the given images (indexes among them are flattened in) to DST. Each image is copied into DST by digest (blobs mounted when they are on the same registry), its platform read from its index entry or else its config.',
+    )
+    .argument('<dst>', 'host/repo[:tag] or oci:DIR[:tag]')
+    .argument('<src...>', 'the images: host/repo[:tag][@digest] or oci:DIR[:tag][@digest]')
+    .option('--oci-mediatypes', 'build an OCI index (and rewrite Docker manifests as OCI)')
+    .option(
+      '--annotation <key=value>',
+      'annotation of the index (repeatable; OCI index only)',
+      annotationArg,
+    )
+    .option('--allow-duplicate-platforms', 'allow two images of the same platform')
+    .option('--tag <tag>', 'also tag the index as TAG (repeatable)', repeatedArg)
+    .addHelpText(
+      'after',
+      `
+The result is a Docker manifest list when every image is a Docker manifest (unless
+--oci-mediatypes), an OCI index otherwise. With --json, prints the same object as copy.
+
+Examples:
+  $ ociferry index create registry.example/app:1.2 registry.example/app:1.2-amd64 registry.example/app:1.2-arm64
+  $ ociferry index create --oci-mediatypes --annotation org.opencontainers.image.version=1.2 \\
+      ghcr.io/org/app:1.2 ghcr.io/org/app@sha256:… ghcr.io/org/app@sha256:…`,
+    )
+    .action((dst: string, srcs: string[], options: IndexCreateOptions, command: Command) => {
+      const destination = referenceOperand(command, dst);
+      const sources = srcs.map((src) => referenceOperand(command, src));
+      checkTags(command, destination, options.tag);
+      return run(command, (ctx) => createIndex(ctx, destination, sources, options));
+    });
+}
+
+async function createIndex(
+  ctx: CliContext,
+  dst: Reference,
+  srcs: Reference[],
+  options: IndexCreateOptions,
+): Promise<void> {
+  ctx.uses(dst, ...srcs);
+  const sources = await Promise.all(
+    srcs.map((src) => resolve(src, { client: ctx.client, signal: ctx.signal })),
+  );
+  await runCopy(ctx, `pushed index ${formatReference(dst)}`, (onEvent) =>
+    buildIndex(dst, sources, {
+      client: ctx.client,
+      ociMediatypes: options.ociMediatypes,
+      annotations: options.annotation,
+      allowDuplicatePlatforms: options.allowDuplicatePlatforms,
+      tags: options.tag,
+      signal: ctx.signal,
+      onEvent,
+    }),
+  );
+}

@@ -1,0 +1,106 @@
+import { formatReference, type Reference } from '../reference/index.ts';
+import { CredentialStore, RegistryClient, type RegistryClientOptions } from '../registry/index.ts';
+import type { CliIO } from './io.ts';
+import { createProgress, type Progress, type ProgressMode } from './progress/index.ts';
+
+/** The global flags, as commander parses them. */
+export interface GlobalOptions {
+  plainHttp?: boolean;
+  insecure?: boolean;
+  progress: ProgressMode;
+  quiet?: boolean;
+  json?: boolean;
+  debug?: boolean;
+}
+
+/**
+ * What a command runs with: the global flags, one registry client (closed when the command
+ * ends), the abort signal fired by Ctrl-C, and the output helpers that honour `-q` and `--json`.
+ */
+export class CliContext {
+  readonly options: GlobalOptions;
+  readonly io: CliIO;
+  readonly signal: AbortSignal;
+  /** Where this run's client finds credentials; error hints ask it where they came from. */
+  readonly credentials: CredentialStore;
+  /** References the command works on, so that error hints can name the registry and tag. */
+  readonly references: Reference[] = [];
+  /** What the command works on, for the error line: references and other operands. */
+  readonly subjects: string[] = [];
+  #client: RegistryClient | undefined;
+
+  constructor(options: GlobalOptions, io: CliIO, signal: AbortSignal) {
+    this.options = options;
+    this.io = io;
+    this.signal = signal;
+    this.credentials = new CredentialStore({ env: io.env });
+  }
+
+  /** True with `--json`: stdout carries one JSON object and nothing else. */
+  get json(): boolean {
+    return this.options.json === true;
+  }
+
+  /** The registry client of this run, created on first use with the global flags. */
+  get client(): RegistryClient {
+    if (this.#client) return this.#client;
+    const options: RegistryClientOptions = {
+      credentials: this.credentials,
+      insecure: this.options.insecure,
+      onWarning: (warning) => this.info(`warning: registry says: ${warning}`),
+    };
+    if (this.options.plainHttp) options.plainHttp = true;
+    if (this.options.debug) {
+      options.onRequest = (e) => this.debug(`${e.method} ${e.url} -> ${e.status || 'no response'}`);
+    }
+    this.#client = new RegistryClient(options);
+    return this.#client;
+  }
+
+  /** Remember the references the command works on, for the error line and hints. */
+  uses(...references: Reference[]): void {
+    this.concerns(...references);
+    this.subjects.push(...references.map(formatReference));
+  }
+
+  /** Remember references for error hints only (the error line names them otherwise). */
+  concerns(...references: Reference[]): void {
+    this.references.push(...references);
+  }
+
+  /** Remember an operand that is not a reference (a registry host), for the error line. */
+  about(subject: string): void {
+    this.subjects.push(subject);
+  }
+
+  /** The progress display for a copy: none with `-q`, `--json` or `--progress none`. */
+  progress(): Progress | undefined {
+    if (this.options.quiet || this.json) return undefined;
+    return createProgress(this.options.progress, this.io.stderr);
+  }
+
+  /** A result line on stdout. */
+  print(text: string): void {
+    this.io.stdout.write(`${text}\n`);
+  }
+
+  /** The one JSON object of `--json`. */
+  printJson(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** A status message on stderr, unless `-q` or `--json`. */
+  info(text: string): void {
+    if (!this.options.quiet && !this.json) this.io.stderr.write(`${text}\n`);
+  }
+
+  /** A `--debug` line on stderr. */
+  debug(text: string): void {
+    if (this.options.debug) this.io.stderr.write(`debug: ${text}\n`);
+  }
+
+  /** Close the client's connections. */
+  async close(): Promise<void> {
+    await this.#client?.close();
+  }
+}

@@ -1,0 +1,112 @@
+import type { CopyEvent } from '../../push/index.ts';
+
+/** One blob being transferred. */
+export interface BlobTransfer {
+  readonly digest: string;
+  readonly size: number;
+  bytes: number;
+}
+
+/** How far back the transfer rate looks, in milliseconds. */
+const RATE_WINDOW_MS = 5000;
+/** Samples closer together than this replace each other. */
+const SAMPLE_SPACING_MS = 100;
+
+/**
+ * Folds copy events into what a progress display shows: blobs in flight, counts of skipped,
+ * mounted and uploaded blobs, bytes moved, and a rate over the last few seconds.
+ */
+export class TransferTracker {
+  /** Blobs started and not done, in start order. */
+  readonly inFlight = new Map<string, BlobTransfer>();
+  skipped = 0;
+  mounted = 0;
+  uploaded = 0;
+  manifests = 0;
+  readonly startedAt: number;
+  #finishedBytes = 0;
+  #plannedBytes = 0;
+  readonly #samples: Array<{ at: number; bytes: number }> = [];
+
+  constructor(now: number) {
+    this.startedAt = now;
+  }
+
+  /** Bytes moved so far: finished blobs plus the progress of those in flight. */
+  get transferred(): number {
+    let bytes = this.#finishedBytes;
+    for (const blob of this.inFlight.values()) bytes += blob.bytes;
+    return bytes;
+  }
+
+  /** Size of every blob that has started transferring (blobs not started yet are unknown). */
+  get planned(): number {
+    return this.#plannedBytes;
+  }
+
+  apply(event: CopyEvent, now: number): void {
+    switch (event.type) {
+      case 'blob-skipped':
+        this.skipped++;
+        break;
+      case 'blob-mounted':
+        this.mounted++;
+        break;
+      case 'blob-start':
+        this.#blob(event.digest, event.size);
+        break;
+      case 'blob-progress':
+        this.#blob(event.digest, event.size).bytes = event.bytes;
+        break;
+      case 'blob-done':
+        this.#blob(event.digest, event.size);
+        this.inFlight.delete(event.digest);
+        this.#finishedBytes += event.size;
+        this.uploaded++;
+        break;
+      case 'manifest-pushed':
+        this.manifests++;
+        break;
+    }
+    this.#sample(now);
+  }
+
+  /** Bytes per second over the last few seconds; 0 until there are two samples. */
+  rate(now: number): number {
+    this.#sample(now);
+    const first = this.#samples[0];
+    const last = this.#samples[this.#samples.length - 1];
+    if (!first || !last || last.at - first.at < 200) return 0;
+    return ((last.bytes - first.bytes) * 1000) / (last.at - first.at);
+  }
+
+  /** Milliseconds left for the blobs known so far at the current rate; undefined without either. */
+  eta(now: number): number | undefined {
+    const rate = this.rate(now);
+    const left = this.#plannedBytes - this.transferred;
+    if (rate <= 0 || left <= 0) return undefined;
+    return (left * 1000) / rate;
+  }
+
+  #blob(digest: string, size: number): BlobTransfer {
+    let blob = this.inFlight.get(digest);
+    if (!blob) {
+      blob = { digest, size, bytes: 0 };
+      this.inFlight.set(digest, blob);
+      this.#plannedBytes += size;
+    }
+    return blob;
+  }
+
+  /** Record the byte count at `now`, keeping samples about {@link SAMPLE_SPACING_MS} apart. */
+  #sample(now: number): void {
+    const sample = { at: now, bytes: this.transferred };
+    const count = this.#samples.length;
+    const beforeLast = this.#samples[count - 2];
+    if (beforeLast && now - beforeLast.at < SAMPLE_SPACING_MS) this.#samples[count - 1] = sample;
+    else this.#samples.push(sample);
+    while (this.#samples.length > 2 && (this.#samples[0]?.at ?? now) < now - RATE_WINDOW_MS) {
+      this.#samples.shift();
+    }
+  }
+}

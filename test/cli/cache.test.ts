@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { ociferry, tempDir } from './support/cli.ts';
+
+const BLOB_GET = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
+
+interface CacheKeys {
+  hits: string[];
+  misses: string[];
+  chains: Record<string, string[]>;
+}
+
+async function cacheKeys(): Promise<CacheKeys> {
+  return JSON.parse(await readFile(fixturePath('cache-keys.json'), 'utf8'));
+}
+
+test('cache check reports hits and misses, reading the cache config but no layer', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const config = JSON.parse((await readFixtureBlob('cache-manifest', pushed.digest)).toString())
+    .config.digest;
+  const keys = await cacheKeys();
+  const [hit = '', miss = ''] = [keys.hits[2], keys.misses[0]];
+  const from = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const mark = await registry.mark();
+
+  const json = await ociferry(['cache', 'check', '--json', '--from', from, hit, miss]);
+  t.is(json.code, 0, json.stderr);
+  const result = JSON.parse(json.stdout);
+  t.deepEqual(Object.keys(result).slice(0, 4), [
+    'hits',
+    'misses',
+    'layerBytesDownloaded',
+    'requests',
+  ]);
+  t.is(result.layerBytesDownloaded, 0);
+  t.deepEqual(result.misses, [miss]);
+  t.is(result.hits.length, 1);
+  t.like(result.hits[0], { key: hit, source: from });
+  t.deepEqual(
+    result.hits[0].chain.map((blob: { digest: string; exists: boolean }) => [
+      blob.digest,
+      blob.exists,
+    ]),
+    (keys.chains[hit] ?? []).map((digest) => [digest, true]),
+  );
+  const fetched = (await registry.requests({ method: 'GET', path: BLOB_GET, since: mark })).map(
+    (entry) => BLOB_GET.exec(entry.path)?.[1],
+  );
+  t.deepEqual(fetched, [config], 'the cache config only');
+
+  const text = await ociferry(['cache', 'check', '--from', from, hit, miss]);
+  t.is(text.code, 0, text.stderr);
+  const [hitLine, missLine] = text.stdout.trimEnd().split('\n');
+  t.regex(
+    hitLine ?? '',
+    new RegExp(`^hit  ${hit} ${from} created \\S+, 3 layers \\(.+\\), all present$`),
+  );
+  t.is(missLine, `miss ${miss}`);
+});
+
+test('cache copy writes a local store and a registry, printing the contract JSON', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const dir = path.join(await tempDir(t), 'cache');
+  const result = await ociferry([
+    'cache',
+    'copy',
+    '--json',
+    '--from',
+    `${registry.host}/cache/app:latest`,
+    '--to',
+    `type=local,dest=${dir},mode=max`,
+    '--to',
+    `type=registry,ref=${registry.host}/cache/copy:latest,mode=max`,
+  ]);
+  t.is(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  t.deepEqual(Object.keys(json).slice(0, 4), ['digest', 'mediaType', 'blobs', 'requests']);
+  t.is(json.digest, pushed.digest, 'mode=max in the same format keeps the manifest');
+  t.is(json.blobs.mounted, pushed.blobs.length, 'the registry copy mounts every blob');
+  t.is(json.blobs.uploaded, pushed.blobs.length, 'the local copy writes every blob');
+  t.deepEqual(
+    json.destinations.map((d: { status: string; target: string }) => [d.status, d.target]),
+    [
+      ['exported', `type=local,dest=${dir},tag=latest`],
+      ['exported', `type=registry,ref=${registry.host}/cache/copy:latest`],
+    ],
+  );
+  const local = await ociferry(['inspect', '--raw', `oci:${dir}:latest`]);
+  t.deepEqual(local.stdoutBytes, await readFixtureBlob('cache-manifest', pushed.digest));
+});
+
+test('cache commands refuse bad input as usage errors', async (t) => {
+  const [noFrom, badKey, badCsv] = await Promise.all([
+    ociferry(['cache', 'check', `sha256:${'a'.repeat(64)}`]),
+    ociferry(['cache', 'check', '--from', 'registry.example/cache', 'not-a-digest']),
+    ociferry(['cache', 'copy', '--from', 'type=s3,bucket=x', '--to', 'type=local,dest=x']),
+  ]);
+  t.is(noFrom.code, 2);
+  t.regex(noFrom.stderr, /required option '--from <csv>' not specified/);
+  t.is(badKey.code, 2);
+  t.regex(badKey.stderr, /not-a-digest/);
+  t.is(badCsv.code, 2);
+  t.regex(badCsv.stderr, /s3/);
+});

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { ociferry, tempDir } from './support/cli.ts';
+
+const run = promisify(execFile);
+const BLOB_GET = /^\/v2\/.+\/blobs\//;
+const CONTRACT_KEYS = ['digest', 'mediaType', 'blobs', 'requests'];
+const BLOB_KEYS = ['mounted', 'skipped', 'uploaded', 'bytesUploaded', 'bytesDownloaded'];
+
+test('copy to an oci: layout writes what skopeo reads and prints the contract JSON', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'multi-platform', 'app/multi');
+  const dir = path.join(await tempDir(t), 'layout');
+
+  const result = await ociferry([
+    'copy',
+    '--json',
+    `${registry.host}/app/multi:v1`,
+    `oci:${dir}:v1`,
+  ]);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stderr, '', '--json prints no progress');
+  const json = JSON.parse(result.stdout);
+  t.deepEqual(Object.keys(json).slice(0, 4), CONTRACT_KEYS);
+  t.deepEqual(Object.keys(json.blobs), BLOB_KEYS);
+  t.like(json, {
+    digest: pushed.digest,
+    mediaType: pushed.mediaType,
+    blobs: { uploaded: pushed.blobs.length, mounted: 0, skipped: 0 },
+  });
+  t.true(json.requests > 0);
+
+  const { stdout } = await run('skopeo', ['inspect', '--raw', `oci:${dir}:v1`]);
+  t.deepEqual(Buffer.from(stdout), await readFixtureBlob('multi-platform', pushed.digest));
+  await run('skopeo', ['inspect', '--override-arch', 'arm64', `oci:${dir}:v1`]);
+
+  const again = await ociferry([
+    'copy',
+    '--json',
+    `${registry.host}/app/multi:v1`,
+    `oci:${dir}:v1`,
+  ]);
+  t.like(JSON.parse(again.stdout), { blobs: { uploaded: 0, skipped: pushed.blobs.length } });
+});
+
+test('copy within one registry mounts every blob and reads none', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const mark = await registry.mark();
+  const result = await ociferry([
+    'copy',
+    '--progress',
+    'plain',
+    `${registry.host}/app/single:v1`,
+    `${registry.host}/other/single:v1`,
+  ]);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout, `${pushed.digest}\n`);
+  const mounted = result.stderr.split('\n').filter((line) => line.startsWith('mounted '));
+  t.is(mounted.length, pushed.blobs.length);
+  t.regex(mounted[0] ?? '', /^mounted sha256:[0-9a-f]{12}… \d+ B from app\/single$/);
+  t.regex(result.stderr, /^pushed manifest sha256:[0-9a-f]{12}… as v1 /m);
+  t.regex(result.stderr, /^copied .* 0 uploaded \(0 B\), 4 mounted, 0 skipped, \d+ requests in /m);
+  t.deepEqual(await registry.requests({ method: 'GET', path: BLOB_GET, since: mark }), []);
+});
+
+test('copy --platform copies one image and --tag adds tags', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'multi-platform', 'app/multi');
+  const index = JSON.parse((await readFixtureBlob('multi-platform', pushed.digest)).toString());
+  const arm = index.manifests.find(
+    (m: { platform: { architecture: string } }) => m.platform.architecture === 'arm64',
+  );
+  const result = await ociferry([
+    'copy',
+    '-q',
+    '--platform',
+    'linux/arm64',
+    '--tag',
+    'latest',
+    '--tag',
+    'arm',
+    `${registry.host}/app/multi:v1`,
+    `${registry.host}/app/arm:v1`,
+  ]);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stderr, '', '-q prints no progress and no summary');
+  t.is(result.stdout, `${arm.digest}\n`);
+  const tags = await ociferry(['tags', `${registry.host}/app/arm`]);
+  t.deepEqual(tags.stdout.trim().split('\n').sort(), ['arm', 'latest', 'v1']);
+});
+
+test('copy refuses an invalid --tag before any request', async (t) => {
+  const registry = await startRegistry(t);
+  const mark = await registry.mark();
+  const result = await ociferry([
+    'copy',
+    '--tag',
+    'bad tag!',
+    `${registry.host}/app/a:v1`,
+    `${registry.host}/app/b:v1`,
+  ]);
+  t.is(result.code, 2);
+  t.regex(result.stderr, /^error: .*bad tag!/m);
+  t.deepEqual(await registry.requests({ since: mark }), []);
+});

@@ -1,0 +1,96 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { pushFixture } from '../helpers/fixtures.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { isolatedEnv, ociferry } from './support/cli.ts';
+
+const STACK_FRAME = /^\s+at /m;
+
+/** stderr as lines, the trailing newline dropped. */
+function lines(stderr: string): string[] {
+  return stderr.trimEnd().split('\n');
+}
+
+test('an unknown host gives one error line and a hint naming the host, no stack trace', async (t) => {
+  const result = await ociferry(['inspect', 'registry.nonexistent.invalid/app:v1']);
+  t.is(result.code, 1);
+  const [error, hint, ...rest] = lines(result.stderr);
+  t.regex(
+    error ?? '',
+    /^error: inspect registry\.nonexistent\.invalid\/app:v1: .*(ENOTFOUND|EAI_AGAIN)/,
+  );
+  t.regex(hint ?? '', /^hint: the host name of registry\.nonexistent\.invalid does not resolve/);
+  t.deepEqual(rest, []);
+  t.notRegex(result.stderr, STACK_FRAME);
+});
+
+test('a refused connection names the host and port', async (t) => {
+  const host = `127.0.0.1:${await freePort()}`;
+  const result = await ociferry(['tags', `${host}/app`]);
+  t.is(result.code, 1);
+  t.deepEqual(lines(result.stderr).length, 2);
+  t.regex(result.stderr, new RegExp(`^hint: nothing accepts connections at ${host}; `, 'm'));
+  t.notRegex(result.stderr, STACK_FRAME);
+});
+
+test('a 404 names the repository and tag', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'app/single');
+  const result = await ociferry(['inspect', `${registry.host}/app/single:v9`]);
+  t.is(result.code, 1);
+  const [error, hint] = lines(result.stderr);
+  t.regex(error ?? '', /^error: inspect .*\/app\/single:v9: .*404 \(MANIFEST_UNKNOWN\)/);
+  t.is(
+    hint,
+    `hint: check the repository and tag (${registry.host}/app/single:v9); 'ociferry tags ${registry.host}/app/single' lists the tags`,
+  );
+});
+
+test('a 401 hint names the credential source tried and never shows the password', async (t) => {
+  const registry = await startRegistry(t, { auth: 'basic' });
+  const { env, dockerConfig } = await isolatedEnv(t);
+  const password = 'wrong-pw-c0ffee';
+  const auth = Buffer.from(`alice:${password}`).toString('base64');
+  await mkdir(dockerConfig, { recursive: true });
+  await writeFile(
+    path.join(dockerConfig, 'config.json'),
+    JSON.stringify({ auths: { [registry.host]: { auth } } }),
+  );
+  const ref = `${registry.host}/app/single:v1`;
+
+  for (const args of [
+    ['inspect', ref],
+    ['--debug', 'inspect', ref],
+  ]) {
+    const result = await ociferry(args, { env });
+    t.is(result.code, 1);
+    t.regex(result.stderr, /^error: inspect .*401 \(UNAUTHORIZED\)/m);
+    t.regex(
+      result.stderr,
+      new RegExp(
+        `^hint: ${registry.host} refused the credentials from .*config\\.json auths\\["${registry.host}"\\]; run 'ociferry login ${registry.host}' or 'docker login ${registry.host}'`,
+        'm',
+      ),
+    );
+    for (const secret of [password, auth, 'Basic '])
+      t.false(result.stderr.includes(secret), secret);
+  }
+  const quiet = await ociferry(['inspect', ref], { env });
+  t.notRegex(quiet.stderr, STACK_FRAME, 'a stack trace only with --debug');
+});
+
+test('a 401 without credentials lists where ociferry looked', async (t) => {
+  const registry = await startRegistry(t, { auth: 'basic' });
+  const { env } = await isolatedEnv(t);
+  const result = await ociferry(['tags', `${registry.host}/app/single`], { env });
+  t.is(result.code, 1);
+  t.regex(
+    result.stderr,
+    new RegExp(
+      `^hint: no credentials for ${registry.host} \\(looked in .*containers/auth\\.json.*docker/config\\.json.*\\); run 'ociferry login`,
+      'm',
+    ),
+  );
+});

@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { ociferry } from './support/cli.ts';
+
+test('--version prints the version of package.json', async (t) => {
+  const pkg = JSON.parse(
+    await readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'),
+  );
+  const result = await ociferry(['--version']);
+  t.is(result.code, 0);
+  t.is(result.stdout, `${pkg.version}\n`);
+});
+
+test('every command has help with examples, exit status 0', async (t) => {
+  const main = await ociferry(['--help']);
+  t.is(main.code, 0);
+  for (const command of ['inspect', 'copy', 'index', 'blob', 'tags', 'login', 'logout']) {
+    t.regex(main.stdout, new RegExp(`^  ${command} `, 'm'));
+  }
+  const commands = [
+    ['inspect'],
+    ['copy'],
+    ['index', 'create'],
+    ['blob', 'get'],
+    ['tags'],
+    ['login'],
+    ['logout'],
+  ];
+  const helps = await Promise.all(commands.map((words) => ociferry([...words, '--help'])));
+  for (const [i, help] of helps.entries()) {
+    t.is(help.code, 0);
+    t.regex(help.stdout, /^Examples:\n {2}\$ .*ociferry /m, commands[i]?.join(' '));
+    t.regex(help.stdout, /^Global Options:/m);
+  }
+});
+
+test('usage errors exit with status 2 and a hint, without echoing a password', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['inspect'], /missing required argument 'ref'/],
+    [['inspect', '--bogus', 'a/b'], /unknown option '--bogus'/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['--progress', 'fancy', 'tags', 'a/b'], /--progress.*fancy.*choices/],
+    [['inspect', '--platform', 'linux', 'a/b'], /invalid platform "linux"/],
+    [['copy', '--concurrency', '0', 'a/b', 'c/d'], /at least 1/],
+    [
+      ['inspect', 'alice:hunter2@registry.example/app'],
+      /invalid reference "\*\*\*@registry\.example\/app"/,
+    ],
+  ];
+  const results = await Promise.all(cases.map(([args]) => ociferry(args)));
+  for (const [i, result] of results.entries()) {
+    const [args, message] = cases[i] ?? [[], /./];
+    t.is(result.code, 2, args.join(' '));
+    t.regex(result.stderr, message);
+    t.regex(result.stderr, /^hint: run 'ociferry [a-z ]*--help' for usage$/m);
+    t.false(result.stderr.includes('hunter2'));
+  }
+});
+
+test('no command at all prints the help on stderr with status 2', async (t) => {
+  const result = await ociferry([]);
+  t.is(result.code, 2);
+  t.regex(result.stderr, /^Usage: ociferry /);
+});

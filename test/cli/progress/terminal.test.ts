@@ -1,0 +1,68 @@
+import path from 'node:path';
+import test from 'ava';
+import { startFaultProxy } from '../../helpers/fault-proxy.ts';
+import { pushFixture } from '../../helpers/fixtures.ts';
+import { startRegistry } from '../../helpers/registry.ts';
+import { tempDir } from '../support/cli.ts';
+import { onTerminal } from '../support/terminal.ts';
+
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+
+test('on a terminal, copy draws a bar per blob and a total line, then the summary', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'layers-40', 'app/forty');
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/blobs\/sha256:/, action: { delayMs: 150 } },
+  ]);
+  const dir = path.join(await tempDir(t), 'layout');
+
+  const { code, output } = await onTerminal([
+    'copy',
+    `${proxy.host}/app/forty:v1`,
+    `oci:${dir}:v1`,
+  ]);
+  t.is(code, 0, output);
+  t.true(output.includes(HIDE_CURSOR));
+  const drawn = output.replaceAll('\x1b', '⎋');
+  t.regex(drawn, /⎋\[2Ksha256:[0-9a-f]{12}… \[[=> ]{24}\] [\d.]+ k?B \/ [\d.]+ k?B\r?\n/);
+  t.regex(drawn, /⎋\[2Ktotal [\d.]+ k?B \/ [\d.]+ k?B.*\(\d+ uploaded, 0 mounted, 0 skipped\)/);
+  t.regex(drawn, /⎋\[\d+A\r/, 'frames are redrawn in place');
+  const shown = output.lastIndexOf(SHOW_CURSOR);
+  t.true(shown > output.lastIndexOf(HIDE_CURSOR), 'the cursor is shown again');
+  const after = output.slice(shown + SHOW_CURSOR.length);
+  t.regex(
+    after,
+    /^copied .*: 41 uploaded \([\d.]+ kB\), 0 mounted, 0 skipped, \d+ requests in \S+\r?\n/,
+  );
+  t.regex(after, new RegExp(`^${pushed.digest}\\r?$`, 'm'));
+});
+
+test('Ctrl-C during a copy restores the cursor and exits with status 130', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'layers-40', 'app/forty');
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/blobs\/sha256:/, action: { delayMs: 5000 } },
+  ]);
+  const dir = path.join(await tempDir(t), 'layout');
+  let typed = false;
+  const started = Date.now();
+  const { code, output } = await onTerminal(
+    ['copy', `${proxy.host}/app/forty:v1`, `oci:${dir}:v1`],
+    {
+      onOutput: (soFar, type) => {
+        if (!typed && soFar.includes(HIDE_CURSOR)) {
+          typed = true;
+          type('\x03');
+        }
+      },
+    },
+  );
+  t.true(typed, output);
+  t.is(code, 130, output);
+  // Without the abort, 40 blobs delayed 5 s each, 8 at a time, take 25 s.
+  t.true(Date.now() - started < 15_000, 'does not wait for the transfers');
+  const shown = output.lastIndexOf(SHOW_CURSOR);
+  t.true(shown > output.lastIndexOf(HIDE_CURSOR), 'the cursor is shown again');
+  t.regex(output.slice(shown), /error: copy .*: interrupted/);
+});
