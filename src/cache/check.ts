@@ -1,0 +1,169 @@
+import type { Descriptor } from '../registry/oci.ts';
+import { defaultClient } from '../remote/resolve.ts';
+import { mapLimit } from '../util/limiter.ts';
+import { compareGoTimes } from './go-time.ts';
+import type { GraphResult } from './graph.ts';
+import { CacheNotFoundError, type OpenCacheSourceOptions, openCacheSource } from './import.ts';
+import { defaultImportCache } from './import-cache.ts';
+import { UNCOMPRESSED_ANNOTATION } from './inline.ts';
+import {
+  assertCacheKeys,
+  type CacheSource,
+  type CacheSourceInput,
+  isCacheSource,
+} from './source.ts';
+
+/** Options of {@link checkCache}. */
+export interface CheckCacheOptions extends OpenCacheSourceOptions {
+  /** Blob existence checks in flight at once, default 8. */
+  concurrency?: number;
+}
+
+/** One blob of a hit's layer chain. */
+export interface ChainBlob {
+  readonly digest: string;
+  readonly size: number;
+  readonly mediaType: string;
+  /** Uncompressed digest, from the descriptor's `containerd.io/uncompressed` annotation. */
+  readonly diffID?: string;
+  /** Whether the source has the blob (a HEAD request, or a stat for a local store). */
+  readonly exists: boolean;
+}
+
+/** A key with a result in some source. */
+export interface CacheHit {
+  /** The key as asked. */
+  readonly key: string;
+  /** The source whose result was chosen (see {@link checkCache}), as a `--from` value. */
+  readonly source: string;
+  /** Creation time of the result (RFC 3339). */
+  readonly createdAt: string;
+  /** Layers the result loads, bottom-up. */
+  readonly chain: readonly ChainBlob[];
+}
+
+/** Result of {@link checkCache}; the `cache check --json` object. */
+export interface CacheCheckResult {
+  readonly hits: readonly CacheHit[];
+  /** Keys no source has a usable result for, in the order asked. */
+  readonly misses: readonly string[];
+  /** Always 0: a check reads manifests and cache configs, never a layer. */
+  readonly layerBytesDownloaded: 0;
+  /** HTTP exchanges the check made (token requests included). */
+  readonly requests: number;
+  /** Sources skipped because they do not exist (as BuildKit skips such imports). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Whether the caches hold results for `keys`, without downloading a layer: only manifests and
+ * cache configs are read, and each blob of a hit's chain is checked with HEAD (or stat). Every key
+ * is looked up in every source; when several have a result, the newest one wins (first source on
+ * a tie), as BuildKit's solver picks among combined cache imports. A key whose records have no
+ * result (or only results with blobs missing from the manifest) is a miss. Sources that do not
+ * exist are skipped with a warning. Blobs seen at a registry within the import cache's presence
+ * TTL are not asked again, so repeating a check costs one manifest request per source.
+ */
+export async function checkCache(
+  sources: CacheSourceInput | readonly CacheSourceInput[],
+  keys: readonly string[],
+  options: CheckCacheOptions = {},
+): Promise<CacheCheckResult> {
+  assertCacheKeys(keys);
+  const client = options.client ?? defaultClient();
+  const before = client.requestCount;
+  const warnings: string[] = [];
+  const inputs: readonly CacheSourceInput[] = Array.isArray(sources) ? sources : [sources];
+  const opened = await Promise.all(
+    inputs.map(async (input) => {
+      if (isCacheSource(input)) return input;
+      try {
+        return await openCacheSource(input, { ...options, client });
+      } catch (error) {
+        if (!(error instanceof CacheNotFoundError)) throw error;
+        warnings.push(`${error.message}; skipped`);
+        return undefined;
+      }
+    }),
+  );
+  const available = opened.filter((source): source is CacheSource => source !== undefined);
+
+  const chosen: Array<{ key: string; source: CacheSource; result: GraphResult }> = [];
+  const misses: string[] = [];
+  for (const key of keys) {
+    let best: { source: CacheSource; result: GraphResult } | undefined;
+    for (const source of available) {
+      const result = source.graph.newestResult(key);
+      if (result && (!best || compareGoTimes(result.createdAt, best.result.createdAt) > 0)) {
+        best = { source, result };
+      }
+    }
+    if (best) chosen.push({ key, ...best });
+    else misses.push(key);
+  }
+
+  const exists = await checkPresence(chosen, options);
+  const hits = chosen.map(
+    ({ key, source, result }): CacheHit => ({
+      key,
+      source: source.name,
+      createdAt: result.createdAt,
+      chain: result.layers.map((layer) => {
+        // Listed: the graph keeps only results whose every blob the manifest lists.
+        const descriptor = source.blobs.get(layer.blob) as Descriptor;
+        const diffID =
+          descriptor.annotations?.[UNCOMPRESSED_ANNOTATION] ?? layer.annotations?.diffID;
+        return {
+          digest: descriptor.digest,
+          size: descriptor.size,
+          mediaType: descriptor.mediaType,
+          ...(diffID ? { diffID } : {}),
+          exists: exists.get(source)?.get(layer.blob) === true,
+        };
+      }),
+    }),
+  );
+  return {
+    hits,
+    misses,
+    layerBytesDownloaded: 0,
+    requests: client.requestCount - before,
+    warnings,
+  };
+}
+
+/** Per source, whether each blob of the chosen chains exists there (HEAD or stat, each once). */
+async function checkPresence(
+  chosen: ReadonlyArray<{ source: CacheSource; result: GraphResult }>,
+  options: CheckCacheOptions,
+): Promise<Map<CacheSource, Map<string, boolean>>> {
+  const cache = options.cache ?? defaultImportCache;
+  const answers = new Map<CacheSource, Map<string, boolean>>();
+  const pending: Array<{ source: CacheSource; digest: string; location: string | undefined }> = [];
+  for (const { source, result } of chosen) {
+    let known = answers.get(source);
+    if (!known) {
+      known = new Map();
+      answers.set(source, known);
+    }
+    const where = source.remote.context.provider.location;
+    const location = where && `${where.registry}/${where.repository}`;
+    for (const { blob } of result.layers) {
+      if (known.has(blob)) continue;
+      const seen = location !== undefined && cache.isPresent(location, blob);
+      known.set(blob, seen);
+      if (!seen) pending.push({ source, digest: blob, location });
+    }
+  }
+  await mapLimit(
+    pending,
+    options.concurrency ?? 8,
+    async ({ source, digest, location }, _index, signal) => {
+      const found = (await source.remote.context.provider.info(digest, { signal })) !== undefined;
+      answers.get(source)?.set(digest, found);
+      if (found && location !== undefined) cache.markPresent(location, digest);
+    },
+    options.signal,
+  );
+  return answers;
+}

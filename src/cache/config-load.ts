@@ -1,0 +1,125 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { parseDigest } from '../digest/index.ts';
+import { LayoutStore } from '../layout/index.ts';
+import type { Descriptor } from '../registry/oci.ts';
+import type { Provider } from '../remote/provider.ts';
+import { DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
+import { type ParsedCacheConfig, parseCacheConfig } from './config-parse.ts';
+import { CacheConfigError, CacheConfigTooLargeError } from './errors.ts';
+import { type CacheImportCache, defaultImportCache } from './import-cache.ts';
+
+/** Options of {@link loadCacheConfig}. */
+export interface LoadCacheConfigOptions {
+  /** In-memory cache of parsed configs; default the process-wide one. */
+  cache?: CacheImportCache;
+  /**
+   * Directory keeping validated configs by digest across processes (an OCI layout holding the
+   * config blobs); re-verified and re-parsed on every load from disk. Default: none.
+   */
+  cacheDir?: string;
+  /** Size cap of the config, default 16 MiB. */
+  limit?: number;
+  /** What the config belongs to, for messages (never with credentials). */
+  origin?: string;
+  signal?: AbortSignal;
+}
+
+const MESSAGE_PREFIX = 'invalid cache config: ';
+
+/**
+ * The cache config `descriptor` names, from memory, else `cacheDir`, else `provider`. Refused
+ * before any request when its declared size is over the cap (`SIZE_EXCEEDED`); otherwise read as a
+ * stream, hashed and parsed in one pass, and capped again while streaming. A config that fails
+ * to parse or verify is never kept.
+ */
+export function loadCacheConfig(
+  descriptor: Descriptor,
+  provider: Provider,
+  options: LoadCacheConfigOptions = {},
+): Promise<ParsedCacheConfig> {
+  const {
+    cache = defaultImportCache,
+    cacheDir,
+    limit = DEFAULT_CACHE_CONFIG_LIMIT,
+    signal,
+  } = options;
+  if (descriptor.size > limit) return Promise.reject(new CacheConfigTooLargeError(limit));
+  const what = `config ${descriptor.digest}${options.origin ? ` of ${options.origin}` : ''}`;
+  const parse = (source: Readable) =>
+    parseCacheConfig(source, { limit, expectedDigest: descriptor.digest, origin: what, signal });
+  const fetch = () => provider.fetch(descriptor, { signal });
+  return cache.config(descriptor.digest, async () => {
+    try {
+      return cacheDir === undefined
+        ? await parse(await fetch())
+        : await throughDisk(cacheDir, descriptor, fetch, parse, signal);
+    } catch (error) {
+      throw locateConfigError(error, what);
+    }
+  });
+}
+
+/**
+ * Parse from the disk cache; on a miss (or a damaged entry) fetch into it first. A cache
+ * directory that cannot be written (read-only, full) is skipped, not an error.
+ */
+async function throughDisk(
+  dir: string,
+  descriptor: Descriptor,
+  fetch: () => Promise<Readable>,
+  parse: (source: Readable) => Promise<ParsedCacheConfig>,
+  signal: AbortSignal | undefined,
+): Promise<ParsedCacheConfig> {
+  const direct = async () => parse(await fetch());
+  let store: LayoutStore;
+  try {
+    store = await LayoutStore.open(dir);
+  } catch (error) {
+    if (!isFileSystemError(error)) throw error;
+    return direct();
+  }
+  const { algorithm, hex } = parseDigest(descriptor.digest);
+  const drop = () => rm(join(store.dir, 'blobs', algorithm, hex), { force: true }).catch(() => {});
+  if (await store.has(descriptor.digest)) {
+    try {
+      return await parse(store.readBlob(descriptor.digest));
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      // Damaged or not a valid config after all: drop it and read the source again.
+      await drop();
+    }
+  }
+  try {
+    await store.writeBlob(descriptor, fetch, { signal });
+  } catch (error) {
+    if (!isFileSystemError(error) || signal?.aborted) throw error;
+    return direct();
+  }
+  try {
+    return await parse(store.readBlob(descriptor.digest));
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+}
+
+/** A failure of the local filesystem (it names a path), not of the source or the bytes. */
+function isFileSystemError(error: unknown): boolean {
+  const { syscall, path } = (error ?? {}) as { syscall?: unknown; path?: unknown };
+  return typeof syscall === 'string' && typeof path === 'string';
+}
+
+/** `error` with `where` (the config and where it came from) in front of its reason. */
+export function locateConfigError(error: unknown, where: string): unknown {
+  if (!(error instanceof CacheConfigError)) return error;
+  const reason = error.message.startsWith(MESSAGE_PREFIX)
+    ? error.message.slice(MESSAGE_PREFIX.length)
+    : error.message;
+  return new CacheConfigError(`${where}: ${reason}`, {
+    record: error.record,
+    layer: error.layer,
+    cause: error,
+  });
+}

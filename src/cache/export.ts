@@ -1,0 +1,116 @@
+import { digestBytes } from '../digest/index.ts';
+import {
+  type Descriptor,
+  DOCKER_MANIFEST_LIST,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  type Platform,
+} from '../registry/oci.ts';
+import { compareGoStrings, goJsonString } from './go-json.ts';
+import type { CacheExportFormat } from './options.ts';
+import type { CacheFormat } from './source.ts';
+
+/** The wrapper formats an export can write (inline caches are written by image builds only). */
+export type CacheWrapperFormat = Exclude<CacheFormat, 'inline'>;
+
+/** A manifest as bytes plus the descriptor that addresses them. */
+export interface CacheManifest {
+  readonly descriptor: Descriptor;
+  readonly bytes: Buffer;
+}
+
+const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar';
+const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
+const DOCKER_FOREIGN = 'application/vnd.docker.image.rootfs.foreign.diff.tar';
+const OCI_NONDIST = 'application/vnd.oci.image.layer.nondistributable.v1.tar';
+
+/** BuildKit's `toDockerLayerType` (util/compression): OCI layer types in Docker spelling. */
+const TO_DOCKER: Readonly<Record<string, string>> = {
+  [OCI_LAYER]: DOCKER_LAYER,
+  [`${OCI_LAYER}+gzip`]: `${DOCKER_LAYER}.gzip`,
+  [`${OCI_LAYER}+zstd`]: `${DOCKER_LAYER}.zstd`,
+  [OCI_NONDIST]: DOCKER_FOREIGN,
+  [`${OCI_NONDIST}+gzip`]: `${DOCKER_FOREIGN}.gzip`,
+};
+
+/** BuildKit's `toOCILayerType`: Docker layer types in OCI spelling. */
+const TO_OCI: Readonly<Record<string, string>> = {
+  [DOCKER_LAYER]: OCI_LAYER,
+  [`${DOCKER_LAYER}.gzip`]: `${OCI_LAYER}+gzip`,
+  [`${DOCKER_LAYER}.zstd`]: `${OCI_LAYER}+zstd`,
+  [DOCKER_FOREIGN]: OCI_NONDIST,
+  [`${DOCKER_FOREIGN}.gzip`]: `${OCI_NONDIST}+gzip`,
+};
+
+/** The wrapper an export target asks for: `image-manifest`, else an OCI index or a Docker list. */
+export function wrapperFormat(target: CacheExportFormat): CacheWrapperFormat {
+  if (target.imageManifest) return 'image-manifest';
+  return target.ociMediatypes ? 'index' : 'manifest-list';
+}
+
+/**
+ * The manifest BuildKit's cache exporter writes around a config and its layer blobs, byte for
+ * byte as Go's `json.Marshal` writes it: an OCI image manifest whose config is the cache config,
+ * or an index / Docker list of the layers with the config last. Layer media types are spelled
+ * OCI or Docker to match the wrapper (blobs unchanged), as BuildKit's `ConvertAllLayerMediaTypes`.
+ */
+export function cacheManifest(
+  format: CacheWrapperFormat,
+  config: Descriptor,
+  layers: readonly Descriptor[],
+): CacheManifest {
+  const names = format === 'manifest-list' ? TO_DOCKER : TO_OCI;
+  const blobs = layers.map((layer) => {
+    const mediaType = names[layer.mediaType];
+    return mediaType ? { ...layer, mediaType } : layer;
+  });
+  const mediaType =
+    format === 'image-manifest'
+      ? OCI_MANIFEST
+      : format === 'index'
+        ? OCI_INDEX
+        : DOCKER_MANIFEST_LIST;
+  const body =
+    format === 'image-manifest'
+      ? `"config":${writeDescriptor(config)},"layers":${writeList(blobs)}`
+      : `"manifests":${writeList([...blobs, config])}`;
+  const bytes = Buffer.from(`{"schemaVersion":2,"mediaType":"${mediaType}",${body}}`, 'utf8');
+  return { descriptor: { mediaType, digest: digestBytes(bytes), size: bytes.length }, bytes };
+}
+
+/** A Go slice: `null` when empty, as `json.Marshal` writes a nil slice. */
+function writeList(descriptors: readonly Descriptor[]): string {
+  return descriptors.length === 0 ? 'null' : `[${descriptors.map(writeDescriptor).join(',')}]`;
+}
+
+/** An OCI descriptor in the field order of image-spec's Go struct, map keys sorted. */
+function writeDescriptor(descriptor: Descriptor): string {
+  const { mediaType, digest, size, urls, annotations, platform, artifactType } = descriptor;
+  const parts = [
+    `"mediaType":${goJsonString(mediaType)}`,
+    `"digest":${goJsonString(digest)}`,
+    `"size":${size}`,
+  ];
+  if (urls?.length) parts.push(`"urls":[${urls.map(goJsonString).join(',')}]`);
+  if (annotations && Object.keys(annotations).length > 0) {
+    const entries = Object.entries(annotations).sort(([a], [b]) => compareGoStrings(a, b));
+    const fields = entries.map(([key, value]) => `${goJsonString(key)}:${goJsonString(value)}`);
+    parts.push(`"annotations":{${fields.join(',')}}`);
+  }
+  if (platform) parts.push(`"platform":${writePlatform(platform)}`);
+  if (artifactType) parts.push(`"artifactType":${goJsonString(artifactType)}`);
+  return `{${parts.join(',')}}`;
+}
+
+function writePlatform(platform: Platform): string {
+  const parts = [
+    `"architecture":${goJsonString(platform.architecture)}`,
+    `"os":${goJsonString(platform.os)}`,
+  ];
+  if (platform['os.version']) parts.push(`"os.version":${goJsonString(platform['os.version'])}`);
+  if (platform['os.features']?.length) {
+    parts.push(`"os.features":[${platform['os.features'].map(goJsonString).join(',')}]`);
+  }
+  if (platform.variant) parts.push(`"variant":${goJsonString(platform.variant)}`);
+  return `{${parts.join(',')}}`;
+}

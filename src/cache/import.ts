@@ -1,0 +1,250 @@
+import { stat } from 'node:fs/promises';
+import { OciferryError } from '../errors.ts';
+import { BlobUnknownError, LayoutStore } from '../layout/index.ts';
+import { formatReference } from '../reference/index.ts';
+import {
+  type Descriptor,
+  DOCKER_MANIFEST_LIST,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  type RegistryClient,
+  RegistryError,
+} from '../registry/index.ts';
+import { LayoutProvider } from '../remote/layout-provider.ts';
+import { ManifestInvalidError } from '../remote/manifest.ts';
+import { layoutManifestLoader, MANIFEST_SIZE_LIMIT } from '../remote/manifest-loader.ts';
+import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
+import { defaultSources, resolve } from '../remote/resolve.ts';
+import type { SourceIndex } from '../remote/sources.ts';
+import { CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
+import { loadCacheConfig } from './config-load.ts';
+import { type CacheImportCache, defaultImportCache } from './import-cache.ts';
+import { readInlineCache } from './inline.ts';
+import { type CacheImportSource, type LocalCacheImport, parseCacheImport } from './options.ts';
+import {
+  type CacheFormat,
+  type CacheSource,
+  cacheSourceName,
+  createCacheSource,
+} from './source.ts';
+
+/** Options of {@link openCacheSource}. */
+export interface OpenCacheSourceOptions {
+  /** Registry client (default: the shared one). `registry.insecure` is the client's setting. */
+  client?: RegistryClient;
+  /** Parsed configs and recently seen blobs reused across calls; default the process-wide one. */
+  cache?: CacheImportCache;
+  /** Directory keeping validated configs by digest across processes; default none. */
+  cacheDir?: string;
+  /** Size cap of a cache config (inline: of its records), default 16 MiB. */
+  configSizeLimit?: number;
+  /** Where learnt blob locations go (mount sources of later copies); default the shared index. */
+  sources?: SourceIndex;
+  signal?: AbortSignal;
+}
+
+/** The cache a source names is not there: no such tag, digest, repository or directory. */
+export class CacheNotFoundError extends OciferryError {
+  constructor(name: string, reason: string, options: { cause?: unknown } = {}) {
+    super('CACHE_NOT_FOUND', `no cache at ${name}: ${reason}`, options);
+  }
+}
+
+/** A manifest that is neither a BuildKit cache nor an image carrying an inline cache. */
+export class NotACacheError extends OciferryError {
+  constructor(name: string) {
+    super(
+      'NOT_A_CACHE',
+      `${name} is not a BuildKit cache: no ${CACHE_CONFIG_MEDIA_TYPE} config in its manifest and no inline cache (moby.buildkit.cache.v0) in its image config`,
+    );
+  }
+}
+
+/** Image config size cap when reading an inline cache: the records may be base64 of 16 MiB. */
+const IMAGE_CONFIG_LIMIT = 32 * 1024 * 1024;
+
+/** A cache manifest found and read, its config not loaded yet. */
+export interface FoundCache {
+  readonly spec: CacheImportSource;
+  readonly name: string;
+  readonly remote: Remote;
+  /** The config the manifest wraps; undefined when it wraps none (inline cache, or no cache). */
+  readonly wrapped: WrappedConfig | undefined;
+}
+
+/** A cache config wrapped by a manifest, with the manifest's blob list. */
+export interface WrappedConfig {
+  readonly format: CacheFormat;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+}
+
+/**
+ * Open a cache for reading: fetch its manifest, find the cache config (the manifest's config,
+ * the config entry of an index or Docker list, or inline cache in the image configs), then load
+ * and parse that config. Never fetches a layer. A config already parsed in this process (or kept
+ * in `cacheDir`) is not fetched again, so reopening an unchanged cache costs one manifest request.
+ * A local source is read from its OCI layout without writing to it (read-only stores work).
+ */
+export async function openCacheSource(
+  source: CacheImportSource | string,
+  options: OpenCacheSourceOptions = {},
+): Promise<CacheSource> {
+  return loadCacheSource(await findCache(source, options), options);
+}
+
+/** The first half of {@link openCacheSource}: the manifest alone (one request). */
+export async function findCache(
+  source: CacheImportSource | string,
+  options: OpenCacheSourceOptions = {},
+): Promise<FoundCache> {
+  const spec = typeof source === 'string' ? parseCacheImport(source) : source;
+  const name = cacheSourceName(spec);
+  const remote =
+    spec.type === 'registry'
+      ? await resolveRegistry(spec.ref, name, options)
+      : await resolveLocal(spec, name, options);
+  return { spec, name, remote, wrapped: wrappedConfig(remote) };
+}
+
+/** The second half of {@link openCacheSource}: load the config (or the inline cache). */
+export async function loadCacheSource(
+  found: FoundCache,
+  options: OpenCacheSourceOptions = {},
+): Promise<CacheSource> {
+  const { spec, name, remote, wrapped } = found;
+  const cache = options.cache ?? defaultImportCache;
+  const limit = options.configSizeLimit ?? DEFAULT_CACHE_CONFIG_LIMIT;
+  if (wrapped) {
+    const parsed = await loadCacheConfig(wrapped.config, remote.context.provider, {
+      cache,
+      cacheDir: options.cacheDir,
+      limit,
+      origin: name,
+      signal: options.signal,
+    });
+    return createCacheSource({
+      spec,
+      remote,
+      format: wrapped.format,
+      configDescriptor: wrapped.config,
+      config: parsed.config,
+      layers: wrapped.layers,
+    });
+  }
+  const inline = await readInlineCache(remote, { cache, limit, signal: options.signal });
+  if (!inline) throw new NotACacheError(name);
+  return createCacheSource({
+    spec,
+    remote,
+    format: 'inline',
+    configDescriptor: undefined,
+    config: inline.config,
+    layers: inline.layers,
+  });
+}
+
+async function resolveRegistry(
+  ref: Extract<CacheImportSource, { type: 'registry' }>['ref'],
+  name: string,
+  options: OpenCacheSourceOptions,
+): Promise<Remote> {
+  try {
+    return await resolve(ref, {
+      client: options.client,
+      sources: options.sources,
+      signal: options.signal,
+      configSizeLimit: IMAGE_CONFIG_LIMIT,
+    });
+  } catch (error) {
+    if (error instanceof RegistryError && error.status === 404) {
+      throw new CacheNotFoundError(name, error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** The manifest a local store names by digest (need not be in index.json) or by tag. */
+async function resolveLocal(
+  spec: LocalCacheImport,
+  name: string,
+  options: OpenCacheSourceOptions,
+): Promise<Remote> {
+  const isDir = await stat(spec.src).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir) throw new CacheNotFoundError(name, `${spec.src} is not a directory`);
+  const store = await LayoutStore.open(spec.src, { create: false });
+  const manifests = layoutManifestLoader(store);
+  let descriptor: Descriptor;
+  let bytes: Buffer;
+  if (spec.digest) {
+    try {
+      bytes = await store.readBytes(spec.digest, {
+        limit: MANIFEST_SIZE_LIMIT,
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (!(error instanceof BlobUnknownError)) throw error;
+      throw new CacheNotFoundError(name, `the store has no blob ${spec.digest}`, { cause: error });
+    }
+    descriptor = {
+      mediaType: sniffMediaType(bytes, name),
+      digest: spec.digest,
+      size: bytes.length,
+    };
+  } else {
+    const tagged = await store.resolveTag(spec.tag);
+    if (!tagged) throw new CacheNotFoundError(name, `no tag ${spec.tag} in index.json`);
+    descriptor = tagged;
+    bytes = await manifests.load(descriptor, { signal: options.signal });
+  }
+  return remoteFromBytes(descriptor, bytes, {
+    ref: formatReference({
+      kind: 'layout',
+      path: store.dir,
+      ...(spec.digest ? { digest: spec.digest } : { tag: spec.tag }),
+    }),
+    provider: new LayoutProvider(store),
+    manifests,
+    sources: options.sources ?? defaultSources,
+    configSizeLimit: IMAGE_CONFIG_LIMIT,
+  });
+}
+
+/**
+ * The media type of manifest bytes found by digest alone, as BuildKit's
+ * `DetectManifestBlobMediaType`: the `mediaType` field, else a `config` means an image manifest
+ * and `manifests` an index.
+ */
+function sniffMediaType(bytes: Buffer, name: string): string {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new ManifestInvalidError(name, `not JSON (${(error as Error).message})`);
+  }
+  const doc = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  if (typeof doc.mediaType === 'string') return doc.mediaType;
+  if (doc.config !== undefined) return OCI_MANIFEST;
+  if (doc.manifests !== undefined) return OCI_INDEX;
+  throw new ManifestInvalidError(name, 'neither an image manifest nor an index');
+}
+
+/** The cache config a manifest wraps, with its blob list; undefined when it wraps none. */
+function wrappedConfig(remote: Remote): WrappedConfig | undefined {
+  if (remote.kind === 'image') {
+    const { config, layers } = remote.manifest;
+    if (config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) return undefined;
+    return { format: 'image-manifest', config, layers };
+  }
+  // As BuildKit's importer: the last entry with the config media type wins; all others are blobs.
+  const config = remote.manifests.findLast((entry) => entry.mediaType === CACHE_CONFIG_MEDIA_TYPE);
+  if (!config) return undefined;
+  return {
+    format: remote.mediaType === DOCKER_MANIFEST_LIST ? 'manifest-list' : 'index',
+    config,
+    layers: remote.manifests.filter((entry) => entry.mediaType !== CACHE_CONFIG_MEDIA_TYPE),
+  };
+}

@@ -1,0 +1,82 @@
+export {
+  type CacheCheckResult,
+  type CacheHit,
+  type ChainBlob,
+  type CheckCacheOptions,
+  checkCache,
+} from './check.ts';
+export {
+  CACHE_CONFIG_MEDIA_TYPE,
+  type CacheConfig,
+  type CacheInput,
+  type CacheLayer,
+  type CacheRecord,
+  type CacheResult,
+  type ChainedResult,
+  DEFAULT_CACHE_CONFIG_LIMIT,
+  type LayerAnnotations,
+  validateCacheConfig,
+} from './config.ts';
+export { type LoadCacheConfigOptions, loadCacheConfig } from './config-load.ts';
+export {
+  type ParseCacheConfigOptions,
+  type ParsedCacheConfig,
+  parseCacheConfig,
+} from './config-parse.ts';
+export { serializeCacheConfig, sortCacheConfig } from './config-write.ts';
+export {
+  type CacheCopyResult,
+  CacheExportEmptyError,
+  type CacheExportOutcome,
+  type CacheTargetInput,
+  type CopyCacheOptions,
+  cacheTargetName,
+  copyCache,
+} from './copy.ts';
+export { formatCsvFields, parseCsvFields } from './csv.ts';
+export { CacheConfigError, CacheConfigTooLargeError, CacheOptionsError } from './errors.ts';
+export {
+  type CacheManifest,
+  type CacheWrapperFormat,
+  cacheManifest,
+  wrapperFormat,
+} from './export.ts';
+export {
+  CacheGraph,
+  type ChainLayer,
+  type GraphLink,
+  type GraphResult,
+  type Reachable,
+  type RecordKey,
+} from './graph.ts';
+export {
+  CacheNotFoundError,
+  NotACacheError,
+  type OpenCacheSourceOptions,
+  openCacheSource,
+} from './import.ts';
+export {
+  CacheImportCache,
+  type CacheImportCacheOptions,
+  defaultImportCache,
+} from './import-cache.ts';
+export { INLINE_CACHE_KEY } from './inline.ts';
+export {
+  type CacheCompression,
+  type CacheExportFormat,
+  type CacheExportTarget,
+  type CacheImportSource,
+  type CacheMode,
+  type LocalCacheExport,
+  type LocalCacheImport,
+  parseCacheExport,
+  parseCacheImport,
+  type RegistryCacheExport,
+  type RegistryCacheImport,
+} from './options.ts';
+export {
+  type CacheFormat,
+  type CacheSource,
+  type CacheSourceInput,
+  cacheSourceName,
+} from './source.ts';
