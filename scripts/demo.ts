@@ -3,10 +3,14 @@
  * registry), loads the fixture images, and runs ociferry's main jobs against them, printing the
  * figures that matter (requests, blob GETs, mounts, bytes). Stops the registries at the end.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { checkCache, copyCache } from '../src/cache/index.ts';
 import { buildIndex, copy } from '../src/push/index.ts';
 import { RegistryClient } from '../src/registry/index.ts';
 import { formatPlatform, resolve } from '../src/remote/index.ts';
-import { pushFixture } from '../test/helpers/fixtures.ts';
+import { fixturePath, pushFixture } from '../test/helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.ts';
 
 const BLOB_GET = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
@@ -33,6 +37,7 @@ async function main(): Promise<void> {
     await pushFixture(local, 'layers-40', 'demo/forty', { dstTag: 'v1' });
     await pushFixture(local, 'docker-image', 'demo/amd64', { dstTag: 'v1' });
     await pushFixture(local, 'docker-image-arm64', 'demo/arm64', { dstTag: 'v1' });
+    const cache = await pushFixture(local, 'cache-manifest', 'demo/cache', { dstTag: 'latest' });
     console.log(`   registry A: ${local.host}   registry B: ${other.host}`);
 
     step('inspect an index: the manifest only', `ociferry inspect ${local.host}/demo/multi:v1`);
@@ -84,8 +89,47 @@ async function main(): Promise<void> {
     const gets = await local.requests({ method: 'GET', path: BLOB_GET, since: mark });
     show('layer GETs', gets.filter((g) => layers.some((d) => g.path.endsWith(d))).length);
 
-    step('cache check and cache copy', 'ociferry cache check --from type=registry,ref=... KEY');
-    console.log('   not yet: the BuildKit cache commands land with issue 6');
+    const keys = JSON.parse(await readFile(fixturePath('cache-keys.json'), 'utf8')) as {
+      hits: string[];
+      misses: string[];
+    };
+    const cacheRef = `type=registry,ref=${local.host}/demo/cache:latest`;
+    const hit = keys.hits.at(-1) ?? '';
+    const miss = keys.misses[0] ?? '';
+    step(
+      'cache check: is this BuildKit cache a hit?',
+      `ociferry cache check --from ${cacheRef} ${hit.slice(0, 19)}… ${miss.slice(0, 19)}…`,
+    );
+    mark = await local.mark();
+    const check = await checkCache(cacheRef, [hit, miss], { client });
+    show('hits / misses', `${check.hits.length} / ${check.misses.length}`);
+    show('hit chain (layers)', check.hits[0]?.chain.length ?? 0);
+    show('layer bytes pulled', check.layerBytesDownloaded);
+    show('requests', check.requests);
+    const again = await checkCache(cacheRef, [hit, miss], { client });
+    show('requests, 2nd check', again.requests);
+
+    step(
+      'cache copy to another registry and a local store',
+      `ociferry cache copy --from ${cacheRef} --to type=registry,ref=${other.host}/ci/cache,mode=max --to type=local,dest=DIR,mode=max`,
+    );
+    const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-demo-cache-'));
+    try {
+      mark = await local.mark();
+      const copied = await copyCache(
+        cacheRef,
+        [
+          `type=registry,ref=${other.host}/ci/cache:latest,mode=max`,
+          `type=local,dest=${dir},mode=max`,
+        ],
+        { client },
+      );
+      show('digest kept', copied.digest === cache.digest ? 'yes' : 'NO');
+      show('uploaded / skipped', `${copied.blobs.uploaded} / ${copied.blobs.skipped}`);
+      show('source blob GETs', await blobGets(local, mark));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   } finally {
     await client.close();
     await Promise.all([local.stop(), other.stop()]);
