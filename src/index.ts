@@ -3,6 +3,8 @@
  * registries and layouts with mounts and streams, build manifest lists from remote images, and
  * check BuildKit caches without downloading a layer.
  */
+
+export * from './cache/index.ts';
 export * from './digest/index.ts';
 export { OciferryError } from './errors.ts';
 export * from './layout/index.ts';
