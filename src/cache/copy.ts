@@ -1,7 +1,7 @@
 import { digestBytes } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
-import { type BlobStats, type CopyEvent, type CopyResult, copy } from '../push/index.ts';
+import { type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
@@ -88,10 +88,10 @@ export class CacheExportEmptyError extends OciferryError {
 /**
  * Copy a BuildKit cache to one or more registries or local stores. The source manifest is read
  * once and shared by every destination (its config only when a destination needs a new wrapper;
- * never a layer), written one after the other so a later destination on the same registry mounts
- * from an earlier one. Blobs go as
- * in `copy`: skipped when present, mounted on the same registry, else streamed (never to disk
- * between registries).
+ * never a layer). All destinations are written at once and each blob is read from the source
+ * at most once for all of them (see `copyToMany`): skipped where present, mounted on the same
+ * registry (a destination on the same registry as an earlier one mounts from it), else
+ * streamed to every destination that needs it together (never to disk between registries).
  *
  * - `mode=max` with the source's wrapper format copies the manifest byte for byte: same digest.
  * - `mode=max` in another format (`image-manifest`, `oci-mediatypes`) keeps the config blob and
@@ -105,8 +105,10 @@ export class CacheExportEmptyError extends OciferryError {
  * `ociindex.Put` does: `index.json` entry with `org.opencontainers.image.ref.name` = tag replacing
  * the previous holder of the tag; `reset=true` then deletes blobs no entry references.
  * `compression=` applies to new blobs only, so a copy keeps blobs as they are;
- * `force-compression=true` cannot be honoured without the layers and fails the export. With
- * `ignore-error`, a failed export becomes a warning and the next destination is written.
+ * `force-compression=true` cannot be honoured without the layers and fails the export. An export
+ * that cannot be prepared (options, `mode=min` selecting nothing) fails before anything is
+ * written; one failing while written leaves the others to finish. With `ignore-error`, a failed
+ * export becomes a warning; otherwise the first failure (in `to` order) is thrown at the end.
  */
 export async function copyCache(
   from: CacheSourceInput,
@@ -127,12 +129,12 @@ export async function copyCache(
   if (source.format === 'inline') await source.load();
   const warnings: string[] = [];
   const wrappers = new Map<string, Remote>();
-  const destinations: CacheExportOutcome[] = [];
-
+  const exports: PlannedExport[] = [];
   for (const target of targets) {
     const name = cacheTargetName(target);
     const mode = options.mode ?? target.mode;
     const format = wrapperFormat(target);
+    const ignore = options.ignoreError ?? target.ignoreError;
     try {
       if (target.forceCompression) {
         throw new CacheOptionsError(
@@ -148,65 +150,96 @@ export async function copyCache(
           wrappers.get(key) ?? rebuild(await source.load(), mode, format, options.keys, warnings);
         wrappers.set(key, remote);
       }
-      const reference: Reference =
-        target.type === 'registry'
-          ? target.ref
-          : { kind: 'layout', path: target.dest, tag: target.tag };
-      const result = await copy(remote, reference, {
-        client,
-        concurrency: options.concurrency,
-        signal: options.signal,
-        onEvent: options.onEvent,
-      });
-      if (target.type === 'local' && target.reset) {
-        await (await LayoutStore.open(target.dest)).gc({ signal: options.signal });
-      }
-      destinations.push({
-        ...result,
-        status: 'exported',
-        target: name,
-        mode,
-        format,
-        rebuilt: !asIs,
-      });
+      exports.push({ target, name, mode, format, ignore, remote, rebuilt: !asIs });
     } catch (error) {
-      const ignore = options.ignoreError ?? target.ignoreError;
       if (!ignore || options.signal?.aborted) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      warnings.push(`export to ${name} failed (ignore-error=true): ${message}`);
-      destinations.push({
-        status: 'failed',
-        target: name,
-        code: error instanceof OciferryError ? error.code : 'EXPORT_FAILED',
-        message,
-      });
+      exports.push({ target, name, mode, format, ignore, error });
     }
   }
 
-  const exported = destinations.filter((d) => d.status === 'exported');
-  const first = exported[0];
-  const blobs: BlobStats = {
-    mounted: 0,
-    skipped: 0,
-    uploaded: 0,
-    bytesUploaded: 0,
-    bytesDownloaded: 0,
-  };
-  for (const { blobs: stats } of exported) {
-    for (const field of Object.keys(blobs) as (keyof BlobStats)[]) blobs[field] += stats[field];
+  const writing = exports.filter((planned) => planned.remote !== undefined);
+  const copied = await copyToMany(
+    source.remote,
+    writing.map((planned) => ({
+      reference: cacheReference(planned.target),
+      source: planned.remote,
+    })),
+    { client, concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent },
+  );
+  const destinations: CacheExportOutcome[] = [];
+  let failure: { error: unknown } | undefined;
+  for (const planned of exports) {
+    const { target, name, mode, format } = planned;
+    let error = planned.error;
+    const outcome = copied.destinations[writing.indexOf(planned)];
+    if (outcome?.status === 'copied') {
+      try {
+        if (target.type === 'local' && target.reset) {
+          await (await LayoutStore.open(target.dest)).gc({ signal: options.signal });
+        }
+        destinations.push({
+          ...outcome.result,
+          status: 'exported',
+          target: name,
+          mode,
+          format,
+          rebuilt: planned.rebuilt ?? false,
+        });
+        continue;
+      } catch (gcError) {
+        error = gcError;
+      }
+    } else if (outcome) {
+      error = outcome.error;
+    }
+    if (!planned.ignore || options.signal?.aborted) {
+      failure ??= { error };
+      continue;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    warnings.push(`export to ${name} failed (ignore-error=true): ${message}`);
+    destinations.push({
+      status: 'failed',
+      target: name,
+      code: error instanceof OciferryError ? error.code : 'EXPORT_FAILED',
+      message,
+    });
   }
+  if (failure) throw failure.error;
+
+  const first = destinations.find((d) => d.status === 'exported');
   return {
     digest: first?.digest ?? '',
     mediaType: first?.mediaType ?? '',
     size: first?.size ?? 0,
     tags: first?.tags ?? [],
     converted: first?.converted ?? new Map(),
-    blobs,
+    blobs: copied.blobs,
     requests: client.requestCount - before,
     source: source.name,
     destinations,
     warnings,
   };
+}
+
+/** One `--to` as prepared for the copy: the remote to write, or why there is none. */
+interface PlannedExport {
+  readonly target: CacheExportTarget;
+  readonly name: string;
+  readonly mode: CacheMode;
+  readonly format: CacheWrapperFormat;
+  readonly ignore: boolean;
+  readonly remote?: Remote;
+  /** False when the source manifest goes as it is (digest kept). */
+  readonly rebuilt?: boolean;
+  readonly error?: unknown;
+}
+
+/** Where an export writes, as a reference. */
+function cacheReference(target: CacheExportTarget): Reference {
+  return target.type === 'registry'
+    ? target.ref
+    : { kind: 'layout', path: target.dest, tag: target.tag };
 }
 
 /** The source of a copy: what a copy as is needs, and the whole source loaded on demand. */

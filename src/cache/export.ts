@@ -1,4 +1,5 @@
 import { digestBytes } from '../digest/index.ts';
+import { toDockerLayerType, toOciLayerType } from '../push/index.ts';
 import {
   type Descriptor,
   DOCKER_MANIFEST_LIST,
@@ -19,29 +20,6 @@ export interface CacheManifest {
   readonly bytes: Buffer;
 }
 
-const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar';
-const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
-const DOCKER_FOREIGN = 'application/vnd.docker.image.rootfs.foreign.diff.tar';
-const OCI_NONDIST = 'application/vnd.oci.image.layer.nondistributable.v1.tar';
-
-/** BuildKit's `toDockerLayerType` (util/compression): OCI layer types in Docker spelling. */
-const TO_DOCKER: Readonly<Record<string, string>> = {
-  [OCI_LAYER]: DOCKER_LAYER,
-  [`${OCI_LAYER}+gzip`]: `${DOCKER_LAYER}.gzip`,
-  [`${OCI_LAYER}+zstd`]: `${DOCKER_LAYER}.zstd`,
-  [OCI_NONDIST]: DOCKER_FOREIGN,
-  [`${OCI_NONDIST}+gzip`]: `${DOCKER_FOREIGN}.gzip`,
-};
-
-/** BuildKit's `toOCILayerType`: Docker layer types in OCI spelling. */
-const TO_OCI: Readonly<Record<string, string>> = {
-  [DOCKER_LAYER]: OCI_LAYER,
-  [`${DOCKER_LAYER}.gzip`]: `${OCI_LAYER}+gzip`,
-  [`${DOCKER_LAYER}.zstd`]: `${OCI_LAYER}+zstd`,
-  [DOCKER_FOREIGN]: OCI_NONDIST,
-  [`${DOCKER_FOREIGN}.gzip`]: `${OCI_NONDIST}+gzip`,
-};
-
 /** The wrapper an export target asks for: `image-manifest`, else an OCI index or a Docker list. */
 export function wrapperFormat(target: CacheExportFormat): CacheWrapperFormat {
   if (target.imageManifest) return 'image-manifest';
@@ -59,10 +37,10 @@ export function cacheManifest(
   config: Descriptor,
   layers: readonly Descriptor[],
 ): CacheManifest {
-  const names = format === 'manifest-list' ? TO_DOCKER : TO_OCI;
+  const spell = format === 'manifest-list' ? toDockerLayerType : toOciLayerType;
   const blobs = layers.map((layer) => {
-    const mediaType = names[layer.mediaType];
-    return mediaType ? { ...layer, mediaType } : layer;
+    const mediaType = spell(layer.mediaType);
+    return mediaType === layer.mediaType ? layer : { ...layer, mediaType };
   });
   const mediaType =
     format === 'image-manifest'

@@ -1,84 +1,267 @@
-import { pipeline, Transform } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
+import { OciferryError } from '../errors.ts';
 import type { UploadSession } from '../registry/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { Provider } from '../remote/provider.ts';
 import type { SourceIndex } from '../remote/sources.ts';
 import { Limiter } from '../util/limiter.ts';
-import { SingleFlight } from '../util/single-flight.ts';
 import type { BlobStats, CopyEvent } from './events.ts';
 import type { Target } from './target.ts';
+import { Tee } from './tee.ts';
 
 /** Media types of layers that must not be pushed anywhere (foreign / non-distributable). */
 const NON_DISTRIBUTABLE = /(\.foreign\.|\.nondistributable\.)/;
 
 /** Options of {@link BlobCopier}. */
 export interface BlobCopierOptions {
-  /** Blob transfers at once (default 8). */
+  /** Blob transfers at once, each feeding every target that needs the blob (default 8). */
   concurrency: number;
   sources: SourceIndex;
-  stats: BlobStats;
+  /**
+   * Whether target `other` wants blob `digest`, which target `requester` asked for: if so it
+   * joins that transfer and shares its read. Default: every target wants every blob.
+   */
+  shares?: (other: number, digest: string, requester: number) => boolean;
   onEvent?: (event: CopyEvent) => void;
   signal?: AbortSignal;
 }
 
+/** One target's side of a {@link BlobCopier}: what a copy session into that target uses. */
+export interface BlobLane {
+  readonly stats: BlobStats;
+  /** Copy one blob into this target (at most once per copy). */
+  copy(descriptor: Descriptor, provider: Provider): Promise<void>;
+}
+
 /**
- * Copies blobs into one target, each at most once per copy, through a bounded pool. Per blob:
- * exists on the target -> skip; else mount from the best known source on the target's host
- * (a 202 hands its session to the upload); else stream from the provider into the target,
- * verified on the way. The source is opened only after exists and mount have both failed.
+ * Copies blobs into one or more targets at once, each blob at most once per target, through a
+ * bounded pool of transfers. Per blob, every target that wants it decides first: exists -> skip;
+ * else mount from the best known source on its host (a 202 hands its session to the upload).
+ * Only then is the source opened, once, and teed into every target still needing the bytes,
+ * verified on the way, at the pace of the slowest. A target on the same registry as an earlier
+ * one that needs the bytes waits for it and mounts from it instead. A target whose upload is
+ * retried, or that could not start in time (see {@link Tee}), reads the source again on its own.
  */
 export class BlobCopier {
-  readonly #target: Target;
+  /** Figures per target, in target order. */
+  readonly stats: readonly BlobStats[];
+  readonly #targets: readonly Target[];
   readonly #options: BlobCopierOptions;
   readonly #pool: Limiter;
-  readonly #once = new SingleFlight<string, void>();
-  readonly #done = new Set<string>();
+  /** `<target index> <digest>` -> the transfer into that target, in flight or done. */
+  readonly #transfers = new Map<string, Promise<void>>();
+  readonly #dropped = new Set<number>();
+  /** Per target: aborts its work when its copy failed. */
+  readonly #aborts: readonly AbortController[];
+  readonly #signals: readonly AbortSignal[];
+  /** Transfers queued or running. */
+  readonly #batches = new Set<Promise<void>>();
+  #bytesDownloaded = 0;
 
-  constructor(target: Target, options: BlobCopierOptions) {
-    this.#target = target;
+  constructor(targets: readonly Target[], options: BlobCopierOptions) {
+    this.#targets = targets;
     this.#options = options;
     this.#pool = new Limiter(options.concurrency);
-  }
-
-  /** Copy one blob (deduplicated by digest across the whole copy). */
-  async copy(descriptor: Descriptor, provider: Provider): Promise<void> {
-    if (NON_DISTRIBUTABLE.test(descriptor.mediaType) && descriptor.urls?.length) return;
-    if (this.#done.has(descriptor.digest)) return;
-    await this.#once.do(descriptor.digest, () =>
-      this.#pool.run(() => this.#transfer(descriptor, provider), this.#options.signal),
+    this.stats = targets.map(() => ({
+      mounted: 0,
+      skipped: 0,
+      uploaded: 0,
+      bytesUploaded: 0,
+      bytesDownloaded: 0,
+    }));
+    this.#aborts = targets.map(() => new AbortController());
+    this.#signals = this.#aborts.map((abort) =>
+      options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal,
     );
-    this.#done.add(descriptor.digest);
   }
 
-  async #transfer(descriptor: Descriptor, provider: Provider): Promise<void> {
-    const { stats, signal } = this.#options;
-    const { digest, size } = descriptor;
-    const emit = (event: CopyEvent) => this.#options.onEvent?.(event);
-    if (await this.#target.hasBlob(descriptor, { signal })) {
-      stats.skipped++;
-      emit({ type: 'blob-skipped', digest, size });
-      this.#learn(digest);
-      return;
+  /** Bytes read from sources for all targets, each read counted once. */
+  get bytesDownloaded(): number {
+    return this.#bytesDownloaded;
+  }
+
+  /** The side of target `index`. */
+  lane(index: number): BlobLane {
+    return {
+      stats: this.#statsOf(index),
+      copy: (descriptor, provider) => this.copy(descriptor, provider, index),
+    };
+  }
+
+  /** Copy one blob into target `index`, with every other target that wants it joining in. */
+  copy(descriptor: Descriptor, provider: Provider, index: number): Promise<void> {
+    if (NON_DISTRIBUTABLE.test(descriptor.mediaType) && descriptor.urls?.length) {
+      return Promise.resolve();
     }
-    const mount = await this.#tryMount(descriptor);
+    const { digest } = descriptor;
+    const running = this.#transfers.get(key(index, digest));
+    if (running) return running;
+    const shares = this.#options.shares ?? (() => true);
+    const members = this.#targets
+      .map((_, other) => other)
+      .filter(
+        (other) =>
+          other === index ||
+          (!this.#dropped.has(other) &&
+            !this.#transfers.has(key(other, digest)) &&
+            shares(other, digest, index)),
+      );
+    const transfers = this.#start(descriptor, provider, members);
+    return transfers[members.indexOf(index)] as Promise<void>;
+  }
+
+  /**
+   * Give up on target `index` (its copy failed): its transfers in flight are aborted, and it
+   * joins no transfer from now on.
+   */
+  drop(index: number): void {
+    this.#dropped.add(index);
+    this.#aborts[index]?.abort(new DroppedTargetError());
+  }
+
+  /** Resolves once every transfer started so far has settled (nothing runs behind the caller). */
+  async settled(): Promise<void> {
+    while (this.#batches.size > 0) await Promise.allSettled([...this.#batches]);
+  }
+
+  /** Queue one transfer into `members`; returns each member's outcome, registered by key. */
+  #start(descriptor: Descriptor, provider: Provider, members: readonly number[]): Promise<void>[] {
+    const started = new Promise<Promise<void>[]>((resolve, reject) => {
+      const batch = this.#pool
+        .run(() => {
+          const transfer = this.#transfer(descriptor, provider, members);
+          resolve(transfer.outcomes);
+          return transfer.done;
+        }, this.#options.signal)
+        .catch(reject)
+        .finally(() => this.#batches.delete(batch));
+      this.#batches.add(batch);
+    });
+    return members.map((index, k) => {
+      const id = key(index, descriptor.digest);
+      const outcome = started.then((outcomes) => outcomes[k]);
+      // A failed transfer is forgotten, so that a later request tries again.
+      outcome.catch(() => {
+        if (this.#transfers.get(id) === outcome) this.#transfers.delete(id);
+      });
+      this.#transfers.set(id, outcome);
+      return outcome;
+    });
+  }
+
+  /**
+   * The per-member work of one transfer (see the class comment for the order of things), and
+   * what settles once all of it has.
+   */
+  #transfer(
+    descriptor: Descriptor,
+    provider: Provider,
+    members: readonly number[],
+  ): { outcomes: Promise<void>[]; done: Promise<void> } {
+    const { signal } = this.#options;
+    let shared = 0;
+    const tee = new Tee(
+      () =>
+        this.#read(descriptor, provider, signal, (bytes) => {
+          shared += bytes;
+        }),
+      members.length,
+    );
+    const present = members.map((index) =>
+      this.#dropped.has(index)
+        ? Promise.reject(new DroppedTargetError())
+        : this.#target(index).hasBlob(descriptor, { signal: this.#signalOf(index) }),
+    );
+    const leaders = Promise.allSettled(present).then((checks) => this.#leaders(members, checks));
+    const outcomes = members.map(async (index, k) => {
+      try {
+        if (await present[k]) {
+          tee.release(k);
+          this.#skipped(index, descriptor);
+          return;
+        }
+        const leader = (await leaders)[k];
+        if (leader === undefined) {
+          await this.#mountOrUpload(index, descriptor, provider, { tee, branch: k });
+          return;
+        }
+        tee.release(k);
+        const leaderDone = await (outcomes[leader] as Promise<void>).then(
+          () => true,
+          () => false,
+        );
+        const sameRepository =
+          this.#target(members[leader] as number).location?.repository ===
+          this.#target(index).location?.repository;
+        if (leaderDone && sameRepository) this.#skipped(index, descriptor);
+        else await this.#mountOrUpload(index, descriptor, provider, undefined);
+      } finally {
+        tee.release(k);
+      }
+    });
+    // The shared read counts at the first member (in target order) that took it.
+    const done = Promise.allSettled(outcomes).then(() => {
+      const first = Math.min(...tee.claimed);
+      if (Number.isFinite(first)) this.#statsOf(members[first] as number).bytesDownloaded += shared;
+    });
+    return { outcomes, done };
+  }
+
+  /**
+   * For each member: the position of the earlier member it follows (same registry, both need
+   * the bytes), or undefined when it leads (or does not need the bytes at all).
+   */
+  #leaders(
+    members: readonly number[],
+    checks: readonly PromiseSettledResult<boolean>[],
+  ): (number | undefined)[] {
+    const firstOnRegistry = new Map<string, number>();
+    return checks.map((check, k) => {
+      const registry = this.#target(members[k] as number).location?.registry;
+      if (check.status === 'rejected' || check.value || registry === undefined) return undefined;
+      const first = firstOnRegistry.get(registry);
+      if (first === undefined) firstOnRegistry.set(registry, k);
+      return first;
+    });
+  }
+
+  async #mountOrUpload(
+    index: number,
+    descriptor: Descriptor,
+    provider: Provider,
+    shared: { tee: Tee; branch: number } | undefined,
+  ): Promise<void> {
+    const signal = this.#signalOf(index);
+    const target = this.#target(index);
+    const stats = this.#statsOf(index);
+    const { digest, size } = descriptor;
+    const emit = (event: CopyEvent) =>
+      this.#options.onEvent?.({ ...event, target: target.description });
+    const mount = await this.#tryMount(target, descriptor, signal);
     if (mount.mounted) {
+      shared?.tee.release(shared.branch);
       stats.mounted++;
       emit({ type: 'blob-mounted', digest, size, from: mount.from });
-      this.#learn(digest);
+      this.#learn(target, digest);
       return;
     }
     emit({ type: 'blob-start', digest, size });
+    let attempts = 0;
     let attemptBytes = 0;
-    const open = async () => {
-      // A retried attempt re-reads from the start: only count the bytes of the last attempt.
-      stats.bytesDownloaded -= attemptBytes;
+    const open = async (): Promise<Readable> => {
+      attempts++;
+      // Only the bytes of the attempt that succeeds count as uploaded.
       stats.bytesUploaded -= attemptBytes;
       attemptBytes = 0;
-      const body = await provider.fetch(descriptor, { signal });
+      // The shared read serves the first attempt only: a retry reads again, on its own.
+      let body = attempts === 1 ? shared?.tee.claim(shared.branch) : undefined;
+      if (attempts > 1) shared?.tee.release(shared.branch);
+      body ??= await this.#read(descriptor, provider, signal, (bytes) => {
+        stats.bytesDownloaded += bytes;
+      });
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           attemptBytes += chunk.length;
-          stats.bytesDownloaded += chunk.length;
           stats.bytesUploaded += chunk.length;
           emit({ type: 'blob-progress', digest, size, bytes: attemptBytes });
           callback(null, chunk);
@@ -87,30 +270,85 @@ export class BlobCopier {
       pipeline(body, counter, () => undefined);
       return counter;
     };
-    await this.#target.writeBlob(descriptor, open, { signal, session: mount.session });
+    await target.writeBlob(descriptor, open, { signal, session: mount.session });
     stats.uploaded++;
     emit({ type: 'blob-done', digest, size });
-    this.#learn(digest);
+    this.#learn(target, digest);
+  }
+
+  /** Open one read of the source, counting its bytes into `count` and the copy's total. */
+  async #read(
+    descriptor: Descriptor,
+    provider: Provider,
+    signal: AbortSignal | undefined,
+    count: (bytes: number) => void,
+  ): Promise<Readable> {
+    const body = await provider.fetch(descriptor, { signal });
+    const counter = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        this.#bytesDownloaded += chunk.length;
+        count(chunk.length);
+        callback(null, chunk);
+      },
+    });
+    pipeline(body, counter, () => undefined);
+    return counter;
   }
 
   async #tryMount(
+    target: Target,
     descriptor: Descriptor,
+    signal: AbortSignal,
   ): Promise<{ mounted: true; from: string } | { mounted: false; session?: UploadSession }> {
-    const location = this.#target.location;
-    if (!location || !this.#target.mountBlob) return { mounted: false };
+    const location = target.location;
+    if (!location || !target.mountBlob) return { mounted: false };
     const from = this.#options.sources.mountSource(
       descriptor.digest,
       location.registry,
       location.repository,
     );
     if (!from) return { mounted: false };
-    const result = await this.#target.mountBlob(descriptor, from, { signal: this.#options.signal });
+    const result = await target.mountBlob(descriptor, from, { signal });
     return result.mounted ? { mounted: true, from } : result;
   }
 
+  #skipped(index: number, descriptor: Descriptor): void {
+    const target = this.#target(index);
+    const { digest, size } = descriptor;
+    this.#statsOf(index).skipped++;
+    this.#options.onEvent?.({ type: 'blob-skipped', digest, size, target: target.description });
+    this.#learn(target, digest);
+  }
+
   /** After a successful push the target repository is a known source of the blob. */
-  #learn(digest: string): void {
-    const location = this.#target.location;
+  #learn(target: Target, digest: string): void {
+    const location = target.location;
     if (location) this.#options.sources.add(digest, location.registry, location.repository);
   }
+
+  #target(index: number): Target {
+    return this.#targets[index] as Target;
+  }
+
+  #statsOf(index: number): BlobStats {
+    return this.stats[index] as BlobStats;
+  }
+
+  #signalOf(index: number): AbortSignal {
+    return this.#signals[index] as AbortSignal;
+  }
+}
+
+/** Why the work of a dropped target stops (nobody waits for it any more). */
+class DroppedTargetError extends OciferryError {
+  constructor() {
+    super(
+      'COPY_ABANDONED',
+      'the copy to this destination failed; its remaining blobs were skipped',
+    );
+  }
+}
+
+function key(index: number, digest: string): string {
+  return `${index} ${digest}`;
 }

@@ -2,24 +2,44 @@ import { digestBytes } from '../digest/index.ts';
 import {
   type Descriptor,
   DOCKER_CONFIG,
+  DOCKER_LAYER_GZIP,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
   OCI_CONFIG,
   OCI_INDEX,
+  OCI_LAYER,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_ZSTD,
   OCI_MANIFEST,
 } from '../registry/oci.ts';
 
-/** Docker blob media types and their OCI equivalents; blobs keep their bytes. */
-const BLOB_TYPES: Readonly<Record<string, string>> = {
-  [DOCKER_CONFIG]: OCI_CONFIG,
-  'application/vnd.docker.image.rootfs.diff.tar.gzip':
-    'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.docker.image.rootfs.diff.tar': 'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.docker.image.rootfs.diff.tar.zstd':
-    'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip':
-    'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-};
+const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
+const DOCKER_FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign.diff.tar';
+const OCI_NONDISTRIBUTABLE_LAYER = 'application/vnd.oci.image.layer.nondistributable.v1.tar';
+
+/** Docker layer media types and their OCI spellings (BuildKit's `toOCILayerType`). */
+const OCI_LAYER_TYPES: ReadonlyMap<string, string> = new Map([
+  [DOCKER_LAYER, OCI_LAYER],
+  [DOCKER_LAYER_GZIP, OCI_LAYER_GZIP],
+  [`${DOCKER_LAYER}.zstd`, OCI_LAYER_ZSTD],
+  [DOCKER_FOREIGN_LAYER, OCI_NONDISTRIBUTABLE_LAYER],
+  [`${DOCKER_FOREIGN_LAYER}.gzip`, `${OCI_NONDISTRIBUTABLE_LAYER}+gzip`],
+]);
+
+/** The same pairs the other way round (BuildKit's `toDockerLayerType`). */
+const DOCKER_LAYER_TYPES: ReadonlyMap<string, string> = new Map(
+  [...OCI_LAYER_TYPES].map(([docker, oci]) => [oci, docker]),
+);
+
+/** A Docker layer media type in OCI spelling; any other type unchanged. The bytes stay the same. */
+export function toOciLayerType(mediaType: string): string {
+  return OCI_LAYER_TYPES.get(mediaType) ?? mediaType;
+}
+
+/** An OCI layer media type in Docker spelling; any other type unchanged. The bytes stay the same. */
+export function toDockerLayerType(mediaType: string): string {
+  return DOCKER_LAYER_TYPES.get(mediaType) ?? mediaType;
+}
 
 /** A manifest after conversion: new bytes and the descriptor that addresses them. */
 export interface ConvertedManifest {
@@ -77,9 +97,11 @@ export function rewriteIndex(
   return encode(descriptor, mediaType, rewritten);
 }
 
+/** A config or layer descriptor with its OCI media type; blobs keep their bytes. */
 function convertBlob(descriptor: Descriptor): Descriptor {
-  const mediaType = BLOB_TYPES[descriptor.mediaType];
-  return mediaType ? { ...descriptor, mediaType } : descriptor;
+  const mediaType =
+    descriptor.mediaType === DOCKER_CONFIG ? OCI_CONFIG : toOciLayerType(descriptor.mediaType);
+  return mediaType === descriptor.mediaType ? descriptor : { ...descriptor, mediaType };
 }
 
 function encode(original: Descriptor, mediaType: string, json: unknown): ConvertedManifest {

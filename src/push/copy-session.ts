@@ -1,9 +1,8 @@
 import { type Descriptor, isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
-import type { SourceIndex } from '../remote/sources.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { SingleFlight } from '../util/single-flight.ts';
-import { BlobCopier } from './blob-copier.ts';
+import type { BlobLane } from './blob-copier.ts';
 import { needsOciConversion, rewriteIndex, toOciManifest } from './convert.ts';
 import type { BlobStats, CopyEvent } from './events.ts';
 import type { Target } from './target.ts';
@@ -16,39 +15,33 @@ export interface PushedManifest {
 
 /** Options shared by every push of one session. */
 export interface CopySessionOptions {
-  concurrency: number;
   ociMediatypes: boolean;
   referrers: boolean;
-  sources: SourceIndex;
   signal?: AbortSignal;
   onEvent?: (event: CopyEvent) => void;
 }
 
 /**
- * One copy or index build into one target: blobs go up once each through a shared pool,
- * manifests after their children, each manifest once. The caller tags the root last.
+ * One copy or index build into one target: blobs go up once each through its lane of a blob
+ * copier (shared with the other destinations of the copy), manifests after their children, each
+ * manifest once. The caller tags the root last.
  */
 export class CopySession {
   readonly target: Target;
-  readonly stats: BlobStats = {
-    mounted: 0,
-    skipped: 0,
-    uploaded: 0,
-    bytesUploaded: 0,
-    bytesDownloaded: 0,
-  };
+  readonly stats: BlobStats;
   /** Source digest -> pushed digest of manifests rewritten by a media type conversion. */
   readonly converted = new Map<string, string>();
   readonly #options: CopySessionOptions;
-  readonly #blobs: BlobCopier;
+  readonly #blobs: BlobLane;
   readonly #manifests = new SingleFlight<string, PushedManifest>();
   readonly #stored = new Set<string>();
   readonly #referrersListed = new Set<string>();
 
-  constructor(target: Target, options: CopySessionOptions) {
+  constructor(target: Target, blobs: BlobLane, options: CopySessionOptions) {
     this.target = target;
+    this.stats = blobs.stats;
     this.#options = options;
-    this.#blobs = new BlobCopier(target, { ...options, stats: this.stats });
+    this.#blobs = blobs;
   }
 
   /**
@@ -70,7 +63,11 @@ export class CopySession {
       await this.target.putManifest(manifest.descriptor, manifest.bytes, {
         signal: this.#options.signal,
       });
-      this.#options.onEvent?.({ type: 'manifest-pushed', descriptor: manifest.descriptor });
+      this.#options.onEvent?.({
+        type: 'manifest-pushed',
+        descriptor: manifest.descriptor,
+        target: this.target.description,
+      });
       return manifest;
     });
     this.#stored.add(digest);

@@ -1,22 +1,26 @@
 import { OciferryError } from '../errors.ts';
-import { parseReference, type Reference } from '../reference/index.ts';
+import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
+import { isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import { defaultClient } from '../remote/resolve.ts';
 import type { SourceIndex } from '../remote/sources.ts';
-import { CopySession, type PushedManifest } from './copy-session.ts';
-import type { CopyEvent, CopyResult } from './events.ts';
+import { mapLimit } from '../util/limiter.ts';
+import { BlobCopier, type BlobCopierOptions } from './blob-copier.ts';
+import { CopySession, type CopySessionOptions, type PushedManifest } from './copy-session.ts';
+import type { BlobStats, CopyEvent, CopyResult } from './events.ts';
 import { openTarget } from './open-target.ts';
+import type { Target } from './target.ts';
 
-/** Options of {@link copy} and {@link buildIndex}. */
+/** Options of {@link copy}, {@link copyToMany} and {@link buildIndex}. */
 export interface CopyOptions {
   /** Client for the target (and for counting requests); default the shared client. */
   client?: RegistryClient;
-  /** Blob transfers at once, default 8. */
+  /** Blob transfers at once, default 8; with several destinations each one feeds all of them. */
   concurrency?: number;
   /** Rewrite Docker schema 2 manifests and lists with OCI media types (blobs unchanged). */
   ociMediatypes?: boolean;
-  /** Tags to create besides the destination's own tag. */
+  /** Tags to create besides the destination's own tag (at every destination). */
   tags?: readonly string[];
   /** Also copy manifests whose subject is a copied manifest (signatures, SBOMs). */
   referrers?: boolean;
@@ -24,6 +28,39 @@ export interface CopyOptions {
   sources?: SourceIndex;
   signal?: AbortSignal;
   onEvent?: (event: CopyEvent) => void;
+}
+
+/** A destination of {@link copyToMany} that receives other content than the shared source. */
+export interface ManyDestination {
+  readonly reference: string | Reference;
+  /**
+   * What to copy there, default the shared source. Blobs it has in common with what other
+   * destinations copy are still read once (e.g. two wrappers around the same cache blobs).
+   */
+  readonly source?: Remote;
+}
+
+/** What happened at one destination of {@link copyToMany}. */
+export type DestinationOutcome =
+  | {
+      readonly status: 'copied';
+      /** The destination as given (a reference string, or formatted). */
+      readonly destination: string;
+      readonly result: CopyResult;
+    }
+  | { readonly status: 'failed'; readonly destination: string; readonly error: unknown };
+
+/** Result of {@link copyToMany}. */
+export interface CopyManyResult {
+  /** One outcome per destination, in the order given. */
+  readonly destinations: readonly DestinationOutcome[];
+  /**
+   * Blob figures added up over the destinations copied, except `bytesDownloaded`: every byte
+   * read from the source, each read counted once, whichever destinations it fed.
+   */
+  readonly blobs: BlobStats;
+  /** HTTP exchanges of the whole copy. */
+  readonly requests: number;
 }
 
 /** A destination that names a digest the copy would not produce. */
@@ -47,33 +84,181 @@ export async function copy(
   destination: string | Reference,
   options: CopyOptions = {},
 ): Promise<CopyResult> {
-  const reference = typeof destination === 'string' ? parseReference(destination) : destination;
-  const client = options.client ?? defaultClient();
-  const requestsBefore = client.requestCount;
-  const session = await openSession(reference, client, source, options);
-  const root = await session.push(source, { deferManifest: true });
-  const tags = await finish(session, root, reference, options);
-  return result(session, root, tags, client.requestCount - requestsBefore);
+  const [outcome] = (await copyToMany(source, [destination], options)).destinations;
+  if (outcome?.status !== 'copied') throw outcome?.error;
+  return outcome.result;
 }
 
-/** Open a copy session into the destination a reference names. */
+/**
+ * {@link copy} to several destinations at once, reading the source once: per blob, each
+ * destination first skips it (exists) or mounts it (known source on its registry); the source is
+ * then opened once and streamed into all the others together, at the pace of the slowest, with
+ * memory bounded per destination. A destination on the same registry as an earlier one that
+ * needs the blob mounts it from there once that upload is done. Where a destination's upload is
+ * retried, that retry reads the source again on its own (counted in `bytesDownloaded`), as does
+ * one that cannot start its upload within 5 s while the others wait for it (no free request slot
+ * on its host); a bad byte from the source fails every upload it fed, so nothing unverified is
+ * stored anywhere. A failed destination does not stop the others: its transfers are cancelled,
+ * every outcome is reported and none is thrown. Returns once nothing runs any more.
+ */
+export async function copyToMany(
+  source: Remote,
+  destinations: readonly (string | Reference | ManyDestination)[],
+  options: CopyOptions = {},
+): Promise<CopyManyResult> {
+  const client = options.client ?? defaultClient();
+  const requestsBefore = client.requestCount;
+  const opened = await Promise.all(destinations.map((entry) => openDestination(entry, client)));
+  const live = opened.flatMap((entry) => ('target' in entry ? [entry] : []));
+  const remotes = live.map((entry) => entry.source ?? source);
+  const blobs = new BlobCopier(
+    live.map((entry) => entry.target),
+    {
+      concurrency: options.concurrency ?? 8,
+      sources: options.sources ?? source.context.sources,
+      shares: await sharing(remotes, options.signal),
+      signal: options.signal,
+      onEvent: options.onEvent,
+    },
+  );
+  const copied = await Promise.all(
+    live.map(async (entry, index) => {
+      const session = new CopySession(entry.target, blobs.lane(index), sessionOptions(options));
+      try {
+        const root = await session.push(remotes[index] as Remote, { deferManifest: true });
+        return { session, root, tags: await finish(session, root, entry.reference, options) };
+      } catch (error) {
+        blobs.drop(index);
+        return { error };
+      }
+    }),
+  );
+  await blobs.settled();
+  const requests = client.requestCount - requestsBefore;
+  const total: BlobStats = { ...ZERO_STATS, bytesDownloaded: blobs.bytesDownloaded };
+  const outcomes = opened.map((entry): DestinationOutcome => {
+    const { destination } = entry;
+    if (!('target' in entry)) return { status: 'failed', destination, error: entry.error };
+    const done = copied[live.indexOf(entry)];
+    if (!done || 'error' in done) return { status: 'failed', destination, error: done?.error };
+    const copyResult = result(done.session, done.root, done.tags, requests);
+    for (const field of COUNTED) total[field] += copyResult.blobs[field];
+    return { status: 'copied', destination, result: copyResult };
+  });
+  return { destinations: outcomes, blobs: total, requests };
+}
+
+const ZERO_STATS: BlobStats = {
+  mounted: 0,
+  skipped: 0,
+  uploaded: 0,
+  bytesUploaded: 0,
+  bytesDownloaded: 0,
+};
+const COUNTED = ['mounted', 'skipped', 'uploaded', 'bytesUploaded'] as const;
+
+/** A destination opened for writing, or why it could not be. */
+type OpenedDestination = { destination: string } & (
+  | { reference: Reference; target: Target; source?: Remote }
+  | { error: unknown }
+);
+
+async function openDestination(
+  entry: string | Reference | ManyDestination,
+  client: RegistryClient,
+): Promise<OpenedDestination> {
+  const given = typeof entry === 'string' || 'kind' in entry ? entry : entry.reference;
+  const destination = typeof given === 'string' ? given : formatReference(given);
+  try {
+    const reference = typeof given === 'string' ? parseReference(given) : given;
+    const target = await openTarget(reference, client);
+    const source = typeof entry === 'string' || 'kind' in entry ? undefined : entry.source;
+    return { destination, reference, target, source };
+  } catch (error) {
+    return { destination, error };
+  }
+}
+
+/**
+ * Which destinations join a blob transfer that another one asked for: those copying the same
+ * remote always (they walk the same tree), others when their tree holds the blob. Undefined
+ * (everyone joins) when all copy the same remote; otherwise each tree is walked once (manifests
+ * only, memoised by the remotes, so the copy does not load them again).
+ */
+async function sharing(
+  remotes: readonly Remote[],
+  signal: AbortSignal | undefined,
+): Promise<BlobCopierOptions['shares']> {
+  const distinct = [...new Set(remotes)];
+  if (distinct.length <= 1) return undefined;
+  const trees = new Map(
+    await Promise.all(
+      distinct.map(
+        async (remote) =>
+          [remote, await blobDigests(remote, signal).catch(() => new Set<string>())] as const,
+      ),
+    ),
+  );
+  return (other, digest, requester) => {
+    const remote = remotes[other] as Remote;
+    return remote === remotes[requester] || (trees.get(remote)?.has(digest) ?? false);
+  };
+}
+
+/** Digests of the blobs a remote references, children included (each manifest visited once). */
+async function blobDigests(remote: Remote, signal: AbortSignal | undefined): Promise<Set<string>> {
+  const digests = new Set<string>();
+  const visited = new Set<string>();
+  const visit = async (node: Remote): Promise<void> => {
+    if (visited.has(node.digest)) return;
+    visited.add(node.digest);
+    if (node.kind === 'image') {
+      for (const blob of node.blobs()) digests.add(blob.descriptor.digest);
+      return;
+    }
+    await mapLimit(
+      node.manifests,
+      4,
+      async (entry, _index, inner) => {
+        if (isManifestMediaType(entry.mediaType) || isIndexMediaType(entry.mediaType)) {
+          await visit(await node.child(entry, { signal: inner }));
+        } else {
+          digests.add(entry.digest);
+        }
+      },
+      signal,
+    );
+  };
+  await visit(remote);
+  return digests;
+}
+
+function sessionOptions(options: CopyOptions): CopySessionOptions {
+  return {
+    ociMediatypes: options.ociMediatypes ?? false,
+    referrers: options.referrers ?? false,
+    signal: options.signal,
+    onEvent: options.onEvent,
+  };
+}
+
+/** Open a copy session into the one destination a reference names (an index build's). */
 export async function openSession(
   reference: Reference,
   client: RegistryClient,
   source: Remote | undefined,
   options: CopyOptions,
 ): Promise<CopySession> {
-  const target = await openTarget(reference, client);
   const sources = options.sources ?? source?.context.sources;
   if (!sources) throw new TypeError('copy needs a source index when there is no source remote');
-  return new CopySession(target, {
+  const target = await openTarget(reference, client);
+  const blobs = new BlobCopier([target], {
     concurrency: options.concurrency ?? 8,
-    ociMediatypes: options.ociMediatypes ?? false,
-    referrers: options.referrers ?? false,
     sources,
     signal: options.signal,
     onEvent: options.onEvent,
   });
+  return new CopySession(target, blobs.lane(0), sessionOptions(options));
 }
 
 /** Store the root manifest under every tag (last), or by digest when there is none. */
@@ -84,12 +269,9 @@ export async function finish(
   options: CopyOptions,
 ): Promise<string[]> {
   const { signal, onEvent } = options;
+  const target = session.target.description;
   if (reference.digest && reference.digest !== root.descriptor.digest) {
-    throw new DestinationDigestError(
-      session.target.description,
-      reference.digest,
-      root.descriptor.digest,
-    );
+    throw new DestinationDigestError(target, reference.digest, root.descriptor.digest);
   }
   const tags = [...new Set([...(reference.tag ? [reference.tag] : []), ...(options.tags ?? [])])];
   if (tags.length === 0) {
@@ -99,7 +281,7 @@ export async function finish(
   }
   for (const tag of tags) {
     await session.target.tag(root.descriptor, root.bytes, tag, { signal });
-    onEvent?.({ type: 'manifest-pushed', descriptor: root.descriptor, tag });
+    onEvent?.({ type: 'manifest-pushed', descriptor: root.descriptor, tag, target });
   }
   return tags;
 }

@@ -1,7 +1,10 @@
 import type { Descriptor } from '../registry/oci.ts';
 
-/** What happened to one blob or manifest during a copy; the CLI renders these as progress. */
-export type CopyEvent =
+/**
+ * What happened to one blob or manifest during a copy; the CLI renders these as progress. With
+ * several destinations a blob has events per destination, told apart by `target`.
+ */
+export type CopyEvent = (
   | { readonly type: 'blob-skipped'; readonly digest: string; readonly size: number }
   | {
       readonly type: 'blob-mounted';
@@ -15,7 +18,7 @@ export type CopyEvent =
       readonly type: 'blob-progress';
       readonly digest: string;
       readonly size: number;
-      /** Bytes transferred so far for this blob. */
+      /** Bytes sent to this target so far (the current attempt's). */
       readonly bytes: number;
     }
   | { readonly type: 'blob-done'; readonly digest: string; readonly size: number }
@@ -24,14 +27,23 @@ export type CopyEvent =
       readonly descriptor: Descriptor;
       /** Set when the manifest was pushed under a tag. */
       readonly tag?: string;
-    };
+    }
+) & {
+  /** The destination concerned (`host/repo` or `oci:DIR`), as {@link Target.description}. */
+  readonly target?: string;
+};
 
 /** Blob figures of a copy, as printed by `--json`. */
 export interface BlobStats {
   mounted: number;
   skipped: number;
   uploaded: number;
+  /** Bytes of the upload attempts that succeeded. */
   bytesUploaded: number;
+  /**
+   * Bytes read from the source, every read counted: a read shared by several destinations counts
+   * once, at the first of them that took it; a retried upload reads afresh and counts again.
+   */
   bytesDownloaded: number;
 }
 
@@ -42,7 +54,10 @@ export interface CopyResult {
   readonly mediaType: string;
   readonly size: number;
   readonly blobs: BlobStats;
-  /** HTTP exchanges made by the copy (token requests and redirect hops included). */
+  /**
+   * HTTP exchanges made by the copy (token requests and redirect hops included). Destinations of
+   * one {@link copyToMany} run at once and share reads: each reports the exchanges of the whole.
+   */
   readonly requests: number;
   /** Tags created, in order. */
   readonly tags: readonly string[];

@@ -8,8 +8,11 @@ import {
   copyCache,
   openCacheSource,
 } from '../../src/cache/index.ts';
+import { LayoutStore } from '../../src/layout/index.ts';
+import type { CopyEvent } from '../../src/push/index.ts';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/registry/index.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import {
@@ -35,6 +38,33 @@ const L0 = 'sha256:5a425d55d3c0858be69c6ad1ccfb5e6cdf4659e7ddb1d94d05917be826d59
 const L1 = 'sha256:43594c95d1aa8083fb1630866d4e13225a63ea1ac1910343c683d184cb6c4de7';
 const L2 = 'sha256:8de97dd1112a332e82ae41648dc271d0c83d35be68560d35fe9ee023d0374ddd';
 const L3 = 'sha256:dfbd38e87d67de2535f57039444014bb0beea1e1484836e4ae11d70385d2f955';
+/** Every blob the fixture cache manifest lists: config and layers. */
+const CACHE_BLOBS = [
+  CONFIG_DIGEST,
+  L0,
+  L1,
+  L2,
+  L3,
+  'sha256:8f4dbf738bc7efdf83f69c4c37837149078d4479b81d9cc2d3edca84bbc6b334',
+];
+const UPLOAD_PUT = /\/blobs\/uploads\/.+/;
+
+/** Size of a fixture cache blob. */
+async function blobSize(digest: string): Promise<number> {
+  return (await readFixtureBlob('cache-manifest', digest)).length;
+}
+
+/** Total size of the fixture cache's blobs. */
+async function cacheBytes(): Promise<number> {
+  const sizes = await Promise.all(CACHE_BLOBS.map(blobSize));
+  return sizes.reduce((sum, size) => sum + size, 0);
+}
+
+/** Digests of the blobs uploaded with a closing PUT since `since`. */
+async function uploadedDigests(registry: TestRegistry, since: number): Promise<string[]> {
+  const puts = await registry.requests({ method: 'PUT', path: UPLOAD_PUT, status: 201, since });
+  return puts.map((put) => new URLSearchParams(put.query).get('digest') ?? '');
+}
 
 /** Open a cache with its own caches, so nothing learnt by another test is reused. */
 function open(t: import('ava').ExecutionContext, from: string): Promise<CacheSource> {
@@ -115,18 +145,7 @@ test('a copy to another registry streams the blobs and keeps the digest', async 
     `${registryRef(b, 'mirror/cache')},mode=max`,
     { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() },
   );
-  const sizes = [
-    CONFIG_DIGEST,
-    L0,
-    L1,
-    L2,
-    L3,
-    'sha256:8f4dbf738bc7efdf83f69c4c37837149078d4479b81d9cc2d3edca84bbc6b334',
-  ];
-  const total = (await Promise.all(sizes.map((d) => readFixtureBlob('cache-manifest', d)))).reduce(
-    (sum, bytes) => sum + bytes.length,
-    0,
-  );
+  const total = await cacheBytes();
   t.is(result.digest, MANIFEST_FORM);
   t.like(result.blobs, { uploaded: 6, mounted: 0, bytesUploaded: total, bytesDownloaded: total });
   t.is((await open(t, registryRef(b, 'mirror/cache'))).remote.digest, MANIFEST_FORM);
@@ -136,7 +155,7 @@ test('several destinations share one read of the source; a later one mounts from
   const [a, b] = await Promise.all([startRegistry(t), startRegistry(t)]);
   await pushFixture(a, 'cache-manifest', 'team/cache');
   const dir = path.join(await tempDir(t), 'store');
-  const mark = await a.mark();
+  const [markA, markB] = await Promise.all([a.mark(), b.mark()]);
   const result = await copyCache(
     registryRef(a, 'team/cache'),
     [
@@ -157,8 +176,148 @@ test('several destinations share one read of the source; a later one mounts from
       [MANIFEST_FORM, 6, 0],
     ],
   );
-  t.is((await a.requests({ method: 'GET', path: MANIFEST_PATH, since: mark })).length, 1);
+  t.is((await a.requests({ method: 'GET', path: MANIFEST_PATH, since: markA })).length, 1);
+  // One read of each blob fed b/one/cache and the local store; b/two/cache mounted from b/one/cache.
+  t.is((await blobGets(a, markA)).length, 6);
+  const mounts = await b.requests({
+    method: 'POST',
+    path: /\/two\/cache\/blobs\/uploads\/$/,
+    since: markB,
+  });
+  t.deepEqual(
+    mounts.map((m) => [m.status, new URLSearchParams(m.query).get('from')]),
+    CACHE_BLOBS.map(() => [201, 'one/cache']),
+  );
+  t.deepEqual((await uploadedDigests(b, markB)).sort(), [...CACHE_BLOBS].sort());
   t.is((await open(t, `type=local,src=${dir}`)).remote.digest, MANIFEST_FORM);
+});
+
+test('two registries and a local store are written from one read of each blob', async (t) => {
+  const [a, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const dir = path.join(await tempDir(t), 'store');
+  const events: CopyEvent[] = [];
+  const mark = await a.mark();
+  const result = await copyCache(
+    registryRef(a, 'team/cache'),
+    [
+      `${registryRef(b, 'one/cache')},mode=max`,
+      `${registryRef(c, 'two/cache')},mode=max`,
+      `type=local,dest=${dir},mode=max`,
+    ],
+    {
+      client: client(t),
+      cache: new CacheImportCache(),
+      sources: new SourceIndex(),
+      onEvent: (e) => events.push(e),
+    },
+  );
+
+  const gets = await blobGets(a, mark);
+  t.deepEqual(gets.map((g) => g.path.split('/').pop()).sort(), [...CACHE_BLOBS].sort());
+  const total = await cacheBytes();
+  t.deepEqual(
+    result.destinations.map((d) =>
+      d.status === 'exported' ? [d.digest, d.blobs.uploaded, d.blobs.bytesUploaded] : d,
+    ),
+    [
+      [MANIFEST_FORM, 6, total],
+      [MANIFEST_FORM, 6, total],
+      [MANIFEST_FORM, 6, total],
+    ],
+  );
+  // Each read counts once, at the first destination it fed.
+  t.deepEqual(
+    result.destinations.map((d) => d.status === 'exported' && d.blobs.bytesDownloaded),
+    [total, 0, 0],
+  );
+  t.like(result.blobs, { uploaded: 18, bytesUploaded: 3 * total, bytesDownloaded: total });
+  const done = events.filter((e) => e.type === 'blob-done');
+  t.deepEqual(
+    [...new Set(done.map((e) => e.target))].sort(),
+    [`${b.host}/one/cache`, `${c.host}/two/cache`, `oci:${dir}`].sort(),
+  );
+  t.is(done.length, 18);
+  for (const ref of [registryRef(b, 'one/cache'), registryRef(c, 'two/cache')]) {
+    t.is((await open(t, ref)).remote.digest, MANIFEST_FORM);
+  }
+  t.is((await open(t, `type=local,src=${dir}`)).remote.digest, MANIFEST_FORM);
+});
+
+test('a destination whose upload is refused once retries with a read of its own; the others are unaffected', async (t) => {
+  const [a, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const refused = { method: 'PUT', path: UPLOAD_PUT, times: 1, action: { status: 503 } };
+  const proxy = await startFaultProxy(t, b.url, [refused]);
+  const dir = path.join(await tempDir(t), 'store');
+  const [markA, markC] = await Promise.all([a.mark(), c.mark()]);
+  const result = await copyCache(
+    registryRef(a, 'team/cache'),
+    [
+      `type=registry,ref=${proxy.host}/one/cache:latest,mode=max`,
+      `${registryRef(c, 'two/cache')},mode=max`,
+      `type=local,dest=${dir},mode=max`,
+    ],
+    { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() },
+  );
+
+  t.is(proxy.hits(refused), 1);
+  t.deepEqual(
+    result.destinations.map((d) => d.status === 'exported' && [d.digest, d.blobs.uploaded]),
+    [
+      [MANIFEST_FORM, 6],
+      [MANIFEST_FORM, 6],
+      [MANIFEST_FORM, 6],
+    ],
+  );
+  // Six shared reads, plus one for the retried upload.
+  const gets = (await blobGets(a, markA)).map((g) => g.path.split('/').pop() ?? '');
+  t.is(gets.length, 7);
+  t.deepEqual([...new Set(gets)].sort(), [...CACHE_BLOBS].sort());
+  const retried = gets.find((digest, i) => gets.indexOf(digest) !== i) ?? '';
+  const total = await cacheBytes();
+  t.deepEqual(
+    result.destinations.map((d) => d.status === 'exported' && d.blobs.bytesDownloaded),
+    [total + (await blobSize(retried)), 0, 0],
+  );
+  t.deepEqual((await uploadedDigests(c, markC)).sort(), [...CACHE_BLOBS].sort());
+  for (const ref of [registryRef(b, 'one/cache'), registryRef(c, 'two/cache')]) {
+    t.is((await open(t, ref)).remote.digest, MANIFEST_FORM);
+  }
+  t.is((await open(t, `type=local,src=${dir}`)).remote.digest, MANIFEST_FORM);
+});
+
+test('a corrupted byte in the shared read fails every destination and stores it nowhere', async (t) => {
+  const [a, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const corrupt = { method: 'GET', path: new RegExp(`/blobs/${L0}$`), action: { flipByteAt: 5 } };
+  const proxy = await startFaultProxy(t, a.url, [corrupt]);
+  const dir = path.join(await tempDir(t), 'store');
+  const c0 = client(t);
+  await t.throwsAsync(
+    copyCache(
+      `type=registry,ref=${proxy.host}/team/cache:latest`,
+      [
+        `${registryRef(b, 'one/cache')},mode=max`,
+        `${registryRef(c, 'two/cache')},mode=max`,
+        `type=local,dest=${dir},mode=max`,
+      ],
+      { client: c0, cache: new CacheImportCache(), sources: new SourceIndex() },
+    ),
+    { code: 'DIGEST_MISMATCH' },
+  );
+  t.is(proxy.hits(corrupt), 1, 'the bad bytes were read once, for every destination');
+  for (const [registry, repo] of [
+    [b, 'one/cache'],
+    [c, 'two/cache'],
+  ] as const) {
+    const repository = c0.repository(registry.host, repo);
+    t.is(await repository.headManifest('latest'), undefined);
+    t.is(await repository.headBlob(L0), undefined);
+  }
+  const store = await LayoutStore.open(dir);
+  t.false(await store.has(L0));
+  t.deepEqual(await store.tags(), []);
 });
 
 test('mode=min keeps the records the keys reach and their layer chains', async (t) => {

@@ -1,16 +1,20 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
+import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { buildIndex, type CopyEvent, copy } from '../../src/push/index.ts';
+import { buildIndex, type CopyEvent, copy, copyToMany } from '../../src/push/index.ts';
 import {
   CredentialStore,
   DOCKER_MANIFEST_LIST,
   OCI_CONFIG,
   OCI_INDEX,
+  OCI_LAYER,
   OCI_MANIFEST,
   RegistryClient,
 } from '../../src/registry/index.ts';
@@ -371,4 +375,180 @@ test('a corrupted source byte fails the copy and leaves no manifest on the targe
   });
   t.is(await c.repository(to.host, 'app/dst').headManifest('v1'), undefined);
   t.is(await c.repository(to.host, 'app/dst').headBlob(layer.digest), undefined);
+});
+
+/** Push an image with one random layer of `size` bytes as `repo:v1`; returns its blob digests. */
+async function pushLargeImage(
+  c: RegistryClient,
+  registry: TestRegistry,
+  repo: string,
+  size: number,
+): Promise<string[]> {
+  const repository = c.repository(registry.host, repo);
+  const layerBytes = randomBytes(size);
+  const configBytes = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [] },
+    }),
+  );
+  const layer = { mediaType: OCI_LAYER, digest: digestBytes(layerBytes), size };
+  const config = {
+    mediaType: OCI_CONFIG,
+    digest: digestBytes(configBytes),
+    size: configBytes.length,
+  };
+  await repository.uploadBlob(layer, () => Readable.from([layerBytes]));
+  await repository.uploadBlob(config, () => Readable.from([configBytes]));
+  const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
+  await repository.putManifest('v1', Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
+  return [config.digest, layer.digest];
+}
+
+test('copyToMany streams a large layer into two registries and a layout from one read', async (t) => {
+  const [from, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  const cl = client(t);
+  const size = 8 * 1024 * 1024;
+  const blobs = await pushLargeImage(cl, from, 'app/big', size);
+  const source = await resolve(`${from.host}/app/big:v1`, {
+    client: cl,
+    sources: new SourceIndex(),
+  });
+  const dir = await tempDir(t);
+  const events: CopyEvent[] = [];
+  const mark = await from.mark();
+  const many = await copyToMany(
+    source,
+    [`${b.host}/mirror/big:v1`, `${c.host}/mirror/big:v1`, `oci:${dir}:v1`],
+    { client: cl, onEvent: (e) => events.push(e) },
+  );
+
+  const gets = await from.requests({ method: 'GET', path: BLOB_GET, since: mark });
+  t.deepEqual(gets.map((g) => g.path.split('/').pop()).sort(), [...blobs].sort());
+  t.deepEqual(
+    many.destinations.map(
+      (d) => d.status === 'copied' && [d.result.digest, d.result.blobs.uploaded],
+    ),
+    [
+      [source.digest, 2],
+      [source.digest, 2],
+      [source.digest, 2],
+    ],
+  );
+  t.is(
+    many.blobs.bytesDownloaded,
+    size + (source.kind === 'image' ? source.manifest.config.size : 0),
+  );
+  t.is(many.blobs.bytesUploaded, 3 * many.blobs.bytesDownloaded);
+  for (const host of [b.host, c.host]) {
+    t.is(await skopeoDigest(`${host}/mirror/big:v1`), source.digest);
+  }
+  const store = await LayoutStore.open(dir, { create: false });
+  t.is((await store.resolveTag('v1'))?.digest, source.digest);
+  // Progress is per destination: each saw the whole layer go through.
+  const progress = events.filter((e) => e.type === 'blob-progress' && e.digest === blobs[1]);
+  for (const target of [`${b.host}/mirror/big`, `${c.host}/mirror/big`, `oci:${dir}`]) {
+    const last = progress.filter((e) => e.target === target).at(-1);
+    t.is(last?.type === 'blob-progress' && last.bytes, size, target);
+  }
+});
+
+test('copyToMany on one registry: the first repository uploads, another mounts from it, another tag of it skips', async (t) => {
+  const [from, to] = await Promise.all([startRegistry(t), startRegistry(t)]);
+  const pushed = await pushFixture(from, 'oci-image', 'app/src');
+  const c = client(t);
+  const source = await resolve(`${from.host}/app/src:v1`, {
+    client: c,
+    sources: new SourceIndex(),
+  });
+  const [markFrom, markTo] = await Promise.all([from.mark(), to.mark()]);
+  const many = await copyToMany(
+    source,
+    [`${to.host}/one/app:v1`, `${to.host}/two/app:v1`, `${to.host}/one/app:v2`],
+    { client: c },
+  );
+
+  t.deepEqual(
+    many.destinations.map(
+      (d) =>
+        d.status === 'copied' && [
+          d.result.blobs.uploaded,
+          d.result.blobs.mounted,
+          d.result.blobs.skipped,
+        ],
+    ),
+    [
+      [4, 0, 0],
+      [0, 4, 0],
+      [0, 0, 4],
+    ],
+  );
+  t.is((await from.requests({ method: 'GET', path: BLOB_GET, since: markFrom })).length, 4);
+  const uploads = await to.requests({ method: 'PUT', path: UPLOAD_PUT, since: markTo });
+  t.is(uploads.length, 4);
+  const mounted = await mounts(to, markTo, 201);
+  t.deepEqual(
+    mounted.map((m) => new URLSearchParams(m.query).get('from')),
+    pushed.blobs.map(() => 'one/app'),
+  );
+});
+
+test('copyToMany: a destination with a remote of its own shares the blobs it has in common', async (t) => {
+  const [from, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  const pushed = await pushFixture(from, 'multi-platform', 'app/multi');
+  const cl = client(t);
+  const index = await resolve(`${from.host}/app/multi:v1`, {
+    client: cl,
+    sources: new SourceIndex(),
+  });
+  if (index.kind !== 'index') return t.fail('expected an index');
+  const [arm] = (await index.images()).filter(
+    (image) => image.descriptor.platform?.architecture === 'arm64',
+  );
+  if (!arm) return t.fail('expected an arm64 image');
+  const mark = await from.mark();
+  const many = await copyToMany(
+    index,
+    [`${b.host}/mirror/multi:v1`, { reference: `${c.host}/mirror/arm:v1`, source: arm }],
+    { client: cl },
+  );
+
+  const gets = await from.requests({ method: 'GET', path: BLOB_GET, since: mark });
+  t.deepEqual(gets.map((g) => g.path.split('/').pop()).sort(), [...pushed.blobs].sort());
+  t.deepEqual(
+    many.destinations.map(
+      (d) => d.status === 'copied' && [d.result.digest, d.result.blobs.uploaded],
+    ),
+    [
+      [pushed.digest, pushed.blobs.length],
+      [arm.digest, arm.blobs().length],
+    ],
+  );
+});
+
+test('copyToMany: a destination that refuses uploads fails alone, the others complete', async (t) => {
+  const [from, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  await pushFixture(from, 'oci-image', 'app/src');
+  const denied = { method: 'PUT', path: UPLOAD_PUT, action: { status: 403 } };
+  const proxy = await startFaultProxy(t, b.url, [denied]);
+  const cl = client(t);
+  const source = await resolve(`${from.host}/app/src:v1`, {
+    client: cl,
+    sources: new SourceIndex(),
+  });
+  const mark = await from.mark();
+  const many = await copyToMany(source, [`${proxy.host}/app/dst:v1`, `${c.host}/app/dst:v1`], {
+    client: cl,
+  });
+
+  const [failed, copied] = many.destinations;
+  t.like(failed, { status: 'failed', destination: `${proxy.host}/app/dst:v1` });
+  t.like(failed?.status === 'failed' ? failed.error : undefined, { code: 'DENIED' });
+  t.like(copied, { status: 'copied', result: { digest: source.digest } });
+  t.is(await skopeoDigest(`${c.host}/app/dst:v1`), source.digest);
+  t.is(await cl.repository(b.host, 'app/dst').headManifest('v1'), undefined);
+  // Nothing was read twice: the failed uploads took their share of the one read.
+  t.is((await from.requests({ method: 'GET', path: BLOB_GET, since: mark })).length, 4);
+  await t.throwsAsync(copy(source, `${proxy.host}/app/dst:v1`, { client: cl }), { code: 'DENIED' });
 });
