@@ -92,7 +92,7 @@ async function throughDisk(
     }
   }
   try {
-    await store.writeBlob(descriptor, fetch, { signal });
+    await store.writeBlob(descriptor, fetch, { signal, sourceVerified: true });
   } catch (error) {
     if (!isFileSystemError(error) || signal?.aborted) throw error;
     return direct();

@@ -9,6 +9,11 @@ export interface VerifierOptions {
   size?: number;
   /** Where the bytes come from, for error messages (never include credentials). */
   source?: string;
+  /**
+   * Default true. False when an upstream verifier in the same pipeline already checks this
+   * digest (a provider's whole read): only the size is counted and checked, saving a second hash.
+   */
+  hash?: boolean;
 }
 
 /**
@@ -18,7 +23,7 @@ export interface VerifierOptions {
  */
 export class DigestVerifier extends Transform {
   readonly expected: string;
-  #hasher: Hasher;
+  readonly #hasher: Hasher | undefined;
   #bytes: number;
   readonly #size: number | undefined;
   readonly #source: string | undefined;
@@ -27,7 +32,7 @@ export class DigestVerifier extends Transform {
     super();
     const parsed = parseDigest(expected);
     this.expected = parsed.digest;
-    this.#hasher = createHasher(parsed.algorithm);
+    this.#hasher = options.hash === false ? undefined : createHasher(parsed.algorithm);
     this.#bytes = 0;
     this.#size = options.size;
     this.#source = options.source;
@@ -44,7 +49,7 @@ export class DigestVerifier extends Transform {
       callback(this.#sizeError());
       return;
     }
-    this.#hasher.update(chunk);
+    this.#hasher?.update(chunk);
     callback(null, chunk);
   }
 
@@ -53,7 +58,7 @@ export class DigestVerifier extends Transform {
       callback(this.#sizeError());
       return;
     }
-    const actual = this.#hasher.digest();
+    const actual = this.#hasher?.digest() ?? this.expected;
     if (actual !== this.expected) {
       callback(new DigestMismatchError({ expected: this.expected, actual, source: this.#source }));
       return;

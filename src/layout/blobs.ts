@@ -19,6 +19,8 @@ export interface IngestOptions {
   readonly signal?: AbortSignal | undefined;
   /** Called with the running total of bytes written. */
   readonly onProgress?: ((bytes: number) => void) | undefined;
+  /** The source verifies this digest itself (a provider's whole read): check the size only. */
+  readonly sourceVerified?: boolean | undefined;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function ingestBlob(
     const { onProgress } = options;
     await pipeline(
       source,
-      new DigestVerifier(options.digest, { size: options.size }),
+      new DigestVerifier(options.digest, { size: options.size, hash: !options.sourceVerified }),
       async function* count(chunks: AsyncIterable<Buffer>) {
         for await (const chunk of chunks) {
           bytes += chunk.length;

@@ -31,6 +31,11 @@ export interface WriteBlobOptions {
   signal?: AbortSignal;
   /** Called with the running total of bytes written. */
   onProgress?: (bytes: number) => void;
+  /**
+   * The source is a verifying stream of this very digest (a provider's whole read), so the bytes
+   * are not hashed a second time; the size is still checked, and a source error still aborts.
+   */
+  sourceVerified?: boolean;
 }
 
 /** Options of {@link LayoutStore.readBytes}. */

@@ -22,7 +22,7 @@ export class LayoutTarget implements Target {
     open: () => Promise<Readable>,
     options: SignalOption = {},
   ): Promise<void> {
-    await this.store.writeBlob(descriptor, open, options);
+    await this.store.writeBlob(descriptor, open, { ...options, sourceVerified: true });
   }
 
   hasManifest(descriptor: Descriptor): Promise<boolean> {

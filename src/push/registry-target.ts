@@ -34,7 +34,7 @@ export class RegistryTarget implements Target {
     open: () => Promise<Readable>,
     options: SignalOption & { session?: UploadSession } = {},
   ): Promise<void> {
-    return this.repository.uploadBlob(descriptor, open, options);
+    return this.repository.uploadBlob(descriptor, open, { ...options, sourceVerified: true });
   }
 
   async hasManifest(descriptor: Descriptor, options: SignalOption = {}): Promise<boolean> {

@@ -22,7 +22,9 @@ export interface Target {
   mountBlob?(descriptor: Descriptor, from: string, options?: SignalOption): Promise<MountResult>;
   /**
    * Store a blob whose bytes `open` streams; `open` is called only when the target is ready
-   * (after exists and mount failed), possibly more than once when an attempt is retried.
+   * (after exists and mount failed), possibly more than once when an attempt is retried. The
+   * stream verifies its digest itself (a provider's whole read, see `Provider.fetch`), so the
+   * target checks the size and does not hash the bytes a second time.
    */
   writeBlob(
     descriptor: Descriptor,

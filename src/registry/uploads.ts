@@ -37,6 +37,12 @@ export interface UploadBlobOptions {
   chunkSize?: number;
   /** A session already opened (a mount answered 202), used by the first attempt. */
   session?: UploadSession;
+  /**
+   * The body verifies this digest itself (a provider's whole read): its bytes are not hashed a
+   * second time here, only counted; a mismatch still fails the body stream, and the registry
+   * checks the digest it is given.
+   */
+  sourceVerified?: boolean;
 }
 
 /** What the blob to upload is: its digest and exact size. */
@@ -133,7 +139,7 @@ async function uploadOnce(
   try {
     let session = given;
     if (session === undefined && mode === 'single-request') {
-      session = await postWhole(context, descriptor, body, options.signal);
+      session = await postWhole(context, descriptor, body, options);
       if (session === undefined) return;
     }
     session ??= await startUpload(context, options);
@@ -143,9 +149,9 @@ async function uploadOnce(
         options.chunkSize ?? DEFAULT_CHUNK_SIZE,
         session.chunkMinLength ?? 1,
       );
-      await putChunks(context, state, descriptor, body, chunkSize, options.signal);
+      await putChunks(context, state, descriptor, body, chunkSize, options);
     } else {
-      await putWhole(context, state, descriptor, body, options.signal);
+      await putWhole(context, state, descriptor, body, options);
     }
   } catch (err) {
     if (state !== undefined) await cancelUpload(context, state.location);
@@ -157,11 +163,13 @@ async function uploadOnce(
 async function openVerified(
   descriptor: UploadDescriptor,
   body: BlobSource,
+  options: UploadBlobOptions,
 ): Promise<{ stream: DigestVerifier; verified: Promise<void> }> {
   const source = await body();
   const stream = new DigestVerifier(descriptor.digest, {
     size: descriptor.size,
     source: 'the upload source',
+    hash: !options.sourceVerified,
   });
   const verified = new Promise<void>((resolve, reject) => {
     pipeline(source, stream, (err) => (err ? reject(err) : resolve()));
@@ -181,9 +189,10 @@ async function sendWhole(
   descriptor: UploadDescriptor,
   body: BlobSource,
   target: { method: 'PUT'; url: URL } | { method: 'POST'; path: string },
-  signal: AbortSignal | undefined,
+  options: UploadBlobOptions,
 ): Promise<HttpResponse> {
-  const opened = await openVerified(descriptor, body);
+  const { signal } = options;
+  const opened = await openVerified(descriptor, body, options);
   let response: HttpResponse;
   try {
     response = await context.transport.request(context.registry, {
@@ -229,10 +238,10 @@ async function putWhole(
   state: SessionState,
   descriptor: UploadDescriptor,
   body: BlobSource,
-  signal: AbortSignal | undefined,
+  options: UploadBlobOptions,
 ): Promise<void> {
   const url = new URL(withDigest(state.location, descriptor.digest));
-  await sendWhole(context, descriptor, body, { method: 'PUT', url }, signal);
+  await sendWhole(context, descriptor, body, { method: 'PUT', url }, options);
 }
 
 /** POST the whole blob with `?digest=`; undefined when stored, else the session the registry opened. */
@@ -240,10 +249,10 @@ async function postWhole(
   context: RepositoryContext,
   descriptor: UploadDescriptor,
   body: BlobSource,
-  signal: AbortSignal | undefined,
+  options: UploadBlobOptions,
 ): Promise<UploadSession | undefined> {
   const path = `/v2/${context.name}/blobs/uploads/?digest=${encodeURIComponent(descriptor.digest)}`;
-  const response = await sendWhole(context, descriptor, body, { method: 'POST', path }, signal);
+  const response = await sendWhole(context, descriptor, body, { method: 'POST', path }, options);
   return response.status === 202 ? sessionFrom(response) : undefined;
 }
 
@@ -254,9 +263,10 @@ async function putChunks(
   descriptor: UploadDescriptor,
   body: BlobSource,
   chunkSize: number,
-  signal: AbortSignal | undefined,
+  options: UploadBlobOptions,
 ): Promise<void> {
-  const opened = await openVerified(descriptor, body);
+  const { signal } = options;
+  const opened = await openVerified(descriptor, body, options);
   let offset = 0;
   try {
     for await (const chunk of fixedChunks(opened.stream, chunkSize)) {

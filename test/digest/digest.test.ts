@@ -115,3 +115,22 @@ test('verifier fails on a short stream', async (t) => {
     { instanceOf: SizeMismatchError },
   );
 });
+
+test('a verifier told the source hashes itself checks only the size', async (t) => {
+  const drain = async (s: AsyncIterable<Buffer>) => {
+    for await (const _ of s);
+  };
+  await pipeline(
+    Readable.from([Buffer.from('other')]),
+    new DigestVerifier(HELLO_SHA256, { size: 5, hash: false }),
+    drain,
+  );
+  await t.throwsAsync(
+    pipeline(
+      Readable.from([Buffer.from('toolong')]),
+      new DigestVerifier(HELLO_SHA256, { size: 5, hash: false }),
+      drain,
+    ),
+    { instanceOf: SizeMismatchError },
+  );
+});
