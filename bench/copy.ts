@@ -35,7 +35,7 @@ async function measureCopy(
   const measurement =
     tool === 'skopeo'
       ? await skopeoCopy(`docker://${source}`, `docker://${target}`)
-      : await ociferry(['copy', source, target]);
+      : await ociferry(['copy', source, target, '-q']);
   const copied = await manifestDigest(destination.registry, destination.repo, TAG);
   if (copied !== image.digest) {
     throw new Error(

@@ -47,7 +47,7 @@ export const pull: Scenario = {
         const measurement =
           tool === 'skopeo'
             ? await skopeoCopy(`docker://${source}`, `oci:${dir}:${TAG}`)
-            : await ociferry(['pull', source, dir, TAG]);
+            : await ociferry(['copy', source, `oci:${dir}:${TAG}`, '-q']);
         const requests = await countRequests(windows);
         await verifyLayout(dir, image);
         await rm(dir, { recursive: true, force: true });

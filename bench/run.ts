@@ -2,19 +2,20 @@
  * Run the benchmarks: skopeo and ociferry on the same workloads against real registries on
  * loopback, with wall time, CPU time, peak RSS, request counts and target verdicts.
  *
- *   node --import tsx bench/run.ts [NAME...] [--runs N] [--node-arg ARG]... [--runner FILE]
+ *   node --import tsx bench/run.ts [NAME...] [--runs N] [--node-arg ARG]... [--cli FILE]
  *
  * NAME is a scenario (pull, copy-same, copy-cross, copy-large) or `copy` for the three copies;
- * none runs all. `--node-arg` passes a flag to the node running ociferry (for experiments, e.g.
- * `--node-arg=--liftoff-only`); `--runner` measures an already compiled runner.js instead of
- * building one (to compare a patched build). Exits 1 when a target is missed, 2 on a usage error.
+ * none runs all. ociferry is measured as users run it: the built CLI (`npm run build`), started
+ * through its shebang. `--node-arg` runs it with plain `node ARG... dist/cli/main.js` instead (for
+ * experiments with V8 flags); `--cli` measures another built main.js (to compare a patched build).
+ * Exits 1 when a target is missed, 2 on a usage error.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { copyCross, copyLarge, copySame } from './copy.ts';
-import { buildRunner } from './lib/build.ts';
+import { buildCli } from './lib/build.ts';
 import { measure, requireGnuTime } from './lib/measure.ts';
 import { formatResult, formatSummary } from './lib/report.ts';
 import { runScenario, type ScenarioResult } from './lib/run-scenario.ts';
@@ -26,7 +27,7 @@ const GROUPS: Readonly<Record<string, readonly Scenario[]>> = {
   copy: [copySame, copyCross, copyLarge],
 };
 const NAMES = [...SCENARIOS.map((s) => s.name), ...Object.keys(GROUPS)].join('|');
-const USAGE = `usage: node --import tsx bench/run.ts [${NAMES}]... [--runs N] [--node-arg ARG]... [--runner FILE]`;
+const USAGE = `usage: node --import tsx bench/run.ts [${NAMES}]... [--runs N] [--node-arg ARG]... [--cli FILE]`;
 
 class UsageError extends Error {}
 
@@ -34,7 +35,7 @@ interface Options {
   scenarios: Scenario[];
   runs: number;
   nodeArgs: string[];
-  runner: string | undefined;
+  cli: string | undefined;
 }
 
 function parseOptions(args: string[]): Options {
@@ -56,7 +57,7 @@ function parseOptions(args: string[]): Options {
     scenarios: selected.size === 0 ? [...SCENARIOS] : [...selected],
     runs,
     nodeArgs: parsed.values['node-arg'] ?? [],
-    runner: parsed.values.runner,
+    cli: parsed.values.cli,
   };
 }
 
@@ -67,7 +68,7 @@ function parseCommandLine(args: string[]) {
     options: {
       runs: { type: 'string' },
       'node-arg': { type: 'string', multiple: true },
-      runner: { type: 'string' },
+      cli: { type: 'string' },
     },
   });
 }
@@ -95,7 +96,7 @@ async function main(): Promise<number> {
     return 2;
   }
   await requireGnuTime();
-  const runner = options.runner ? resolve(options.runner) : await buildRunner();
+  const cli = options.cli ? resolve(options.cli) : await buildCli();
   const cpu = cpus();
   const flags = options.nodeArgs.length > 0 ? ` ${options.nodeArgs.join(' ')}` : '';
   console.log(
@@ -103,11 +104,13 @@ async function main(): Promise<number> {
       `date: ${new Date().toISOString()}`,
       `machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
       `node ${process.version}; ${version('skopeo')}; registry ${version('docker-registry')}`,
-      `ociferry: ${options.runner ? runner : 'compiled JavaScript (bench/tsconfig.json -> .bench/build)'} run by plain node${flags}`,
+      `ociferry: ${cli} ${flags ? `run by plain node${flags}` : 'run through its shebang'}`,
     ].join('\n'),
   );
   const ociferry = (args: readonly string[]) =>
-    measure(process.execPath, [...options.nodeArgs, runner, ...args]);
+    options.nodeArgs.length > 0
+      ? measure(process.execPath, [...options.nodeArgs, cli, ...args])
+      : measure(cli, args);
   const results: ScenarioResult[] = [];
   for (const scenario of options.scenarios) {
     const before = load();

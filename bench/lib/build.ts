@@ -1,23 +1,20 @@
 import { spawn } from 'node:child_process';
-import { access, rm } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');
-/** Where bench/tsconfig.json emits (gitignored; inside the repo so `node_modules` resolves). */
-const OUT_DIR = join(ROOT, '.bench', 'build');
-/** The compiled runner: plain JavaScript for plain `node`. */
-export const RUNNER = join(OUT_DIR, 'bench', 'runner.js');
+/** The CLI as `npm run build` emits it: what `npm install -g` puts on the PATH. */
+export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
 /**
- * Compile bench/runner.ts and the src/ files it imports to JavaScript with the project's tsc, so
- * the measured process loads no TypeScript tooling. Type errors are shown but do not stop the
- * benchmark (tsc still emits; a broken build fails at run time instead).
+ * Build the package (`npm run build`: tsc -p tsconfig.build.json) so that the measured process is
+ * the real `ociferry` executable, started through its shebang with the node flags it ships with,
+ * and loads no TypeScript tooling.
  */
-export async function buildRunner(): Promise<string> {
-  await rm(OUT_DIR, { recursive: true, force: true });
+export async function buildCli(): Promise<string> {
   const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-  const child = spawn(tsc, ['-p', join(ROOT, 'bench', 'tsconfig.json')], {
+  const child = spawn(tsc, ['-p', join(ROOT, 'tsconfig.build.json')], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -31,10 +28,7 @@ export async function buildRunner(): Promise<string> {
     child.once('error', reject);
     child.once('close', resolve);
   });
-  if (code !== 0)
-    process.stderr.write(`warning: tsc reported errors building the runner:\n${output}`);
-  await access(RUNNER).catch(() => {
-    throw new Error(`building ${RUNNER} failed:\n${output}`);
-  });
-  return RUNNER;
+  if (code !== 0) throw new Error(`npm run build failed:\n${output}`);
+  await chmod(CLI, 0o755);
+  return CLI;
 }

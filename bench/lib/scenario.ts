@@ -30,7 +30,7 @@ export interface Prepared {
 
 /** What every scenario's setup gets. */
 export interface SetupContext {
-  /** Run the compiled ociferry runner (bench/runner.ts) with `args` under plain node, measured. */
+  /** Run the built ociferry CLI with `args` (e.g. `copy SRC DST -q`), measured. */
   ociferry(args: readonly string[]): Promise<Measurement>;
 }
 
