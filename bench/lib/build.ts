@@ -8,13 +8,12 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
 /**
- * Build the package (`npm run build`: tsc -p tsconfig.build.json) so that the measured process is
+ * Build the package (`npm run build`: tsc, then the CLI bundle) so that the measured process is
  * the real `ociferry` executable, started through its shebang with the node flags it ships with,
  * and loads no TypeScript tooling.
  */
 export async function buildCli(): Promise<string> {
-  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-  const child = spawn(tsc, ['-p', join(ROOT, 'tsconfig.build.json')], {
+  const child = spawn('npm', ['run', '--silent', 'build'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
