@@ -17,7 +17,7 @@ const SAMPLE_SPACING_MS = 100;
  * mounted and uploaded blobs, bytes moved, and a rate over the last few seconds.
  */
 export class TransferTracker {
-  /** Blobs started and not done, in start order. */
+  /** Blobs started and not done, in start order, keyed by destination and digest. */
   readonly inFlight = new Map<string, BlobTransfer>();
   skipped = 0;
   mounted = 0;
@@ -53,14 +53,14 @@ export class TransferTracker {
         this.mounted++;
         break;
       case 'blob-start':
-        this.#blob(event.digest, event.size);
+        this.#blob(event);
         break;
       case 'blob-progress':
-        this.#blob(event.digest, event.size).bytes = event.bytes;
+        this.#blob(event).bytes = event.bytes;
         break;
       case 'blob-done':
-        this.#blob(event.digest, event.size);
-        this.inFlight.delete(event.digest);
+        this.#blob(event);
+        this.inFlight.delete(transferKey(event));
         this.#finishedBytes += event.size;
         this.uploaded++;
         break;
@@ -88,12 +88,13 @@ export class TransferTracker {
     return (left * 1000) / rate;
   }
 
-  #blob(digest: string, size: number): BlobTransfer {
-    let blob = this.inFlight.get(digest);
+  #blob(event: { digest: string; size: number; target?: string }): BlobTransfer {
+    const key = transferKey(event);
+    let blob = this.inFlight.get(key);
     if (!blob) {
-      blob = { digest, size, bytes: 0 };
-      this.inFlight.set(digest, blob);
-      this.#plannedBytes += size;
+      blob = { digest: event.digest, size: event.size, bytes: 0 };
+      this.inFlight.set(key, blob);
+      this.#plannedBytes += event.size;
     }
     return blob;
   }
@@ -109,4 +110,9 @@ export class TransferTracker {
       this.#samples.shift();
     }
   }
+}
+
+/** One transfer per destination and blob: copies to several destinations move a blob to each. */
+function transferKey(event: { digest: string; target?: string }): string {
+  return `${event.target ?? ''}\0${event.digest}`;
 }

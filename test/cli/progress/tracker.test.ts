@@ -11,7 +11,10 @@ test('counts skipped, mounted and uploaded blobs and the bytes moved', (t) => {
   tracker.apply({ type: 'blob-start', digest: A, size: 100 }, 0);
   tracker.apply({ type: 'blob-progress', digest: A, size: 100, bytes: 40 }, 10);
   t.is(tracker.transferred, 40);
-  t.deepEqual([...tracker.inFlight.keys()], [A]);
+  t.deepEqual(
+    [...tracker.inFlight.values()].map((blob) => blob.digest),
+    [A],
+  );
   tracker.apply({ type: 'blob-done', digest: A, size: 100 }, 20);
   t.deepEqual(
     [tracker.skipped, tracker.mounted, tracker.uploaded, tracker.transferred, tracker.planned],
@@ -33,4 +36,17 @@ test('the rate covers the last seconds and gives an ETA for the bytes left', (t)
   }
   t.is(tracker.rate(9000), 0, 'a stall long enough empties the window');
   t.is(tracker.eta(9000), undefined);
+});
+
+test('one blob going to two destinations is two transfers', (t) => {
+  const tracker = new TransferTracker(0);
+  const digest = `sha256:${'b'.repeat(64)}`;
+  tracker.apply({ type: 'blob-start', digest, size: 10, target: 'reg-a/x' }, 1);
+  tracker.apply({ type: 'blob-start', digest, size: 10, target: 'oci:/tmp/y' }, 1);
+  tracker.apply({ type: 'blob-progress', digest, size: 10, bytes: 4, target: 'reg-a/x' }, 2);
+  t.is(tracker.inFlight.size, 2);
+  t.is(tracker.transferred, 4);
+  tracker.apply({ type: 'blob-done', digest, size: 10, target: 'reg-a/x' }, 3);
+  t.is(tracker.inFlight.size, 1);
+  t.is(tracker.uploaded, 1);
 });
