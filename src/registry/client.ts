@@ -2,7 +2,8 @@ import { Authenticator } from './auth/authenticator.ts';
 import { CredentialStore } from './auth/credentials.ts';
 import { TokenCache } from './auth/token-cache.ts';
 import { type CatalogOptions, listCatalog } from './catalog.ts';
-import { HttpClient, type HttpTimeouts, type RequestEvent } from './http.ts';
+import { HttpClient, type HttpTimeouts, type ProxyOptions, type RequestEvent } from './http.ts';
+import type { RateLimit } from './rate-limit.ts';
 import { RegistryRepository, type Repository } from './repository.ts';
 import { type RetryOptions, type RetryPolicy, retryPolicy } from './retry.ts';
 import { Transport } from './transport.ts';
@@ -21,6 +22,8 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Defaults: connect 30 s, headers 120 s, body idle 120 s. */
   timeouts?: HttpTimeouts;
+  /** Forward proxies; default from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (see {@link ProxyOptions}). */
+  proxy?: ProxyOptions;
   /** Defaults: 5 attempts, 250 ms base delay, 8 s max delay, `Retry-After` honoured up to 60 s. */
   retry?: RetryOptions;
   /** Largest manifest read, in bytes; default 4 MiB. */
@@ -29,6 +32,8 @@ export interface RegistryClientOptions {
   onRequest?: (event: RequestEvent) => void;
   /** Called once per distinct `Warning` header text. */
   onWarning?: (warning: string) => void;
+  /** Called with each registry answer that states a request quota (Docker Hub's `RateLimit-*` headers). */
+  onRateLimit?: (registry: string, rateLimit: RateLimit) => void;
 }
 
 const DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024;
@@ -50,7 +55,10 @@ export class RegistryClient {
       options.credentials ?? new CredentialStore(),
       new TokenCache(),
     );
-    this.#transport = new Transport(this.#http, auth, { plainHttp: options.plainHttp });
+    this.#transport = new Transport(this.#http, auth, {
+      plainHttp: options.plainHttp,
+      onRateLimit: options.onRateLimit,
+    });
     this.#retry = retryPolicy(options.retry);
     this.#manifestSizeLimit = options.manifestSizeLimit ?? DEFAULT_MANIFEST_LIMIT;
   }

@@ -1,4 +1,5 @@
 import { OciferryError } from '../errors.ts';
+import type { RateLimit } from './rate-limit.ts';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec error format). */
 export interface OciErrorEntry {
@@ -19,10 +20,14 @@ export interface RegistryErrorInit {
   errors?: readonly OciErrorEntry[];
   /** Server-requested wait before a retry (`Retry-After`), in milliseconds. */
   retryAfterMs?: number;
+  /** The request quota the response stated (`RateLimit-*` headers). */
+  rateLimit?: RateLimit;
   /** Whether sending the request again may help; derived from the status or code when omitted. */
   retryable?: boolean;
   /** What went wrong, for people; a default is built from the other fields. */
   message?: string;
+  /** What to do about it, ending the default message; default: the usual advice for the code. */
+  hint?: string;
   cause?: unknown;
 }
 
@@ -35,7 +40,7 @@ const RETRYABLE_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT']);
  * A registry request failed: an unexpected HTTP status (with the registry's parsed error JSON) or a
  * network failure. Codes include `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`, `UNAUTHORIZED`,
  * `DENIED`, `TOO_MANY_REQUESTS`, `SIZE_EXCEEDED`, `MEDIA_TYPE_MISMATCH`, `CONNECTION_FAILED`,
- * `TLS_ERROR`, `TIMEOUT`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`. Never carries a credential.
+ * `TLS_ERROR`, `TIMEOUT`, `PROXY_REFUSED`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`. Never carries a credential.
  */
 export class RegistryError extends OciferryError {
   readonly status: number | undefined;
@@ -43,6 +48,8 @@ export class RegistryError extends OciferryError {
   readonly url: string;
   readonly errors: readonly OciErrorEntry[];
   readonly retryAfterMs: number | undefined;
+  /** The request quota the registry stated with its answer (Docker Hub's `RateLimit-*` headers). */
+  readonly rateLimit: RateLimit | undefined;
   /** True when the same request may succeed if sent again (429, 5xx gateway errors, resets, timeouts). */
   readonly retryable: boolean;
 
@@ -55,6 +62,7 @@ export class RegistryError extends OciferryError {
     this.url = init.url;
     this.errors = errors;
     this.retryAfterMs = init.retryAfterMs;
+    this.rateLimit = init.rateLimit;
     this.retryable =
       init.retryable ??
       (init.status !== undefined ? RETRYABLE_STATUS.has(init.status) : RETRYABLE_CODES.has(code));
@@ -104,7 +112,7 @@ function defaultMessage(
     .map((e) => (e.message ? `${e.code}: ${e.message}` : e.code))
     .filter((text) => text !== '')
     .join('; ');
-  const hint = HINTS[code];
+  const hint = init.hint ?? HINTS[code];
   return `${init.method} ${init.url}${status} (${code})${detail ? `: ${detail}` : ''}${hint ? `; ${hint}` : ''}`;
 }
 
@@ -150,6 +158,12 @@ const NETWORK_CODES: Record<string, string> = {
 const UNRESOLVED = new Set(['ENOTFOUND']);
 
 /**
+ * How undici words a forward proxy's refusal (it gives such errors no code of their own): a 407 to
+ * an absolute-form request, or any non-200 answer to a `CONNECT`.
+ */
+const PROXY_REFUSAL = /^Proxy (?:Authentication Required \((\d{3})\)|response \((\d{3})\) !== 200)/;
+
+/**
  * Turn a low-level failure (undici, node:net, node:tls) into a {@link RegistryError}, or return
  * `undefined` when it is not a network failure (an abort, one of our own errors, a bug).
  */
@@ -172,6 +186,22 @@ export function networkError(err: unknown, method: string, url: string): Registr
     /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)
   ) {
     return describe('TLS_ERROR');
+  }
+  const refusal = PROXY_REFUSAL.exec(err.message);
+  if (refusal) {
+    const status = Number(refusal[1] ?? refusal[2]);
+    const hint =
+      status === 407
+        ? 'check the proxy credentials (user info of HTTP_PROXY/HTTPS_PROXY or the proxy option)'
+        : 'check the proxy settings (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)';
+    return new RegistryError({
+      code: 'PROXY_REFUSED',
+      method,
+      url,
+      retryable: status === 502 || status === 503 || status === 504,
+      message: `${method} ${url} failed: the forward proxy answered ${status}; ${hint}`,
+      cause: err,
+    });
   }
   const mapped = NETWORK_CODES[code];
   if (mapped !== undefined) return describe(mapped);

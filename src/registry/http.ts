@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type Dispatcher, EnvHttpProxyAgent } from 'undici';
+import { type Dispatcher, EnvHttpProxyAgent, Pool } from 'undici';
 import { Limiter } from '../util/limiter.ts';
 import { networkError, RegistryError } from './errors.ts';
 import { redactUrl } from './redact.ts';
@@ -56,6 +56,32 @@ export interface RequestEvent {
   status: number;
 }
 
+/**
+ * Forward proxies of {@link HttpClient}. Each field left out is read from the environment (the
+ * lower-case variable first): the proxies when the client is made, `NO_PROXY` at each request.
+ * An empty string overrides the environment with "none".
+ */
+export interface ProxyOptions {
+  /**
+   * Proxy for `http://` origins; default `http_proxy`, else `HTTP_PROXY`. Requests go to it in
+   * absolute form (`GET http://host/path`), as curl sends them.
+   */
+  http?: string;
+  /**
+   * Proxy for `https://` origins, reached through a `CONNECT` tunnel (TLS stays end to end);
+   * default `https_proxy`, else `HTTPS_PROXY`. When that leaves none, `https://` origins use the
+   * `http` proxy (undici's rule; list hosts in `noProxy` to reach them directly).
+   */
+  https?: string;
+  /**
+   * Hosts reached directly: a comma- or space-separated list of `host`, `host:port`, `.domain`
+   * (the domain and every subdomain) or `*` (every host); default `no_proxy`, else `NO_PROXY`.
+   * Hosts are matched by name as written in the URL (no DNS, no CIDR ranges); loopback hosts are
+   * proxied too unless listed.
+   */
+  noProxy?: string;
+}
+
 /** Options of {@link HttpClient}. */
 export interface HttpClientOptions {
   /** Skip TLS certificate verification; default false. */
@@ -65,6 +91,8 @@ export interface HttpClientOptions {
   /** `User-Agent` header; default `ociferry`. */
   userAgent?: string;
   timeouts?: HttpTimeouts;
+  /** Forward proxies; default from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (see {@link ProxyOptions}). */
+  proxy?: ProxyOptions;
   onRequest?: (event: RequestEvent) => void;
   /** Called once per distinct `Warning` header text. */
   onWarning?: (warning: string) => void;
@@ -75,8 +103,9 @@ const MAX_REDIRECTS = 10;
 
 /**
  * HTTP for the registry client: one keep-alive pool per origin (undici `Agent`, behind
- * `EnvHttpProxyAgent` so `HTTP(S)_PROXY`/`NO_PROXY` apply), a concurrency limit per host,
- * timeouts, and redirects followed by our code with `Authorization` dropped once the origin changes.
+ * `EnvHttpProxyAgent` so `HTTP(S)_PROXY`/`NO_PROXY` or {@link ProxyOptions} apply), a concurrency
+ * limit per host, timeouts, and redirects followed by our code with `Authorization` dropped once
+ * the origin changes.
  */
 export class HttpClient {
   readonly #dispatcher: Dispatcher;
@@ -100,11 +129,19 @@ export class HttpClient {
     this.#onRequest = options.onRequest;
     this.#onWarning = options.onWarning;
     const verify = !options.insecure;
+    const { headersMs, bodyIdleMs } = this.#timeouts;
     this.#dispatcher = new EnvHttpProxyAgent({
+      httpProxy: options.proxy?.http,
+      httpsProxy: options.proxy?.https,
+      noProxy: options.proxy?.noProxy,
+      proxyTunnel: false,
       connect: { timeout: this.#timeouts.connectMs, rejectUnauthorized: verify },
       requestTls: { rejectUnauthorized: verify },
-      headersTimeout: this.#timeouts.headersMs,
-      bodyTimeout: this.#timeouts.bodyIdleMs,
+      headersTimeout: headersMs,
+      bodyTimeout: bodyIdleMs,
+      // undici opens the pool to an absolute-form proxy with no options of ours: give it our timeouts.
+      factory: (origin, pool) =>
+        new Pool(origin, { ...pool, headersTimeout: headersMs, bodyTimeout: bodyIdleMs }),
     });
   }
 

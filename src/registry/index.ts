@@ -13,7 +13,7 @@ export type { FetchBlobOptions } from './blobs.ts';
 export type { CatalogOptions } from './catalog.ts';
 export { RegistryClient, type RegistryClientOptions } from './client.ts';
 export { type OciErrorEntry, RegistryError } from './errors.ts';
-export type { HttpTimeouts, RequestEvent } from './http.ts';
+export type { HttpTimeouts, ProxyOptions, RequestEvent } from './http.ts';
 export type {
   FetchedManifest,
   ManifestReadOptions,
@@ -22,6 +22,7 @@ export type {
 } from './manifests.ts';
 export type { MountResult } from './mount.ts';
 export * from './oci.ts';
+export type { RateLimit } from './rate-limit.ts';
 export { redactUrl } from './redact.ts';
 export { type ReferrersOptions, referrersTag } from './referrers.ts';
 export type { Repository, SignalOptions } from './repository.ts';

@@ -1,4 +1,5 @@
 import { type RepositoryContext, scopes } from './context.ts';
+import { RegistryError } from './errors.ts';
 import { paginate } from './pagination.ts';
 
 /** Options of {@link listTags}. */
@@ -8,12 +9,42 @@ export interface ListTagsOptions {
   signal?: AbortSignal;
 }
 
-/** Every tag of the repository, following `Link` pagination to the last page. */
-export function listTags(
+/** Largest page size every registry accepts: ECR answers 405 to a bigger `n`. */
+const PORTABLE_PAGE_SIZE = 1000;
+
+/**
+ * Every tag of the repository, following `Link` pagination to the last page. A `pageSize` over
+ * 1000 that the registry refuses with 405 before the first page (as ECR does) is retried as 1000.
+ */
+export async function* listTags(
   context: RepositoryContext,
   options: ListTagsOptions = {},
 ): AsyncGenerator<string> {
-  const query = options.pageSize === undefined ? '' : `?n=${options.pageSize}`;
+  const { pageSize } = options;
+  let started = false;
+  try {
+    for await (const tag of tagPages(context, pageSize, options.signal)) {
+      started = true;
+      yield tag;
+    }
+  } catch (err) {
+    const refusedSize =
+      !started &&
+      pageSize !== undefined &&
+      pageSize > PORTABLE_PAGE_SIZE &&
+      err instanceof RegistryError &&
+      err.status === 405;
+    if (!refusedSize) throw err;
+    yield* tagPages(context, PORTABLE_PAGE_SIZE, options.signal);
+  }
+}
+
+function tagPages(
+  context: RepositoryContext,
+  pageSize: number | undefined,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<string> {
+  const query = pageSize === undefined ? '' : `?n=${pageSize}`;
   return paginate({
     transport: context.transport,
     registry: context.registry,
@@ -23,7 +54,7 @@ export function listTags(
     repository: context.name,
     notFoundCode: 'NAME_UNKNOWN',
     items: (body) => strings((body as { tags?: unknown } | null)?.tags),
-    signal: options.signal,
+    signal,
   });
 }
 

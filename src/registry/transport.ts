@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
 import type { Authenticator, Authorization } from './auth/authenticator.ts';
+import { parseChallenges, preferredChallenge } from './auth/challenge.ts';
 import { discardBody, readBody } from './body.ts';
 import { parseErrorBody, RegistryError } from './errors.ts';
 import {
@@ -10,6 +11,7 @@ import {
   headerValue,
   headerValues,
 } from './http.ts';
+import { describeRateLimit, parseRateLimit, type RateLimit } from './rate-limit.ts';
 import { redactUrl } from './redact.ts';
 import { parseRetryAfter } from './retry.ts';
 
@@ -41,6 +43,8 @@ export interface RegistryRequest {
 export interface TransportOptions {
   /** Plain HTTP for all registries, none, or per registry; default: loopback registries only. */
   plainHttp?: boolean | ((registry: string) => boolean);
+  /** Called with each registry answer that states a request quota (`RateLimit-*` headers). */
+  onRateLimit?: (registry: string, rateLimit: RateLimit) => void;
 }
 
 /** Error bodies are read up to this size for their JSON. */
@@ -56,10 +60,12 @@ export class Transport {
   readonly http: HttpClient;
   readonly #auth: Authenticator;
   readonly #plainHttp: (registry: string) => boolean;
+  readonly #onRateLimit: TransportOptions['onRateLimit'];
 
   constructor(http: HttpClient, auth: Authenticator, options: TransportOptions = {}) {
     this.http = http;
     this.#auth = auth;
+    this.#onRateLimit = options.onRateLimit;
     const plain = options.plainHttp;
     this.#plainHttp =
       typeof plain === 'function' ? plain : (registry) => plain ?? isLoopbackRegistry(registry);
@@ -89,14 +95,22 @@ export class Transport {
     const replayable = request.body === undefined || request.body instanceof Uint8Array;
     if (response.status === 401 && ownOrigin && auth && replayable) {
       const challenges = headerValues(response.headers, 'www-authenticate');
-      auth = await this.#auth.reauthorize(target, auth, challenges);
-      if (auth) {
+      const retry = await this.#auth.reauthorize(target, auth, challenges);
+      if (retry) {
+        auth = retry;
         await discardBody(response);
         response = await this.#send(request, url, auth);
       }
     }
+    const quota = parseRateLimit(response.headers);
+    if (quota !== undefined) this.#onRateLimit?.(registry, quota);
     if (request.expect.includes(response.status)) return response;
-    throw await errorFromResponse(response, request.method, request.notFoundCode);
+    throw await errorFromResponse(
+      response,
+      request.method,
+      request.notFoundCode,
+      refusedTokenHint(response, auth),
+    );
   }
 
   #send(
@@ -118,11 +132,33 @@ export class Transport {
   }
 }
 
-/** A {@link RegistryError} for an unexpected response, with its error JSON and `Retry-After`. */
+/**
+ * Advice for a 401 that refused a token minted for this very request with `insufficient_scope`.
+ * Docker Hub (and any registry that hides what a caller may not see) answers so for a repository
+ * that does not exist, so the caller hears both possible causes.
+ */
+function refusedTokenHint(
+  response: HttpResponse,
+  auth: Authorization | undefined,
+): string | undefined {
+  if (response.status !== 401 || auth?.scheme !== 'bearer' || !auth.fresh) return undefined;
+  const challenge = preferredChallenge(
+    parseChallenges(headerValues(response.headers, 'www-authenticate')),
+  );
+  if (challenge?.params.error !== 'insufficient_scope') return undefined;
+  const scope = challenge.params.scope;
+  return `a token just issued${scope ? ` for ${scope}` : ''} was refused (insufficient_scope): the repository may not exist, or it needs credentials that grant this access (docker login, REGISTRY_AUTH_FILE)`;
+}
+
+/**
+ * A {@link RegistryError} for an unexpected response, with its error JSON, `Retry-After` and
+ * stated request quota (named in the message of a 429).
+ */
 export async function errorFromResponse(
   response: HttpResponse,
   method: string,
   notFoundCode?: string,
+  hint?: string,
 ): Promise<RegistryError> {
   let errors: ReturnType<typeof parseErrorBody> = [];
   if (method !== 'HEAD') {
@@ -137,6 +173,11 @@ export async function errorFromResponse(
     await discardBody(response);
   }
   const useNotFound = response.status === 404 && notFoundCode !== undefined && errors.length === 0;
+  const rateLimit = parseRateLimit(response.headers);
+  const quotaHint =
+    response.status === 429 && rateLimit !== undefined
+      ? `the registry's quota is ${describeRateLimit(rateLimit)}; wait, log in, or lower the concurrency`
+      : undefined;
   return new RegistryError({
     code: useNotFound ? notFoundCode : undefined,
     status: response.status,
@@ -144,5 +185,7 @@ export async function errorFromResponse(
     url: redactUrl(response.url),
     errors,
     retryAfterMs: parseRetryAfter(headerValue(response.headers, 'retry-after')),
+    ...(rateLimit === undefined ? {} : { rateLimit }),
+    hint: hint ?? quotaHint,
   });
 }

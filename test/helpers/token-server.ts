@@ -190,7 +190,11 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     return username;
   };
 
-  /** The user from a Basic Authorization header; undefined when there is none. */
+  /**
+   * The user from a Basic Authorization header; undefined when there is none. The password may be
+   * a refresh token this server issued, with its user's name or `<token>` as the username (how
+   * clients send an identity token to a realm that only speaks GET).
+   */
   const basicUser = (header: string | undefined): string | undefined => {
     if (header === undefined) return undefined;
     const [scheme, encoded = ''] = header.split(' ', 2);
@@ -199,7 +203,13 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) throw unauthorized('malformed Basic credentials');
-    return authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+    const username = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
+    const refreshUser = refreshTokens.get(password);
+    if (refreshUser !== undefined && (username === refreshUser || username === '<token>')) {
+      return refreshUser;
+    }
+    return authenticate(username, password);
   };
 
   const issue = (user: string | undefined, scopes: string[], offline: boolean) => {

@@ -2,6 +2,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
+import { request } from 'undici';
 import { type Credential, CredentialStore } from '../../src/registry/auth/credentials.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../src/registry/oci.ts';
@@ -46,6 +47,21 @@ export async function registryWithClient(
   const credential: Credential | undefined =
     auth === 'none' ? undefined : { kind: 'basic', username: 'alice', password: ALICE_PASSWORD };
   return { registry, client: clientFor(t, registry.host, credential, clientOptions) };
+}
+
+/** A refresh (identity) token for alice from a token-auth registry's token server (`offline_token=true`). */
+export async function aliceRefreshToken(registry: TestRegistry): Promise<string> {
+  const realm = new URL(registry.tokenRealm ?? '');
+  realm.searchParams.set('service', registry.tokenService ?? '');
+  realm.searchParams.set('offline_token', 'true');
+  const issued = await request(realm, {
+    headers: {
+      authorization: `Basic ${Buffer.from(`alice:${ALICE_PASSWORD}`).toString('base64')}`,
+    },
+  });
+  const { refresh_token } = (await issued.body.json()) as { refresh_token?: string };
+  if (!refresh_token) throw new Error('the token server issued no refresh token');
+  return refresh_token;
 }
 
 /** `size` deterministic pseudo-random bytes for `seed` (AES-CTR keystream), as a fresh stream each call. */

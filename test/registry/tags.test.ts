@@ -77,3 +77,61 @@ test('the catalog lists every repository across pages', async (t) => {
   t.deepEqual(listed.sort(), names);
   t.true((await registry.requests({ method: 'GET', path: /\/_catalog$/ })).length >= names.length);
 });
+
+test('a page size over 1000 refused with 405 (as ECR does) is asked again as 1000', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  const over1000 = {
+    method: 'GET',
+    path: /\/tags\/list\?(?:.*&)?n=(?!1000(?:&|$))[1-9]\d{3,}(?:&|$)/,
+    action: {
+      status: 405,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        errors: [
+          { code: 'UNSUPPORTED', message: "'maxResults' must be less than or equal to 1000" },
+        ],
+      }),
+    },
+  };
+  const proxy = await startFaultProxy(t, registry.url, [over1000]);
+  const client = clientFor(t, proxy.host, undefined);
+  const repo = client.repository(proxy.host, 'ecr/app');
+  const { manifest } = await imageParts(client, proxy.host, 'ecr/app', 'ecr');
+  for (const tag of ['a', 'b', 'c']) await repo.putManifest(tag, manifest, OCI_MANIFEST);
+  const list = async (pageSize: number) => {
+    const listed: string[] = [];
+    for await (const tag of repo.listTags({ pageSize })) listed.push(tag);
+    return listed.sort();
+  };
+  t.deepEqual(await list(5000), ['a', 'b', 'c']);
+  t.deepEqual(await list(1000), ['a', 'b', 'c']);
+  t.deepEqual(
+    proxy.forwarded.filter((r) => r.path.includes('/tags/list')).map((r) => r.path),
+    [
+      '/v2/ecr/app/tags/list?n=5000',
+      '/v2/ecr/app/tags/list?n=1000',
+      '/v2/ecr/app/tags/list?n=1000',
+    ],
+  );
+  t.is(proxy.hits(over1000), 1);
+  t.deepEqual(
+    (await registry.requests({ path: /\/tags\/list$/ })).map((r) => r.query),
+    ['n=1000', 'n=1000'],
+  );
+});
+
+test('a 405 to a page size the registry should accept is not papered over', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/tags\/list/, action: { status: 405 } },
+  ]);
+  const client = clientFor(t, proxy.host, undefined);
+  const listing = async (pageSize?: number) => {
+    for await (const _ of client.repository(proxy.host, 'ecr/app').listTags({ pageSize })) t.fail();
+  };
+  for (const pageSize of [undefined, 1000]) {
+    const err = await t.throwsAsync(listing(pageSize), { instanceOf: RegistryError });
+    t.is(err?.status, 405);
+  }
+  t.is(proxy.forwarded.filter((r) => r.path.includes('/tags/list')).length, 2);
+});

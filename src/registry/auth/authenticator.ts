@@ -47,6 +47,8 @@ export class Authenticator {
   readonly #challenges = new Map<string, Challenge | null>();
   readonly #pings = new SingleFlight<string, Challenge | null>();
   readonly #tokenFlights = new SingleFlight<string, string>();
+  /** Token realms that answered the OAuth2 POST with 404. */
+  readonly #getOnlyRealms = new Set<string>();
 
   constructor(http: HttpClient, credentials: CredentialStore, tokens: TokenCache) {
     this.#http = http;
@@ -133,6 +135,7 @@ export class Authenticator {
         registryUrl: target.baseUrl,
         scopes,
         credential,
+        getOnlyRealms: this.#getOnlyRealms,
         signal: target.signal,
       });
       this.#tokens.set(target.registry, target.scopes, minted.token, minted.expiresInSec);

@@ -32,9 +32,18 @@ const QUOTED = /^"((?:[^"\\]|\\.)*)"$/s;
 
 interface Draft {
   readonly scheme: string;
-  /** Params normalised to what the package reads: `name=token` or `name="text"` with `""` for a quote. */
+  /**
+   * Params normalised to what the package reads: `name=token` or `name="text"` with `""` for a
+   * quote, each name behind {@link NAME_PREFIX}.
+   */
   readonly params: string[];
 }
+
+/**
+ * Put before every param name handed to the package and taken off its answer: the package stores
+ * params in a plain object, where a param named `__proto__` would vanish.
+ */
+const NAME_PREFIX = 'p';
 
 /**
  * Every challenge in every `WWW-Authenticate` field line (undici gives `string | string[] | undefined`).
@@ -88,9 +97,9 @@ function startChallenge(text: string): Draft | undefined {
 function normaliseParam(name: string, raw: string): string {
   const value = raw.trim();
   const quoted = QUOTED.exec(value);
-  if (!quoted) return `${name}=${value}`;
+  if (!quoted) return `${NAME_PREFIX}${name}=${value}`;
   const text = (quoted[1] as string).replace(/\\(.)/gs, '$1');
-  return `${name}="${text.replaceAll('"', '""')}"`;
+  return `${NAME_PREFIX}${name}="${text.replaceAll('"', '""')}"`;
 }
 
 function finish(draft: Draft): Challenge | undefined {
@@ -102,7 +111,10 @@ function finish(draft: Draft): Challenge | undefined {
   }
   if (parsed.err !== undefined) return undefined;
   const params = Object.fromEntries(
-    Object.entries(parsed.parms).map(([name, value]) => [name.toLowerCase(), value]),
+    Object.entries(parsed.parms).map(([name, value]) => [
+      name.slice(NAME_PREFIX.length).toLowerCase(),
+      value,
+    ]),
   );
   return Object.freeze({ scheme: draft.scheme.toLowerCase(), params: Object.freeze(params) });
 }

@@ -1,9 +1,10 @@
-import { readBody } from '../body.ts';
+import { discardBody, readBody } from '../body.ts';
 import { parseErrorBody, RegistryError } from '../errors.ts';
 import type { HttpClient, HttpResponse } from '../http.ts';
 import { redactUrl } from '../redact.ts';
 import type { Challenge } from './challenge.ts';
 import type { Credential } from './credentials.ts';
+import { tokenRealm } from './realm.ts';
 
 /** A bearer token and how long it lives. */
 export interface Token {
@@ -15,10 +16,15 @@ export interface Token {
 export interface TokenRequest {
   /** The `Bearer` challenge naming the realm and service. */
   challenge: Challenge;
-  /** Base URL of the registry API; an `https` registry refuses an `http` realm. */
+  /** Base URL of the registry API; decides which realms are acceptable (see {@link tokenRealm}). */
   registryUrl: URL;
   scopes: readonly string[];
   credential?: Credential;
+  /**
+   * Realms (origin + path) known to answer the OAuth2 POST with 404: identity tokens go there by
+   * GET at once. A realm found answering so is added.
+   */
+  getOnlyRealms?: Set<string>;
   signal?: AbortSignal;
 }
 
@@ -28,41 +34,43 @@ const TOKEN_RESPONSE_LIMIT = 1024 * 1024;
 const DEFAULT_EXPIRES_IN = 60;
 const CLIENT_ID = 'ociferry';
 
+/** Username of Basic credentials whose password is an identity token (docker's credential-helper convention). */
+const IDENTITY_TOKEN_USER = '<token>';
+
 /**
- * Get a bearer token from the challenge's realm: the distribution token `GET` (repeated `scope`,
- * Basic credentials when there are some), or the OAuth2 `POST` with `grant_type=refresh_token` for
- * an identity token. Reads `token` or `access_token`; `expires_in` defaults to 60 s.
+ * Get a bearer token from the challenge's realm, once {@link tokenRealm} accepts it: the
+ * distribution token `GET` (repeated `scope`, Basic credentials when there are some), or for an
+ * identity token the OAuth2 `POST` with `grant_type=refresh_token`. A realm that answers that POST
+ * with 404 only speaks GET (distribution `oauth.md`): the identity token then goes as the Basic
+ * password (user: the credential's username, else `<token>`). Reads `token` or `access_token`;
+ * `expires_in` defaults to 60 s.
  */
 export async function fetchToken(http: HttpClient, request: TokenRequest): Promise<Token> {
-  const realm = realmUrl(request);
-  const service = request.challenge.params.service;
+  const realm = await tokenRealm(request.challenge, request.registryUrl);
+  const realmKey = `${realm.origin}${realm.pathname}`;
   const credential = request.credential;
-  let response: HttpResponse;
-  let method: 'GET' | 'POST';
-  if (credential?.kind === 'identityToken') {
-    method = 'POST';
-    const form = new URLSearchParams({
-      grant_type: 'refresh_token',
-      refresh_token: credential.token,
-    });
-    if (service !== undefined) form.set('service', service);
-    if (request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
-    form.set('client_id', CLIENT_ID);
-    response = await http.send({
-      method,
-      url: realm,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: Buffer.from(form.toString()),
-      signal: request.signal,
-    });
-  } else {
+  let response: HttpResponse | undefined;
+  let method: 'GET' | 'POST' = 'POST';
+  if (credential?.kind === 'identityToken' && !request.getOnlyRealms?.has(realmKey)) {
+    response = await postRefreshToken(http, realm, credential.token, request);
+    if (response.status === 404) {
+      await discardBody(response);
+      request.getOnlyRealms?.add(realmKey);
+      response = undefined;
+    }
+  }
+  if (response === undefined) {
     method = 'GET';
     const url = new URL(realm);
+    const service = request.challenge.params.service;
     if (service !== undefined) url.searchParams.append('service', service);
     for (const scope of request.scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = {};
     if (credential?.kind === 'basic') {
       headers.authorization = basicAuthorization(credential.username, credential.password);
+    } else if (credential?.kind === 'identityToken') {
+      const user = credential.username ?? IDENTITY_TOKEN_USER;
+      headers.authorization = basicAuthorization(user, credential.token);
     }
     response = await http.send({ method, url, headers, signal: request.signal });
   }
@@ -83,29 +91,30 @@ export async function fetchToken(http: HttpClient, request: TokenRequest): Promi
   return parseTokenResponse(text, method, redactUrl(response.url));
 }
 
+/** The OAuth2 `POST` exchanging a refresh (identity) token for an access token. */
+function postRefreshToken(
+  http: HttpClient,
+  realm: URL,
+  refreshToken: string,
+  request: TokenRequest,
+): Promise<HttpResponse> {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  const service = request.challenge.params.service;
+  if (service !== undefined) form.set('service', service);
+  if (request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
+  form.set('client_id', CLIENT_ID);
+  return http.send({
+    method: 'POST',
+    url: realm,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: Buffer.from(form.toString()),
+    signal: request.signal,
+  });
+}
+
 /** The `Authorization` value for Basic credentials. */
 export function basicAuthorization(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-}
-
-function realmUrl(request: TokenRequest): URL {
-  const registry = request.registryUrl;
-  const realm = request.challenge.params.realm;
-  const refuse = (message: string) =>
-    new RegistryError({ code: 'INSECURE_REALM', method: 'GET', url: redactUrl(registry), message });
-  if (realm === undefined || !URL.canParse(realm)) {
-    throw refuse(`${registry.host} sent a Bearer challenge without a usable realm URL`);
-  }
-  const url = new URL(realm);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw refuse(`${registry.host} names a token realm with unsupported scheme ${url.protocol}`);
-  }
-  if (registry.protocol === 'https:' && url.protocol === 'http:') {
-    throw refuse(
-      `${registry.host} is served over https but names an http token realm (${redactUrl(url)}); refusing to send credentials in clear text`,
-    );
-  }
-  return url;
 }
 
 function parseTokenResponse(text: string, method: string, url: string): Token {

@@ -1,5 +1,4 @@
 import test from 'ava';
-import { request } from 'undici';
 import { Authenticator } from '../../../src/registry/auth/authenticator.ts';
 import { CredentialStore } from '../../../src/registry/auth/credentials.ts';
 import { TokenCache } from '../../../src/registry/auth/token-cache.ts';
@@ -7,8 +6,9 @@ import { RegistryError } from '../../../src/registry/errors.ts';
 import { HttpClient } from '../../../src/registry/http.ts';
 import { OCI_MANIFEST } from '../../../src/registry/oci.ts';
 import { Transport } from '../../../src/registry/transport.ts';
+import { startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { startRegistry } from '../../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor, imageParts } from '../_support.ts';
+import { ALICE_PASSWORD, aliceRefreshToken, clientFor, imageParts } from '../_support.ts';
 
 const alice = { kind: 'basic', username: 'alice', password: ALICE_PASSWORD } as const;
 const PING = /^\/v2\/$/;
@@ -89,16 +89,7 @@ test('wrong Basic credentials are sent once, not retried', async (t) => {
 
 test('an identity token is exchanged with the OAuth2 POST for access tokens', async (t) => {
   const registry = await startRegistry(t, { auth: 'token' });
-  const realm = new URL(registry.tokenRealm ?? '');
-  realm.searchParams.set('service', registry.tokenService ?? '');
-  realm.searchParams.set('offline_token', 'true');
-  const issued = await request(realm, {
-    headers: {
-      authorization: `Basic ${Buffer.from(`alice:${ALICE_PASSWORD}`).toString('base64')}`,
-    },
-  });
-  const refreshToken = ((await issued.body.json()) as { refresh_token: string }).refresh_token;
-  t.truthy(refreshToken);
+  const refreshToken = await aliceRefreshToken(registry);
   const client = clientFor(t, registry.host, { kind: 'identityToken', token: refreshToken });
   const image = await imageParts(client, registry.host, 'oauth/app', 'oauth');
   t.is(
@@ -125,4 +116,40 @@ test('a registry token is sent as the bearer token without an exchange', async (
     .repository(registry.host, 'static/app')
     .putManifest('v1', image.manifest, OCI_MANIFEST);
   t.is(registry.tokenRequests.length, before);
+});
+
+test('an identity token goes by GET with Basic where the realm answers the OAuth2 POST with 404', async (t) => {
+  const registry = await startRegistry(t, { auth: 'token' });
+  const refreshToken = await aliceRefreshToken(registry);
+  const tokenOrigin = new URL(registry.tokenRealm ?? '').origin;
+  const getOnly = await startFaultProxy(t, tokenOrigin, [
+    { method: 'POST', action: { status: 404, body: '404 page not found' } },
+  ]);
+  const front = await startFaultProxy(t, registry.url, [
+    {
+      method: 'GET',
+      path: PING,
+      action: {
+        status: 401,
+        headers: {
+          'www-authenticate': `Bearer realm="${getOnly.url}/token",service="${registry.tokenService}"`,
+        },
+      },
+    },
+  ]);
+  const client = clientFor(t, front.host, { kind: 'identityToken', token: refreshToken });
+  const image = await imageParts(client, front.host, 'getonly/app', 'getonly');
+  const repo = client.repository(front.host, 'getonly/app');
+  await repo.putManifest('v1', image.manifest, OCI_MANIFEST);
+  t.is(await client.repository(front.host, 'getonly/other').headManifest('v1'), undefined);
+  const methods = getOnly.forwarded.map((r) => r.method);
+  t.deepEqual(methods.slice(0, 2), ['POST', 'GET']);
+  t.is(methods.filter((m) => m === 'POST').length, 1, 'the realm is remembered as GET-only');
+  t.true(methods.length >= 3, 'the second repository needed a token of its own');
+  const basic = `Basic ${Buffer.from(`<token>:${refreshToken}`).toString('base64')}`;
+  t.true(getOnly.forwarded.slice(1).every((r) => r.headers.authorization === basic));
+  const minted = registry.tokenRequests.slice(1);
+  t.is(minted.length, methods.length - 1);
+  t.true(minted.every((r) => r.user === 'alice'));
+  t.deepEqual(minted[0]?.granted, [{ name: 'getonly/app', actions: ['pull', 'push'] }]);
 });

@@ -215,6 +215,16 @@ test('preferredChallenge falls back to Basic, then to nothing', (t) => {
   t.is(preferredChallenge([]), undefined);
 });
 
+test('params named like Object.prototype members are kept as plain params', (t) => {
+  const [challenge] = parseChallenges('Bearer __proto__="x", constructor=y, realm="r"');
+  t.deepEqual(Object.entries(challenge?.params ?? {}), [
+    ['__proto__', 'x'],
+    ['constructor', 'y'],
+    ['realm', 'r'],
+  ]);
+  t.is(Object.getPrototypeOf(challenge?.params), Object.prototype);
+});
+
 test('parsed challenges are frozen', (t) => {
   const [challenge] = parseChallenges('Bearer realm="r"');
   t.true(Object.isFrozen(challenge));

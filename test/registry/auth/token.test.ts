@@ -2,8 +2,9 @@ import test from 'ava';
 import { fetchToken } from '../../../src/registry/auth/token.ts';
 import { RegistryError } from '../../../src/registry/errors.ts';
 import { HttpClient } from '../../../src/registry/http.ts';
+import { startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { startRegistry } from '../../helpers/registry.ts';
-import { ALICE_PASSWORD } from '../_support.ts';
+import { ALICE_PASSWORD, aliceRefreshToken } from '../_support.ts';
 
 test('the token GET sends every scope and the Basic credentials', async (t) => {
   const registry = await startRegistry(t, { auth: 'token' });
@@ -67,4 +68,63 @@ test('an http realm is refused for an https registry before anything is sent', a
     t.is(err?.code, 'INSECURE_REALM');
   }
   t.is(sent, 0);
+});
+
+test('an identity token with a username goes as that user by GET to a realm without OAuth2', async (t) => {
+  const registry = await startRegistry(t, { auth: 'token' });
+  const refreshToken = await aliceRefreshToken(registry);
+  const getOnly = await startFaultProxy(t, new URL(registry.tokenRealm ?? '').origin, [
+    { method: 'POST', action: { status: 404 } },
+  ]);
+  const http = new HttpClient();
+  t.teardown(() => http.close());
+  const getOnlyRealms = new Set<string>();
+  const fetch = (scope: string) =>
+    fetchToken(http, {
+      challenge: {
+        scheme: 'bearer',
+        params: { realm: `${getOnly.url}/token?client=x`, service: registry.tokenService ?? '' },
+      },
+      registryUrl: new URL(registry.url),
+      scopes: [scope],
+      credential: { kind: 'identityToken', token: refreshToken, username: 'alice' },
+      getOnlyRealms,
+    });
+  t.regex((await fetch('repository:a/b:pull')).token, /^eyJ/);
+  t.deepEqual([...getOnlyRealms], [`${getOnly.url}/token`]);
+  t.regex((await fetch('repository:c/d:pull')).token, /^eyJ/);
+  t.deepEqual(
+    getOnly.forwarded.map((r) => r.method),
+    ['POST', 'GET', 'GET'],
+  );
+  const basic = `Basic ${Buffer.from(`alice:${refreshToken}`).toString('base64')}`;
+  t.true(getOnly.forwarded.slice(1).every((r) => r.headers.authorization === basic));
+  t.deepEqual(
+    registry.tokenRequests.slice(1).map((r) => [r.user, r.scopes]),
+    [
+      ['alice', ['repository:a/b:pull']],
+      ['alice', ['repository:c/d:pull']],
+    ],
+  );
+});
+
+test('a refused identity token exchange is UNAUTHORIZED and names no token', async (t) => {
+  const registry = await startRegistry(t, { auth: 'token' });
+  const http = new HttpClient();
+  t.teardown(() => http.close());
+  const err = await t.throwsAsync(
+    fetchToken(http, {
+      challenge: {
+        scheme: 'bearer',
+        params: { realm: registry.tokenRealm ?? '', service: registry.tokenService ?? '' },
+      },
+      registryUrl: new URL(registry.url),
+      scopes: ['repository:a/b:pull'],
+      credential: { kind: 'identityToken', token: 'unknown-refresh-token' },
+    }),
+    { instanceOf: RegistryError },
+  );
+  t.is(err?.code, 'UNAUTHORIZED');
+  t.is(err?.method, 'POST');
+  t.false(err?.message.includes('unknown-refresh-token'));
 });
