@@ -12,6 +12,7 @@ import { formatPlatform } from '../remote/platform.ts';
 import type { RemoteImage } from '../remote/remote-image.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import { defaultClient } from '../remote/resolve.ts';
+import { settleAll } from '../util/settle.ts';
 import { type CopyOptions, finish, openSession, result } from './copy.ts';
 import type { CopyResult } from './events.ts';
 
@@ -51,7 +52,7 @@ export async function buildIndex(
   if (!options.allowDuplicatePlatforms) checkDuplicates(images, platforms);
 
   const session = await openSession(reference, client, sources[0], options);
-  const children = await Promise.all(images.map((image) => session.push(image)));
+  const children = await settleAll(images.map((image) => session.push(image)));
   const allDocker = children.every((child) => child.descriptor.mediaType === DOCKER_MANIFEST);
   const mediaType = allDocker ? DOCKER_MANIFEST_LIST : OCI_INDEX;
   if (options.annotations && mediaType === DOCKER_MANIFEST_LIST) {

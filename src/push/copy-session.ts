@@ -1,6 +1,7 @@
 import { type Descriptor, isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { settleAll } from '../util/settle.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { BlobLane } from './blob-copier.ts';
 import { needsOciConversion, rewriteIndex, toOciManifest } from './convert.ts';
@@ -78,7 +79,7 @@ export class CopySession {
     const original: PushedManifest = { descriptor: remote.descriptor, bytes: remote.bytes };
     let pushed = original;
     if (remote.kind === 'image') {
-      await Promise.all(remote.blobs().map((blob) => this.#blobs.copy(blob.descriptor, provider)));
+      await settleAll(remote.blobs().map((blob) => this.#blobs.copy(blob.descriptor, provider)));
       if (this.#options.ociMediatypes && needsOciConversion(remote.mediaType)) {
         pushed = toOciManifest(remote.descriptor, remote.bytes);
       }
