@@ -102,31 +102,6 @@ export async function fetchBlob(
   return verifier;
 }
 
-/** DELETE a blob (registries may refuse with 400/405 when deletion is disabled). */
-export async function deleteBlob(
-  context: RepositoryContext,
-  digest: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<void> {
-  parseDigest(digest);
-  await withRetry(
-    context.retry,
-    async () => {
-      const response = await context.transport.request(context.registry, {
-        method: 'DELETE',
-        path: blobPath(context, digest),
-        scopes: scopes(context, 'delete'),
-        repository: context.name,
-        expect: [200, 202, 204],
-        notFoundCode: 'BLOB_UNKNOWN',
-        signal: options.signal,
-      });
-      await discardBody(response);
-    },
-    options.signal,
-  );
-}
-
 /** An open blob response and how many leading bytes of it to drop (a server that ignored `Range`). */
 interface OpenedRange {
   response: HttpResponse;

@@ -1,6 +1,6 @@
 import { DigestMismatchError, digestBytes, isDigest, parseDigest } from '../digest/index.ts';
 import { discardBody, readBody } from './body.ts';
-import { contradicts } from './content-digest.ts';
+import { checkStoredDigest, contradicts } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
 import { RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue, headerValues } from './http.ts';
@@ -167,14 +167,7 @@ export async function putManifest(
           signal: options.signal,
         });
         await discardBody(response);
-        const stored = headerValue(response.headers, 'docker-content-digest');
-        if (contradicts(stored, digest)) {
-          throw new DigestMismatchError({
-            expected: digest,
-            actual: stored,
-            source: redactUrl(response.url),
-          });
-        }
+        checkStoredDigest(response, digest);
         return response;
       },
       options.signal,
@@ -188,31 +181,6 @@ export async function putManifest(
   }
   const subject = headerValue(response.headers, 'oci-subject');
   return subject === undefined ? { digest } : { digest, subject };
-}
-
-/** DELETE a manifest by digest (registries may refuse with 400/405 when deletion is disabled). */
-export async function deleteManifest(
-  context: RepositoryContext,
-  digest: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<void> {
-  parseDigest(digest);
-  await withRetry(
-    context.retry,
-    async () => {
-      const response = await context.transport.request(context.registry, {
-        method: 'DELETE',
-        path: manifestPath(context, digest),
-        scopes: scopes(context, 'delete'),
-        repository: context.name,
-        expect: [200, 202, 204],
-        notFoundCode: 'MANIFEST_UNKNOWN',
-        signal: options.signal,
-      });
-      await discardBody(response);
-    },
-    options.signal,
-  );
 }
 
 /** Descriptor of fetched manifest bytes, after checking digest and media type. */

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
-import { deleteBlob, type FetchBlobOptions, fetchBlob, headBlob } from './blobs.ts';
+import { type FetchBlobOptions, fetchBlob, headBlob } from './blobs.ts';
 import type { RepositoryContext } from './context.ts';
+import { deleteByDigest } from './delete.ts';
 import {
-  deleteManifest,
   type FetchedManifest,
   getManifest,
   headManifest,
@@ -101,7 +101,7 @@ export class RegistryRepository implements Repository {
   }
 
   deleteManifest(digest: string, options?: SignalOptions): Promise<void> {
-    return deleteManifest(this.#context, digest, options);
+    return deleteByDigest(this.#context, 'manifests', digest, options);
   }
 
   headBlob(digest: string, options?: SignalOptions): Promise<Descriptor | undefined> {
@@ -128,7 +128,7 @@ export class RegistryRepository implements Repository {
   }
 
   deleteBlob(digest: string, options?: SignalOptions): Promise<void> {
-    return deleteBlob(this.#context, digest, options);
+    return deleteByDigest(this.#context, 'blobs', digest, options);
   }
 
   listTags(options?: ListTagsOptions): AsyncIterable<string> {

@@ -6,7 +6,7 @@ import {
   SizeMismatchError,
 } from '../digest/index.ts';
 import { discardBody } from './body.ts';
-import { contradicts } from './content-digest.ts';
+import { checkStoredDigest } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
 import { RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue } from './http.ts';
@@ -374,14 +374,7 @@ async function cancelUpload(context: RepositoryContext, location: string): Promi
 /** Check the closing answer of an upload: the stored digest must be ours. */
 async function finished(response: HttpResponse, digest: string): Promise<void> {
   await discardBody(response);
-  const stored = headerValue(response.headers, 'docker-content-digest');
-  if (contradicts(stored, digest)) {
-    throw new DigestMismatchError({
-      expected: digest,
-      actual: stored,
-      source: redactUrl(response.url),
-    });
-  }
+  checkStoredDigest(response, digest);
 }
 
 /** Follow the session to the `Location` an answer gives, resolved against the request URL. */
