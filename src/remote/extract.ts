@@ -130,21 +130,27 @@ async function extractLayer(
     if (typeof err === 'object' && err !== null) elsewhere.add(err);
     return err;
   };
+  // The entry being written when a stage fails: awaited before failing, so no write goes on
+  // behind the caller's back.
+  let applying: Promise<void> | undefined;
   try {
     signal?.throwIfAborted();
     const { head, chunks } = await peek(stream, SNIFF_BYTES);
     decompressor = createDecompressor(chooseCompression(layer.mediaType, head));
     const hasher = createHasher(diffId.algorithm);
     const counts = { entries: 0, skipped: 0 };
-    const apply = async (tar: AsyncIterable<Buffer>) => {
-      tree.beginLayer();
-      for await (const entry of readTar(hashed(tar, hasher))) {
-        counts.entries++;
-        const applied = await tree.apply(entry).catch((err: unknown) => {
-          throw seen(err);
-        });
-        if (applied === 'skipped') counts.skipped++;
-      }
+    const apply = (tar: AsyncIterable<Buffer>) => {
+      applying = (async () => {
+        tree.beginLayer();
+        for await (const entry of readTar(hashed(tar, hasher))) {
+          counts.entries++;
+          const applied = await tree.apply(entry).catch((err: unknown) => {
+            throw seen(err);
+          });
+          if (applied === 'skipped') counts.skipped++;
+        }
+      })();
+      return applying;
     };
     const source = observed(chunks, seen);
     if (decompressor) await pipeline(source, decompressor, apply);
@@ -160,6 +166,7 @@ async function extractLayer(
     }
     return counts;
   } catch (err) {
+    await applying?.catch(() => undefined);
     const corrupt = decompressor !== undefined && !(err instanceof Object && elsewhere.has(err));
     throw inLayer(err, where, layer.digest, corrupt);
   } finally {
