@@ -1,7 +1,16 @@
 import { formatReference, type Reference } from '../reference/index.ts';
-import { CredentialStore, RegistryClient, type RegistryClientOptions } from '../registry/index.ts';
+import {
+  CredentialStore,
+  describeRateLimit,
+  type RateLimit,
+  RegistryClient,
+  type RegistryClientOptions,
+} from '../registry/index.ts';
 import type { CliIO } from './io.ts';
 import { createProgress, type Progress, type ProgressMode } from './progress/index.ts';
+
+/** Share of a registry's request quota below which the run warns that it is nearly used up. */
+const QUOTA_WARNING_SHARE = 0.1;
 
 /** The global flags, as commander parses them. */
 export interface GlobalOptions {
@@ -28,12 +37,17 @@ export class CliContext {
   /** What the command works on, for the error line: references and other operands. */
   readonly subjects: string[] = [];
   #client: RegistryClient | undefined;
+  readonly #clients: RegistryClient[] = [];
+  #insecure: boolean;
+  /** Registries whose nearly spent request quota was reported already. */
+  readonly #quotaWarned = new Set<string>();
 
   constructor(options: GlobalOptions, io: CliIO, signal: AbortSignal) {
     this.options = options;
     this.io = io;
     this.signal = signal;
     this.credentials = new CredentialStore({ env: io.env });
+    this.#insecure = options.insecure === true;
   }
 
   /** True with `--json`: stdout carries one JSON object and nothing else. */
@@ -43,18 +57,42 @@ export class CliContext {
 
   /** The registry client of this run, created on first use with the global flags. */
   get client(): RegistryClient {
-    if (this.#client) return this.#client;
+    this.#client ??= this.createClient(this.credentials);
+    return this.#client;
+  }
+
+  /**
+   * A registry client with the global flags that finds credentials in `credentials` (login
+   * checks typed ones with it); closed with the context.
+   */
+  createClient(credentials: CredentialStore): RegistryClient {
     const options: RegistryClientOptions = {
-      credentials: this.credentials,
-      insecure: this.options.insecure,
+      credentials,
+      insecure: this.#insecure,
       onWarning: (warning) => this.info(`warning: registry says: ${warning}`),
+      onRateLimit: (registry, quota) => this.#checkQuota(registry, quota),
     };
     if (this.options.plainHttp) options.plainHttp = true;
     if (this.options.debug) {
       options.onRequest = (e) => this.debug(`${e.method} ${e.url} -> ${e.status || 'no response'}`);
     }
-    this.#client = new RegistryClient(options);
-    return this.#client;
+    const client = new RegistryClient(options);
+    this.#clients.push(client);
+    return client;
+  }
+
+  /**
+   * Skip TLS certificate verification because `registries` ask for it (`registry.insecure=true`
+   * in a cache CSV). The client has one TLS setting, so it then applies to every registry of the
+   * run, as `--insecure` does; a warning says so. Call before the first use of {@link client}.
+   */
+  skipTlsVerification(registries: readonly string[]): void {
+    if (registries.length === 0 || this.#insecure) return;
+    this.#insecure = true;
+    const names = [...new Set(registries)].join(', ');
+    this.info(
+      `warning: registry.insecure=true for ${names}: TLS certificates are not verified for any registry in this run`,
+    );
   }
 
   /** Remember the references the command works on, for the error line and hints. */
@@ -99,8 +137,19 @@ export class CliContext {
     if (this.options.debug) this.io.stderr.write(`debug: ${text}\n`);
   }
 
-  /** Close the client's connections. */
+  /** Close the clients' connections. */
   async close(): Promise<void> {
-    await this.#client?.close();
+    await Promise.all(this.#clients.map((client) => client.close()));
+  }
+
+  /** Warn once per registry when less than 10% of its request quota is left. */
+  #checkQuota(registry: string, quota: RateLimit): void {
+    const { limit, remaining } = quota;
+    if (remaining === undefined || remaining >= limit * QUOTA_WARNING_SHARE) return;
+    if (this.#quotaWarned.has(registry)) return;
+    this.#quotaWarned.add(registry);
+    this.info(
+      `warning: ${registry} rate limit nearly used up: ${describeRateLimit(quota)}; later requests may be refused (429) until the window resets`,
+    );
   }
 }

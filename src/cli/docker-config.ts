@@ -1,11 +1,12 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { eraseWithHelper, storeWithHelper } from '../registry/auth/credential-helper.ts';
 import {
   CredentialConfigError,
   dockerConfigPath,
   dockerServerAddress,
-} from '../registry/auth/credentials.ts';
+  eraseWithHelper,
+  storeWithHelper,
+} from '../registry/index.ts';
 import { replaceFile } from './replace-file.ts';
 
 /** Where a login was saved or removed, for messages: a file or a credential helper. */

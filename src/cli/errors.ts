@@ -58,6 +58,8 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string> {
       return 'the content served does not match its digest: the source is corrupt or was changed while reading';
     case 'PLATFORM_NOT_FOUND':
       return 'pick one of the available platforms with --platform os/arch[/variant]';
+    case 'LOGIN_REFUSED':
+      return 'check the user name and the password (or access token), then log in again';
     case 'CREDENTIAL_CONFIG_INVALID':
       return 'fix or remove the named credentials file';
     case 'CREDENTIAL_HELPER_FAILED':

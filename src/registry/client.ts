@@ -1,11 +1,12 @@
 import { Authenticator } from './auth/authenticator.ts';
 import { CredentialStore } from './auth/credentials.ts';
 import { TokenCache } from './auth/token-cache.ts';
+import { discardBody } from './body.ts';
 import { type CatalogOptions, listCatalog } from './catalog.ts';
 import { HttpClient, type HttpTimeouts, type ProxyOptions, type RequestEvent } from './http.ts';
 import type { RateLimit } from './rate-limit.ts';
-import { RegistryRepository, type Repository } from './repository.ts';
-import { type RetryOptions, type RetryPolicy, retryPolicy } from './retry.ts';
+import { RegistryRepository, type Repository, type SignalOptions } from './repository.ts';
+import { type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from './retry.ts';
 import { Transport } from './transport.ts';
 
 /** Options of {@link RegistryClient}. */
@@ -82,6 +83,33 @@ export class RegistryClient {
   /** Every repository name on `registry` (`GET /v2/_catalog`, paginated). */
   catalog(registry: string, options?: CatalogOptions): AsyncIterable<string> {
     return listCatalog(this.#transport, registry, this.#retry, options);
+  }
+
+  /**
+   * Check that `registry` accepts the credentials the client's store holds for it, as `docker
+   * login` does: `GET /v2/` answered with them (Basic), or, for a token registry, a token for no
+   * scope fetched from the realm with them (the token server refuses a wrong password) and then
+   * `GET /v2/` with that token. Rejects with a `RegistryError` `UNAUTHORIZED` when refused.
+   * Some token servers (Harbor) issue tokens without access even for wrong credentials; there a
+   * pass only shows that the registry took the token, the best any client can tell before a
+   * request that needs access.
+   */
+  async checkCredentials(registry: string, options: SignalOptions = {}): Promise<void> {
+    const { signal } = options;
+    await withRetry(
+      this.#retry,
+      async () => {
+        const response = await this.#transport.request(registry, {
+          method: 'GET',
+          path: '/v2/',
+          scopes: [],
+          expect: [200],
+          signal,
+        });
+        await discardBody(response);
+      },
+      signal,
+    );
   }
 
   /** Close pooled connections; the client must not be used afterwards. */

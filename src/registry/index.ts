@@ -1,12 +1,19 @@
 export type { Challenge } from './auth/challenge.ts';
 export { parseChallenges, preferredChallenge } from './auth/challenge.ts';
-export { CredentialHelperError } from './auth/credential-helper.ts';
+export {
+  CredentialHelperError,
+  eraseWithHelper,
+  type HelperOptions,
+  storeWithHelper,
+} from './auth/credential-helper.ts';
 export {
   type Credential,
   CredentialConfigError,
   type CredentialLookup,
   CredentialStore,
   type CredentialStoreOptions,
+  dockerConfigPath,
+  dockerServerAddress,
 } from './auth/credentials.ts';
 export { CATALOG_SCOPE, normalizeScopes, repositoryScope } from './auth/scope.ts';
 export type { FetchBlobOptions } from './blobs.ts';
@@ -22,7 +29,7 @@ export type {
 } from './manifests.ts';
 export type { MountResult } from './mount.ts';
 export * from './oci.ts';
-export type { RateLimit } from './rate-limit.ts';
+export { describeRateLimit, type RateLimit } from './rate-limit.ts';
 export { redactUrl } from './redact.ts';
 export { type ReferrersOptions, referrersTag } from './referrers.ts';
 export type { Repository, SignalOptions } from './repository.ts';

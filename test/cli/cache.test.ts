@@ -3,6 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
+import { startTlsFront } from '../registry/_tls-front.ts';
 import { ociferry, tempDir } from './support/cli.ts';
 
 const BLOB_GET = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
@@ -106,4 +107,84 @@ test('cache commands refuse bad input as usage errors', async (t) => {
   t.regex(badKey.stderr, /not-a-digest/);
   t.is(badCsv.code, 2);
   t.regex(badCsv.stderr, /s3/);
+});
+
+test('cache warnings go to stderr as warning lines, not with -q, and stay in --json', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const [hit = ''] = (await cacheKeys()).hits;
+  const from = ['--from', `${registry.host}/cache/app:latest`];
+  const absent = ['--from', `${registry.host}/cache/absent:latest`];
+  const warning = /^warning: no cache at .*cache\/absent:latest: .*; skipped$/m;
+
+  const text = await ociferry(['cache', 'check', ...from, ...absent, hit]);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stderr, warning);
+  t.regex(text.stdout, new RegExp(`^hit  ${hit} `));
+
+  const quiet = await ociferry(['-q', 'cache', 'check', ...from, ...absent, hit]);
+  t.is(quiet.code, 0, quiet.stderr);
+  t.is(quiet.stderr, '');
+
+  const json = await ociferry(['--json', 'cache', 'check', ...from, ...absent, hit]);
+  t.is(json.code, 0, json.stderr);
+  const [jsonWarning] = JSON.parse(json.stdout).warnings;
+  t.regex(`warning: ${jsonWarning}`, warning);
+
+  const unknownKey = `sha256:${'e'.repeat(64)}`;
+  const copyArgs = [
+    ...['cache', 'copy', ...from, '--to', `type=registry,ref=${registry.host}/cache/min`],
+    ...['--key', hit, '--key', unknownKey],
+  ];
+  const copy = await ociferry(copyArgs);
+  t.is(copy.code, 0, copy.stderr);
+  t.regex(
+    copy.stderr,
+    new RegExp(`^warning: key ${unknownKey} is not in .*; nothing kept for it$`, 'm'),
+  );
+  const copyJson = await ociferry(['--json', ...copyArgs]);
+  t.is(copyJson.code, 0, copyJson.stderr);
+  t.deepEqual(
+    JSON.parse(copyJson.stdout).warnings.filter((w: string) => w.includes(unknownKey)).length,
+    1,
+  );
+});
+
+test('registry.insecure=true in --from or --to skips TLS verification, and says so', async (t) => {
+  // Uploads must follow relative Locations: the registry behind the TLS front sees plain HTTP.
+  const registry = await startRegistry(t, { relativeUrls: true });
+  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const [hit = ''] = (await cacheKeys()).hits;
+  // 0.0.0.0 reaches the loopback TLS front but is not a loopback name: the client speaks https.
+  const tls = `0.0.0.0:${(await startTlsFront(t, registry.host)).split(':')[1]}`;
+  const { HTTP_PROXY: _a, HTTPS_PROXY: _b, http_proxy: _c, https_proxy: _d, ...env } = process.env;
+  const ref = `type=registry,ref=${tls}/cache/app:latest`;
+
+  const verified = await ociferry(['cache', 'check', '--from', ref, hit], { env });
+  t.is(verified.code, 1, verified.stderr);
+  t.regex(verified.stderr, /^hint: the TLS connection to .* failed: use --insecure/m);
+
+  const check = await ociferry(['cache', 'check', '--from', `${ref},registry.insecure=true`, hit], {
+    env,
+  });
+  t.is(check.code, 0, check.stderr);
+  t.regex(check.stdout, new RegExp(`^hit  ${hit} `));
+  t.regex(
+    check.stderr,
+    new RegExp(
+      `^warning: registry.insecure=true for ${tls}: TLS certificates are not verified for any registry in this run$`,
+      'm',
+    ),
+  );
+
+  const copy = await ociferry(
+    [
+      ...['cache', 'copy', '--from', `${registry.host}/cache/app:latest`],
+      ...['--to', `type=registry,ref=${tls}/cache/copy,mode=max,registry.insecure=true`],
+    ],
+    { env },
+  );
+  t.is(copy.code, 0, copy.stderr);
+  const copied = await ociferry(['inspect', '--raw', `${registry.host}/cache/copy:latest`]);
+  t.is(copied.code, 0, copied.stderr);
 });

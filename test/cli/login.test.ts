@@ -7,6 +7,7 @@ import { isolatedEnv, ociferry } from './support/cli.ts';
 import { onTerminal } from './support/terminal.ts';
 
 const PASSWORD = 'alice-secret-pw';
+const WRONG_PASSWORD = 'not-alices-password';
 
 interface DockerConfig {
   auths?: Record<string, unknown>;
@@ -30,7 +31,10 @@ test('login saves auths that later commands use, logout removes them', async (t)
   t.is(login.code, 0, login.stderr);
   t.regex(
     login.stderr,
-    new RegExp(`^Saved the credentials for ${registry.host} in .*config\\.json$`, 'm'),
+    new RegExp(
+      `^Login succeeded: saved the credentials for ${registry.host} in .*config\\.json$`,
+      'm',
+    ),
   );
   t.false(login.stdout.includes(PASSWORD) || login.stderr.includes(PASSWORD));
   const config = await readConfig(dockerConfig);
@@ -55,6 +59,7 @@ test('login saves auths that later commands use, logout removes them', async (t)
 });
 
 test('login keeps the rest of the docker config and replaces other spellings of the key', async (t) => {
+  const registry = await startRegistry(t, { auth: 'basic' });
   const { env, dockerConfig } = await isolatedEnv(t);
   await mkdir(dockerConfig, { recursive: true });
   const other = { auth: Buffer.from('bob:pw').toString('base64') };
@@ -63,23 +68,66 @@ test('login keeps the rest of the docker config and replaces other spellings of 
     JSON.stringify({
       auths: {
         'other.example': other,
-        'https://registry.example:5000/v2/': { auth: 'c3RhbGU6c3RhbGU=' },
+        [`http://${registry.host}/v2/`]: { auth: 'c3RhbGU6c3RhbGU=' },
       },
       psFormat: 'table {{.ID}}',
     }),
   );
-  const login = await ociferry(
-    ['login', 'registry.example:5000', '-u', 'alice', '--password-stdin'],
-    { env, input: PASSWORD },
-  );
+  const login = await ociferry(['login', registry.host, '-u', 'alice', '--password-stdin'], {
+    env,
+    input: PASSWORD,
+  });
   t.is(login.code, 0, login.stderr);
   const config = await readConfig(dockerConfig);
   t.is(config.psFormat, 'table {{.ID}}');
   t.deepEqual(config.auths, {
     'other.example': other,
-    'registry.example:5000': { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') },
+    [registry.host]: { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') },
   });
 });
+
+for (const auth of ['basic', 'token'] as const) {
+  test(`${auth} registry: login saves a password the registry accepts and refuses a wrong one, writing nothing`, async (t) => {
+    const registry = await startRegistry(t, { auth });
+    const { env, dockerConfig } = await isolatedEnv(t);
+    await mkdir(dockerConfig, { recursive: true });
+    const configFile = path.join(dockerConfig, 'config.json');
+    const before = `${JSON.stringify({ auths: { 'other.example': { auth: 'Ym9iOnB3' } } })}\n`;
+    await writeFile(configFile, before);
+    const args = ['login', registry.host, '-u', 'alice', '--password-stdin'];
+
+    for (const extra of [[], ['--debug'], ['--json']]) {
+      const refused = await ociferry([...extra, ...args], { env, input: WRONG_PASSWORD });
+      t.is(refused.code, 1, refused.stderr);
+      t.regex(
+        refused.stderr,
+        new RegExp(
+          `^error: login ${registry.host}: ${registry.host} refused the credentials of user alice \\(GET .+ answered 401\\); nothing was saved$`,
+          'm',
+        ),
+      );
+      t.regex(refused.stderr, /^hint: check the user name and the password/m);
+      t.is(refused.stdout, '');
+      t.false(refused.stderr.includes(WRONG_PASSWORD), `${extra} shows the password`);
+      t.is(await readFile(configFile, 'utf8'), before, 'the config file is unchanged');
+    }
+    t.deepEqual(registry.tokenRequests, [], 'the token server issued nothing');
+
+    const accepted = await ociferry(args, { env, input: PASSWORD });
+    t.is(accepted.code, 0, accepted.stderr);
+    t.regex(accepted.stderr, /^Login succeeded: saved the credentials for /m);
+    t.false(accepted.stdout.includes(PASSWORD) || accepted.stderr.includes(PASSWORD));
+    t.deepEqual((await readConfig(dockerConfig)).auths, {
+      'other.example': { auth: 'Ym9iOnB3' },
+      [registry.host]: { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') },
+    });
+    const pings = await registry.requests({ method: 'GET', path: /^\/v2\/$/, status: 200 });
+    t.true(
+      pings.some((r) => r.userAgent === 'ociferry'),
+      'the registry answered 200 to the credentials',
+    );
+  });
+}
 
 test('login and logout go through the credsStore helper the docker config names', async (t) => {
   const registry = await startRegistry(t, { auth: 'basic' });
@@ -144,6 +192,7 @@ test('login without a terminal needs --password-stdin and -u: usage errors', asy
 });
 
 test('on a terminal, login asks for the user and the password and never echoes the password', async (t) => {
+  const registry = await startRegistry(t, { auth: 'basic' });
   const { env, dockerConfig } = await isolatedEnv(t);
   const typed = new Set<string>();
   const answer = (output: string, type: (keys: string) => void, prompt: string, keys: string) => {
@@ -152,7 +201,7 @@ test('on a terminal, login asks for the user and the password and never echoes t
       type(keys);
     }
   };
-  const { code, output } = await onTerminal(['login', 'registry.example'], {
+  const { code, output } = await onTerminal(['login', registry.host], {
     env,
     onOutput: (output, type) => {
       answer(output, type, 'Username: ', 'alice\r');
@@ -163,7 +212,7 @@ test('on a terminal, login asks for the user and the password and never echoes t
   t.regex(output, /Username: .*alice/);
   t.false(output.includes(PASSWORD));
   t.deepEqual((await readConfig(dockerConfig)).auths, {
-    'registry.example': { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') },
+    [registry.host]: { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') },
   });
 });
 

@@ -34,7 +34,10 @@ interface CacheCopyOptions {
 
 const CSV_HELP = `Caches are named in BuildKit's CSV syntax:
   type=registry,ref=HOST/REPO:TAG[,mode=min|max]     (a bare HOST/REPO:TAG also works for --from)
-  type=local,src=DIR|dest=DIR[,tag=T][,digest=D]     (store= is accepted as the old name)`;
+  type=local,src=DIR|dest=DIR[,tag=T][,digest=D]     (store= is accepted as the old name)
+registry.insecure=true on a registry cache skips TLS certificate verification. ociferry has one
+TLS setting per run, so it then applies to every registry the command talks to, as --insecure
+does (a warning names the caches that asked). A plain-HTTP registry needs --plain-http.`;
 
 /** `ociferry cache check` and `ociferry cache copy`: BuildKit caches without pulling layers. */
 export function cacheCommands(program: Command, run: Run): void {
@@ -109,6 +112,7 @@ Examples:
 
 async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions): Promise<void> {
   concerns(ctx, options.from);
+  honourInsecure(ctx, options.from);
   const result = await checkCache(options.from, keys, {
     client: ctx.client,
     cacheDir: options.cacheDir,
@@ -122,6 +126,7 @@ async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions
 async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
   concerns(ctx, [options.from]);
   concerns(ctx, options.to);
+  honourInsecure(ctx, [options.from, ...options.to]);
   const result = await runCopy(
     ctx,
     `copied the cache ${cacheSourceName(options.from)}`,
@@ -187,6 +192,20 @@ function concerns(
         : { kind: 'layout', path: 'src' in cache ? cache.src : cache.dest, tag: cache.tag };
     ctx.concerns(ref);
   }
+}
+
+/**
+ * `registry.insecure=true` is a client setting the library leaves to its caller: skip TLS
+ * verification for the run when a cache asks for it.
+ */
+function honourInsecure(
+  ctx: CliContext,
+  caches: ReadonlyArray<CacheImportSource | CacheExportTarget>,
+): void {
+  const insecure = caches.flatMap((cache) =>
+    cache.type === 'registry' && cache.insecure === true ? [cache.ref.registry] : [],
+  );
+  ctx.skipTlsVerification(insecure);
 }
 
 function parseImport(value: string): CacheImportSource {

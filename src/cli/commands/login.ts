@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { OciferryError } from '../../errors.ts';
+import { type Credential, CredentialStore, RegistryError } from '../../registry/index.ts';
 import { registryArg, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { describeLocation, removeLogin, saveLogin } from '../docker-config.ts';
@@ -10,13 +12,28 @@ interface LoginOptions {
   passwordStdin?: boolean;
 }
 
+/** The registry refused the credentials `ociferry login` was given; nothing was saved. */
+class LoginRefusedError extends OciferryError {
+  constructor(registry: string, username: string, cause: OciferryError) {
+    const how =
+      cause instanceof RegistryError && cause.status !== undefined
+        ? ` (${cause.method} ${cause.url} answered ${cause.status})`
+        : '';
+    super(
+      'LOGIN_REFUSED',
+      `${registry} refused the credentials of user ${username}${how}; nothing was saved`,
+      { cause },
+    );
+  }
+}
+
 /** `ociferry login HOST` and `ociferry logout HOST`: docker-compatible credential storage. */
 export function loginCommands(program: Command, run: Run): void {
   program
     .command('login')
     .summary('save credentials for a registry (docker config or helper)')
     .description(
-      'Save credentials for a registry where docker keeps them: the credential helper the docker config names for it (credHelpers, credsStore), else its "auths" (DOCKER_CONFIG or ~/.docker/config.json). docker, podman, skopeo and ociferry all read them there.',
+      'Check credentials with the registry, then save them where docker keeps them: the credential helper the docker config names for it (credHelpers, credsStore), else its "auths" (DOCKER_CONFIG or ~/.docker/config.json). docker, podman, skopeo and ociferry all read them there.',
     )
     .argument('<host>', 'registry host[:port] (docker.io for Docker Hub)', registryArg)
     .option('-u, --username <user>', 'user name (asked on a terminal when omitted)')
@@ -24,7 +41,10 @@ export function loginCommands(program: Command, run: Run): void {
     .addHelpText(
       'after',
       `
-Without --password-stdin the password is asked on the terminal, never echoed.
+Without --password-stdin the password is asked on the terminal, never echoed. The registry
+must accept the credentials before anything is saved (GET /v2/ with them, or with a token its
+token server issues for them). Some token servers (Harbor) issue tokens even for a wrong
+password: there the check passes and the first real request is refused.
 
 Examples:
   $ echo "$TOKEN" | ociferry login ghcr.io -u octocat --password-stdin
@@ -72,11 +92,29 @@ async function login(
     : await promptSecret(io, 'Password: ', ctx.signal);
   if (username === '' || password === '')
     usageError(command, 'the user name and password must not be empty');
+  await checkLogin(ctx, host, { kind: 'basic', username, password });
   const location = await saveLogin(host, username, password, io.env);
   if (ctx.json) {
     ctx.printJson({ registry: host, username, storedIn: describeLocation(location) });
   } else {
-    ctx.info(`Saved the credentials for ${host} in ${describeLocation(location)}`);
+    ctx.info(`Login succeeded: saved the credentials for ${host} in ${describeLocation(location)}`);
+  }
+}
+
+/** Ask `host` whether it accepts `credential`; a refusal is a {@link LoginRefusedError}. */
+async function checkLogin(
+  ctx: CliContext,
+  host: string,
+  credential: Extract<Credential, { kind: 'basic' }>,
+): Promise<void> {
+  const credentials = new CredentialStore({ env: ctx.io.env, explicit: { [host]: credential } });
+  try {
+    await ctx.createClient(credentials).checkCredentials(host, { signal: ctx.signal });
+  } catch (error) {
+    if (error instanceof OciferryError && error.code === 'UNAUTHORIZED') {
+      throw new LoginRefusedError(host, credential.username, error);
+    }
+    throw error;
   }
 }
 
