@@ -2,12 +2,13 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest } from '../digest/index.ts';
+import { SizeExceededError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { Provider } from '../remote/provider.ts';
 import { DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { type ParsedCacheConfig, parseCacheConfig } from './config-parse.ts';
-import { CacheConfigError, CacheConfigTooLargeError } from './errors.ts';
+import { CacheConfigError } from './errors.ts';
 import { type CacheImportCache, defaultImportCache } from './import-cache.ts';
 
 /** Options of {@link loadCacheConfig}. */
@@ -45,7 +46,10 @@ export function loadCacheConfig(
     limit = DEFAULT_CACHE_CONFIG_LIMIT,
     signal,
   } = options;
-  if (descriptor.size > limit) return Promise.reject(new CacheConfigTooLargeError(limit));
+  if (descriptor.size > limit)
+    return Promise.reject(
+      new SizeExceededError({ what: 'cache config', size: descriptor.size, limit }),
+    );
   const what = `config ${descriptor.digest}${options.origin ? ` of ${options.origin}` : ''}`;
   const parse = (source: Readable) =>
     parseCacheConfig(source, { limit, expectedDigest: descriptor.digest, origin: what, signal });

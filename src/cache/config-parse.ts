@@ -2,13 +2,14 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import Parser from 'stream-json/Parser.js';
 import { createHasher, DigestMismatchError, parseDigest } from '../digest/index.ts';
+import { SizeExceededError } from '../errors.ts';
 import {
   type CacheConfig,
   DEFAULT_CACHE_CONFIG_LIMIT,
   describeRecord,
   validateCacheConfig,
 } from './config.ts';
-import { CacheConfigError, CacheConfigTooLargeError } from './errors.ts';
+import { CacheConfigError } from './errors.ts';
 import { foldGoJsonKey } from './go-json.ts';
 import { normalizeGoTime, ZERO_TIME } from './go-time.ts';
 
@@ -37,7 +38,7 @@ export interface ParsedCacheConfig {
  * ignored, `null` as absent, an absent `parent` as 0), then validate it like BuildKit's `Parse`.
  * When the bytes do not match `expectedDigest`, that is reported ({@link DigestMismatchError})
  * even if they are also malformed; otherwise {@link CacheConfigError}, or
- * {@link CacheConfigTooLargeError} as soon as more than `limit` bytes arrive.
+ * {@link SizeExceededError} as soon as more than `limit` bytes arrive.
  */
 export async function parseCacheConfig(
   source: Readable | Uint8Array,
@@ -69,7 +70,7 @@ export async function parseCacheConfig(
   try {
     for await (const chunk of chunksOf(source, signal)) {
       size += chunk.byteLength;
-      if (size > limit) throw new CacheConfigTooLargeError(limit);
+      if (size > limit) throw new SizeExceededError({ what: 'cache config', limit });
       hasher.update(chunk);
       if (failure === undefined) await write(parser, chunk);
       // Malformed: keep hashing only if a digest can tell corrupted bytes from a bad config.

@@ -17,19 +17,6 @@ export class CacheConfigError extends OciferryError {
   }
 }
 
-/** A cache config is bigger than the size limit; it was refused without being buffered whole. */
-export class CacheConfigTooLargeError extends OciferryError {
-  readonly limit: number;
-
-  constructor(limit: number) {
-    super(
-      'SIZE_EXCEEDED',
-      `cache config is larger than the limit of ${limit} bytes; raise the limit if the cache is genuine`,
-    );
-    this.limit = limit;
-  }
-}
-
 /** A `--from`/`--to` cache option string (BuildKit CSV syntax) is malformed or unsupported. */
 export class CacheOptionsError extends OciferryError {
   /** The option key at fault, when one is. */

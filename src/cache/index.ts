@@ -34,7 +34,7 @@ export {
   copyCache,
 } from './copy.ts';
 export { formatCsvFields, parseCsvFields } from './csv.ts';
-export { CacheConfigError, CacheConfigTooLargeError, CacheOptionsError } from './errors.ts';
+export { CacheConfigError, CacheOptionsError } from './errors.ts';
 export {
   type CacheManifest,
   type CacheWrapperFormat,

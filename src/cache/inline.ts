@@ -14,7 +14,7 @@ export const INLINE_CACHE_KEY = 'moby.buildkit.cache.v0';
 /** Layer descriptor annotation carrying the diffID (uncompressed digest). */
 export const UNCOMPRESSED_ANNOTATION = 'containerd.io/uncompressed';
 /** Layer descriptor annotation carrying the creation time. */
-export const CREATED_AT_ANNOTATION = 'buildkit/createdat';
+const CREATED_AT_ANNOTATION = 'buildkit/createdat';
 
 /** Options of {@link readInlineCache}. */
 export interface ReadInlineCacheOptions {

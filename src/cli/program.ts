@@ -15,7 +15,7 @@ import { PROGRESS_MODES } from './progress/index.ts';
 import { packageVersion } from './version.ts';
 
 /** Exit status of a usage error (bad flag, missing operand, invalid reference). */
-export const EXIT_USAGE = 2;
+const EXIT_USAGE = 2;
 
 /**
  * Run the CLI with `argv` (the arguments after the program name) and resolve with the exit
@@ -61,7 +61,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
 }
 
 /** The commander program: global flags and every command. */
-export function createProgram(io: CliIO, run: Run): Command {
+function createProgram(io: CliIO, run: Run): Command {
   const program = new Command('ociferry')
     .description(
       'Copy images and indexes between registries and OCI layouts with cross-repository mounts and streamed transfers, inspect them without pulling, build indexes from remote images.',

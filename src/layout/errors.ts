@@ -41,23 +41,6 @@ export class LockTimeoutError extends LayoutError {
   }
 }
 
-/** A blob is bigger than the caller allows to read into memory. */
-export class SizeExceededError extends LayoutError {
-  readonly digest: string;
-  readonly size: number;
-  readonly limit: number;
-
-  constructor(args: { digest: string; size: number; limit: number }) {
-    super(
-      'SIZE_EXCEEDED',
-      `blob ${args.digest} has ${args.size} bytes, more than the limit of ${args.limit}; raise the limit or stream it`,
-    );
-    this.digest = args.digest;
-    this.size = args.size;
-    this.limit = args.limit;
-  }
-}
-
 /** A tag is not a valid `org.opencontainers.image.ref.name`. */
 export class InvalidTagError extends LayoutError {
   readonly tag: string;

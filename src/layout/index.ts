@@ -4,7 +4,6 @@ export {
   LayoutError,
   LayoutInvalidError,
   LockTimeoutError,
-  SizeExceededError,
 } from './errors.ts';
 export type { GcOptions, GcResult } from './gc.ts';
 export {

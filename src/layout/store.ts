@@ -2,11 +2,12 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, digestBytes, parseDigest } from '../digest/index.ts';
+import { SizeExceededError } from '../errors.ts';
 import { Limiter } from '../util/limiter.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { blobPath, blobReadStream, ingestBlob, openBlob } from './blobs.ts';
 import { errorCode } from './errno.ts';
-import { BlobUnknownError, LayoutError, LayoutInvalidError, SizeExceededError } from './errors.ts';
+import { BlobUnknownError, LayoutError, LayoutInvalidError } from './errors.ts';
 import { type GcOptions, type GcResult, reachable, sweep } from './gc.ts';
 import { withFileLock } from './lock.ts';
 import { assertTag, findTag, listTags, withoutTag, withTag } from './tags.ts';
@@ -153,7 +154,7 @@ export class LayoutStore {
     const handle = await openBlob(blobPath(this.dir, digest), digest, this.dir);
     try {
       const { size } = await handle.stat();
-      if (size > limit) throw new SizeExceededError({ digest, size, limit });
+      if (size > limit) throw new SizeExceededError({ what: `blob ${digest}`, size, limit });
       const data = await handle.readFile({ signal });
       const actual = digestBytes(data, parseDigest(digest).algorithm);
       if (actual !== digest) {

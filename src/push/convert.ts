@@ -47,7 +47,7 @@ export interface ConvertedManifest {
   readonly bytes: Buffer;
 }
 
-/** True when {@link toOciManifest} / {@link toOciIndex} would change these bytes. */
+/** True when {@link toOciManifest} or {@link rewriteIndex} with `toOci` would change these bytes. */
 export function needsOciConversion(mediaType: string): boolean {
   return mediaType === DOCKER_MANIFEST || mediaType === DOCKER_MANIFEST_LIST;
 }

@@ -154,7 +154,7 @@ function refusedTokenHint(
  * A {@link RegistryError} for an unexpected response, with its error JSON, `Retry-After` and
  * stated request quota (named in the message of a 429).
  */
-export async function errorFromResponse(
+async function errorFromResponse(
   response: HttpResponse,
   method: string,
   notFoundCode?: string,

@@ -90,7 +90,7 @@ export async function uploadBlob(
 }
 
 /** Open an upload session (`POST /v2/<name>/blobs/uploads/`). */
-export async function startUpload(
+async function startUpload(
   context: RepositoryContext,
   options: { signal?: AbortSignal } = {},
 ): Promise<UploadSession> {

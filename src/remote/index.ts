@@ -32,7 +32,7 @@ export {
   platformRank,
 } from './platform.ts';
 export type { BlobInfo, FetchOptions, Provider, RegistryLocation } from './provider.ts';
-export { BlobTooLargeError, JsonInvalidError } from './read-json.ts';
+export { JsonInvalidError } from './read-json.ts';
 export { RegistryProvider } from './registry-provider.ts';
 export { RemoteImage } from './remote-image.ts';
 export {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { addAbortSignal, pipeline, type Readable } from 'node:stream';
 import { DigestVerifier } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
@@ -19,18 +19,16 @@ export class LayoutProvider implements Provider {
   }
 
   async fetch(descriptor: Descriptor, options: FetchOptions = {}): Promise<Readable> {
-    if (options.range) {
-      return this.store.readBlob(descriptor.digest, options.range);
-    }
-    const source = this.store.readBlob(descriptor.digest);
+    const source = this.store.readBlob(descriptor.digest, options.range);
+    // Removes its listener when the stream ends, unlike a bare addEventListener.
+    if (options.signal) addAbortSignal(options.signal, source);
+    if (options.range) return source;
     const verifier = new DigestVerifier(descriptor.digest, {
       size: descriptor.size,
       source: this.description,
     });
-    source.on('error', (error) => verifier.destroy(error));
-    options.signal?.addEventListener('abort', () => source.destroy(options.signal?.reason), {
-      once: true,
-    });
-    return source.pipe(verifier);
+    // pipeline, not pipe: a reader that stops early must close the file too.
+    pipeline(source, verifier, () => undefined);
+    return verifier;
   }
 }

@@ -1,12 +1,5 @@
 import type { Readable } from 'node:stream';
-import { OciferryError } from '../errors.ts';
-
-/** A JSON blob (an image config) was larger than allowed. */
-export class BlobTooLargeError extends OciferryError {
-  constructor(what: string, size: number, limit: number) {
-    super('SIZE_EXCEEDED', `${what} is ${size} bytes, over the limit of ${limit}`);
-  }
-}
+import { OciferryError, SizeExceededError } from '../errors.ts';
 
 /** A JSON blob could not be parsed. */
 export class JsonInvalidError extends OciferryError {
@@ -25,7 +18,7 @@ export async function readJson(
   limit: number,
   what: string,
 ): Promise<unknown> {
-  if (size > limit) throw new BlobTooLargeError(what, size, limit);
+  if (size > limit) throw new SizeExceededError({ what, size, limit });
   const stream = await open();
   const chunks: Buffer[] = [];
   let total = 0;
@@ -33,7 +26,7 @@ export async function readJson(
     total += chunk.length;
     if (total > limit) {
       stream.destroy();
-      throw new BlobTooLargeError(what, total, limit);
+      throw new SizeExceededError({ what, size: total, limit });
     }
     chunks.push(chunk);
   }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { request } from 'undici';
 import { DigestVerifier } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
@@ -59,8 +59,9 @@ export class UrlProvider implements Provider {
       size: descriptor.size,
       source: this.description,
     });
-    body.on('error', (error) => verifier.destroy(error));
-    return body.pipe(verifier);
+    // pipeline, not pipe: a reader that stops early must release the connection too.
+    pipeline(body, verifier, () => undefined);
+    return verifier;
   }
 
   async #get(descriptor: Descriptor, options: FetchOptions, mayRemint: boolean): Promise<Readable> {

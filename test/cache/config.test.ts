@@ -11,10 +11,11 @@ import {
 } from '../../src/cache/config.ts';
 import { parseCacheConfig } from '../../src/cache/config-parse.ts';
 import { serializeCacheConfig, sortCacheConfig } from '../../src/cache/config-write.ts';
-import { CacheConfigError, CacheConfigTooLargeError } from '../../src/cache/errors.ts';
+import { CacheConfigError } from '../../src/cache/errors.ts';
 import { compareGoStrings, goJsonString } from '../../src/cache/go-json.ts';
 import { compareGoTimes, normalizeGoTime, ZERO_TIME } from '../../src/cache/go-time.ts';
 import { DigestMismatchError, digestBytes } from '../../src/digest/index.ts';
+import { SizeExceededError } from '../../src/errors.ts';
 import { fixturePath } from '../helpers/fixtures.ts';
 
 const parse = (json: string | Uint8Array) =>
@@ -261,7 +262,7 @@ test('refuses a config over the limit while streaming, without reading the rest'
     })(),
   );
   const error = await t.throwsAsync(parseCacheConfig(endless, { limit: 1 << 20 }), {
-    instanceOf: CacheConfigTooLargeError,
+    instanceOf: SizeExceededError,
   });
   t.is(error?.code, 'SIZE_EXCEEDED');
   t.is(error?.limit, 1 << 20);
@@ -284,7 +285,7 @@ test('a 1.6 MB config (too big for BuildKit 1 MiB cap) parses under the default 
   t.is(config.records.length, 6000);
   await t.notThrowsAsync(parseCacheConfig(bytes, { limit: bytes.length }));
   await t.throwsAsync(parseCacheConfig(bytes, { limit: bytes.length - 1 }), {
-    instanceOf: CacheConfigTooLargeError,
+    instanceOf: SizeExceededError,
   });
 });
 
