@@ -7,4 +7,4 @@ export {
 } from './digest.ts';
 export { DigestMismatchError, InvalidDigestError, SizeMismatchError } from './errors.ts';
 export { createHasher, digestBytes, type Hasher } from './hasher.ts';
-export { DigestVerifier, type VerifierOptions } from './verifier.ts';
+export { DigestVerifier, type VerifierOptions, verifiedStream } from './verifier.ts';

@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { parseDigest } from './digest.ts';
 import { DigestMismatchError, SizeMismatchError } from './errors.ts';
 import { createHasher, type Hasher } from './hasher.ts';
@@ -74,4 +74,18 @@ export class DigestVerifier extends Transform {
       source: this.#source,
     });
   }
+}
+
+/**
+ * `source` seen through a {@link DigestVerifier}: the returned stream fails instead of ending when
+ * the bytes are wrong. Joined with pipeline, so a reader that stops early releases the source too.
+ */
+export function verifiedStream(
+  source: Readable,
+  expected: string,
+  options: VerifierOptions = {},
+): DigestVerifier {
+  const verifier = new DigestVerifier(expected, options);
+  pipeline(source, verifier, () => undefined);
+  return verifier;
 }

@@ -1,6 +1,6 @@
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DigestMismatchError, DigestVerifier, parseDigest } from '../digest/index.ts';
+import { DigestMismatchError, parseDigest, verifiedStream } from '../digest/index.ts';
 import { abandonBody, discardBody } from './body.ts';
 import { contradicts } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
@@ -97,9 +97,7 @@ export async function fetchBlob(
     objectMode: false,
   });
   if (range !== undefined) return source;
-  const verifier = new DigestVerifier(digest, { size, source: redactUrl(first.response.url) });
-  pipeline(source, verifier, () => undefined);
-  return verifier;
+  return verifiedStream(source, digest, { size, source: redactUrl(first.response.url) });
 }
 
 /** An open blob response and how many leading bytes of it to drop (a server that ignored `Range`). */

@@ -1,5 +1,5 @@
-import { addAbortSignal, pipeline, type Readable } from 'node:stream';
-import { DigestVerifier } from '../digest/index.ts';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { verifiedStream } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
@@ -23,12 +23,9 @@ export class LayoutProvider implements Provider {
     // Removes its listener when the stream ends, unlike a bare addEventListener.
     if (options.signal) addAbortSignal(options.signal, source);
     if (options.range) return source;
-    const verifier = new DigestVerifier(descriptor.digest, {
+    return verifiedStream(source, descriptor.digest, {
       size: descriptor.size,
       source: this.description,
     });
-    // pipeline, not pipe: a reader that stops early must close the file too.
-    pipeline(source, verifier, () => undefined);
-    return verifier;
   }
 }

@@ -1,6 +1,6 @@
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
-import { DigestVerifier } from '../digest/index.ts';
+import { verifiedStream } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
@@ -55,13 +55,10 @@ export class UrlProvider implements Provider {
   async fetch(descriptor: Descriptor, options: FetchOptions = {}): Promise<Readable> {
     const body = await this.#get(descriptor, options, true);
     if (options.range) return body;
-    const verifier = new DigestVerifier(descriptor.digest, {
+    return verifiedStream(body, descriptor.digest, {
       size: descriptor.size,
       source: this.description,
     });
-    // pipeline, not pipe: a reader that stops early must release the connection too.
-    pipeline(body, verifier, () => undefined);
-    return verifier;
   }
 
   async #get(descriptor: Descriptor, options: FetchOptions, mayRemint: boolean): Promise<Readable> {
