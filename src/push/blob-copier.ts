@@ -31,13 +31,24 @@ export interface BlobLane {
   readonly stats: BlobStats;
   /** Copy one blob into this target (at most once per copy). */
   copy(descriptor: Descriptor, provider: Provider): Promise<void>;
+  /** Count a blob the target is known to hold (no request), unless a transfer has it already. */
+  present(descriptor: Descriptor): void;
 }
+
+/** What a target needs of a blob, found out without reading it (see {@link BlobCopier}). */
+type Need =
+  | { readonly kind: 'present' }
+  | { readonly kind: 'mounted'; readonly from: string }
+  | { readonly kind: 'bytes'; readonly session?: UploadSession };
 
 /**
  * Copies blobs into one or more targets at once, each blob at most once per target, through a
- * bounded pool of transfers. Per blob, every target that wants it decides first: exists -> skip;
- * else mount from the best known source on its host (a 202 hands its session to the upload).
- * Only then is the source opened, once, and teed into every target still needing the bytes,
+ * bounded pool of transfers. Per blob, every target that wants it decides first: where a source
+ * on its registry is known, mount from the best one (201: done, whether the blob was linked just
+ * now or was there already; the registry answers both alike, in one request where HEAD + mount
+ * took two); else, or when the mount was refused, HEAD (exists -> skip; a 202's session is
+ * cancelled, else kept for the upload). Only then is the source opened, once, and teed into
+ * every target still needing the bytes,
  * verified on the way, at the pace of the slowest. A target on the same registry as an earlier
  * one that needs the bytes waits for it and mounts from it instead. A target whose upload is
  * retried, or that could not start in time (see {@link Tee}), reads the source again on its own.
@@ -85,6 +96,12 @@ export class BlobCopier {
     return {
       stats: this.#statsOf(index),
       copy: (descriptor, provider) => this.copy(descriptor, provider, index),
+      present: (descriptor) => {
+        const id = key(index, descriptor.digest);
+        if (this.#transfers.has(id)) return;
+        this.#transfers.set(id, Promise.resolve());
+        this.#settled(index, descriptor, { kind: 'present' });
+      },
     };
   }
 
@@ -167,25 +184,27 @@ export class BlobCopier {
         }),
       members.length,
     );
-    const present = members.map((index) =>
+    const needs = members.map((index) =>
       this.#dropped.has(index)
         ? Promise.reject(new DroppedTargetError())
-        : this.#target(index).hasBlob(descriptor, { signal: this.#signalOf(index) }),
+        : this.#need(index, descriptor),
     );
-    const leaders = Promise.allSettled(present).then((checks) => this.#leaders(members, checks));
+    const leaders = Promise.allSettled(needs).then((checks) => this.#leaders(members, checks));
     const outcomes = members.map(async (index, k) => {
       try {
-        if (await present[k]) {
+        const need = await (needs[k] as Promise<Need>);
+        if (need.kind !== 'bytes') {
           tee.release(k);
-          this.#skipped(index, descriptor);
+          this.#settled(index, descriptor, need);
           return;
         }
         const leader = (await leaders)[k];
         if (leader === undefined) {
-          await this.#mountOrUpload(index, descriptor, provider, { tee, branch: k });
+          await this.#upload(index, descriptor, provider, { tee, branch: k }, need.session);
           return;
         }
         tee.release(k);
+        if (need.session) await this.#target(index).cancelUpload?.(need.session);
         const leaderDone = await (outcomes[leader] as Promise<void>).then(
           () => true,
           () => false,
@@ -193,8 +212,17 @@ export class BlobCopier {
         const sameRepository =
           this.#target(members[leader] as number).location?.repository ===
           this.#target(index).location?.repository;
-        if (leaderDone && sameRepository) this.#skipped(index, descriptor);
-        else await this.#mountOrUpload(index, descriptor, provider, undefined);
+        if (leaderDone && sameRepository) {
+          this.#settled(index, descriptor, { kind: 'present' });
+          return;
+        }
+        // The leader's repository is a known source now: mount from it, or upload alone.
+        const again = await this.#need(index, descriptor);
+        if (again.kind === 'bytes') {
+          await this.#upload(index, descriptor, provider, undefined, again.session);
+        } else {
+          this.#settled(index, descriptor, again);
+        }
       } finally {
         tee.release(k);
       }
@@ -213,23 +241,52 @@ export class BlobCopier {
    */
   #leaders(
     members: readonly number[],
-    checks: readonly PromiseSettledResult<boolean>[],
+    checks: readonly PromiseSettledResult<Need>[],
   ): (number | undefined)[] {
     const firstOnRegistry = new Map<string, number>();
     return checks.map((check, k) => {
       const registry = this.#target(members[k] as number).location?.registry;
-      if (check.status === 'rejected' || check.value || registry === undefined) return undefined;
+      if (check.status === 'rejected' || check.value.kind !== 'bytes' || registry === undefined) {
+        return undefined;
+      }
       const first = firstOnRegistry.get(registry);
       if (first === undefined) firstOnRegistry.set(registry, k);
       return first;
     });
   }
 
-  async #mountOrUpload(
+  /**
+   * What target `index` needs of a blob, without reading it: mount first where a source on its
+   * registry is known, then (no source, or the mount was refused) HEAD.
+   */
+  async #need(index: number, descriptor: Descriptor): Promise<Need> {
+    const target = this.#target(index);
+    const signal = this.#signalOf(index);
+    const location = target.location;
+    const from =
+      location &&
+      target.mountBlob &&
+      this.#options.sources.mountSource(descriptor.digest, location.registry, location.repository);
+    let session: UploadSession | undefined;
+    if (from) {
+      const mount = await target.mountBlob?.(descriptor, from, { signal });
+      if (mount?.mounted) return { kind: 'mounted', from };
+      session = mount?.session;
+    }
+    if (await target.hasBlob(descriptor, { signal })) {
+      if (session) await target.cancelUpload?.(session);
+      return { kind: 'present' };
+    }
+    return { kind: 'bytes', session };
+  }
+
+  /** Stream the blob into target `index` (into `session` when a mount opened one). */
+  async #upload(
     index: number,
     descriptor: Descriptor,
     provider: Provider,
     shared: { tee: Tee; branch: number } | undefined,
+    session: UploadSession | undefined,
   ): Promise<void> {
     const signal = this.#signalOf(index);
     const target = this.#target(index);
@@ -237,14 +294,6 @@ export class BlobCopier {
     const { digest, size } = descriptor;
     const emit = (event: CopyEvent) =>
       this.#options.onEvent?.({ ...event, target: target.description });
-    const mount = await this.#tryMount(target, descriptor, signal);
-    if (mount.mounted) {
-      shared?.tee.release(shared.branch);
-      stats.mounted++;
-      emit({ type: 'blob-mounted', digest, size, from: mount.from });
-      this.#learn(target, digest);
-      return;
-    }
     emit({ type: 'blob-start', digest, size });
     let attempts = 0;
     let attemptBytes = 0;
@@ -270,7 +319,7 @@ export class BlobCopier {
       pipeline(body, counter, () => undefined);
       return counter;
     };
-    await target.writeBlob(descriptor, open, { signal, session: mount.session });
+    await target.writeBlob(descriptor, open, { signal, session });
     stats.uploaded++;
     emit({ type: 'blob-done', digest, size });
     this.#learn(target, digest);
@@ -295,28 +344,24 @@ export class BlobCopier {
     return counter;
   }
 
-  async #tryMount(
-    target: Target,
-    descriptor: Descriptor,
-    signal: AbortSignal,
-  ): Promise<{ mounted: true; from: string } | { mounted: false; session?: UploadSession }> {
-    const location = target.location;
-    if (!location || !target.mountBlob) return { mounted: false };
-    const from = this.#options.sources.mountSource(
-      descriptor.digest,
-      location.registry,
-      location.repository,
-    );
-    if (!from) return { mounted: false };
-    const result = await target.mountBlob(descriptor, from, { signal });
-    return result.mounted ? { mounted: true, from } : result;
-  }
-
-  #skipped(index: number, descriptor: Descriptor): void {
+  /** Count and report a blob that needed no bytes: there already, or mounted. */
+  #settled(index: number, descriptor: Descriptor, need: Exclude<Need, { kind: 'bytes' }>): void {
     const target = this.#target(index);
     const { digest, size } = descriptor;
-    this.#statsOf(index).skipped++;
-    this.#options.onEvent?.({ type: 'blob-skipped', digest, size, target: target.description });
+    const stats = this.#statsOf(index);
+    if (need.kind === 'mounted') {
+      stats.mounted++;
+      this.#options.onEvent?.({
+        type: 'blob-mounted',
+        digest,
+        size,
+        from: need.from,
+        target: target.description,
+      });
+    } else {
+      stats.skipped++;
+      this.#options.onEvent?.({ type: 'blob-skipped', digest, size, target: target.description });
+    }
     this.#learn(target, digest);
   }
 

@@ -47,10 +47,19 @@ export class CopySession {
 
   /**
    * Push everything `remote` references, then (unless `deferManifest`) its manifest by digest.
-   * Returns the manifest as pushed: converted bytes when a conversion applied.
+   * Returns the manifest as pushed: converted bytes when a conversion applied. With
+   * `skipIfPresent`, one HEAD first: a target that checks references and holds the manifest
+   * holds its whole tree, whose blobs are then counted as skipped without a request each (not
+   * with a conversion or referrers to copy, which can differ from what is there).
    */
-  async push(remote: Remote, options: { deferManifest?: boolean } = {}): Promise<PushedManifest> {
-    const pushed = await this.#pushContent(remote);
+  async push(
+    remote: Remote,
+    options: { deferManifest?: boolean; skipIfPresent?: boolean } = {},
+  ): Promise<PushedManifest> {
+    const pushed =
+      options.skipIfPresent && (await this.#holdsTree(remote))
+        ? await this.#countPresent(remote)
+        : await this.#pushContent(remote);
     if (!options.deferManifest) await this.storeManifest(pushed);
     if (this.#options.referrers) await this.#pushReferrers(remote);
     return pushed;
@@ -72,6 +81,36 @@ export class CopySession {
       return manifest;
     });
     this.#stored.add(digest);
+  }
+
+  async #holdsTree(remote: Remote): Promise<boolean> {
+    const { ociMediatypes, referrers, signal } = this.#options;
+    if (!this.target.checksReferences || ociMediatypes || referrers) return false;
+    return this.target.hasManifest(remote.descriptor, { signal });
+  }
+
+  /** Count every blob of a tree the target holds as skipped (child manifests read from the source). */
+  async #countPresent(remote: Remote): Promise<PushedManifest> {
+    this.#stored.add(remote.digest);
+    if (remote.kind === 'image') {
+      for (const blob of remote.blobs()) this.#blobs.present(blob.descriptor);
+    } else {
+      await mapLimit(
+        remote.manifests,
+        4,
+        async (entry, _index, signal) => {
+          if (isManifestMediaType(entry.mediaType) || isIndexMediaType(entry.mediaType)) {
+            if (!this.#stored.has(entry.digest)) {
+              await this.#countPresent(await remote.child(entry, { signal }));
+            }
+          } else {
+            this.#blobs.present(entry);
+          }
+        },
+        this.#options.signal,
+      );
+    }
+    return { descriptor: remote.descriptor, bytes: remote.bytes };
   }
 
   async #pushContent(remote: Remote): Promise<PushedManifest> {

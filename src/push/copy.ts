@@ -74,9 +74,10 @@ export class DestinationDigestError extends OciferryError {
 }
 
 /**
- * Copy an image or a whole index to a registry repository or an OCI layout. Per blob: exists ->
- * skip, else mount from a known source on the target's host, else stream from the source with
- * verification en route; manifests after their children, tags last. Without a tag in the
+ * Copy an image or a whole index to a registry repository or an OCI layout. Per blob: mount from
+ * a known source on the target's host (a blob already there answers the same 201), else exists ->
+ * skip, else stream from the source with verification en route; manifests after their children,
+ * tags last. Without a tag in the
  * destination (and no `tags`), the copy is by digest only and creates no tag.
  */
 export async function copy(
@@ -125,7 +126,10 @@ export async function copyToMany(
     live.map(async (entry, index) => {
       const session = new CopySession(entry.target, blobs.lane(index), sessionOptions(options));
       try {
-        const root = await session.push(remotes[index] as Remote, { deferManifest: true });
+        const root = await session.push(remotes[index] as Remote, {
+          deferManifest: true,
+          skipIfPresent: true,
+        });
         return { session, root, tags: await finish(session, root, entry.reference, options) };
       } catch (error) {
         blobs.drop(index);

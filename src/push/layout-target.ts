@@ -7,6 +7,8 @@ import type { SignalOption, Target } from './target.ts';
 export class LayoutTarget implements Target {
   readonly store: LayoutStore;
   readonly description: string;
+  /** A layout's manifest says nothing about its blobs (a GC or a hand may have removed some). */
+  readonly checksReferences = false;
 
   constructor(store: LayoutStore) {
     this.store = store;

@@ -10,6 +10,7 @@ export class RegistryTarget implements Target {
   readonly repository: Repository;
   readonly description: string;
   readonly location: RegistryLocation;
+  readonly checksReferences = true;
 
   constructor(repository: Repository) {
     this.repository = repository;
@@ -27,6 +28,10 @@ export class RegistryTarget implements Target {
     options: SignalOption = {},
   ): Promise<MountResult> {
     return this.repository.mountBlob(descriptor.digest, from, options);
+  }
+
+  cancelUpload(session: UploadSession): Promise<void> {
+    return this.repository.cancelUpload(session);
   }
 
   writeBlob(

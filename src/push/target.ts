@@ -17,9 +17,16 @@ export interface Target {
   readonly description: string;
   /** Set for registry targets: the key of mount-source decisions and of learnt sources. */
   readonly location?: RegistryLocation;
+  /**
+   * True when the target stores a manifest only once everything it references is stored
+   * (registries check on PUT): a manifest found there stands for its whole tree.
+   */
+  readonly checksReferences: boolean;
   hasBlob(descriptor: Descriptor, options?: SignalOption): Promise<boolean>;
   /** Registry targets only: cross-repository mount from `from` on the same registry. */
   mountBlob?(descriptor: Descriptor, from: string, options?: SignalOption): Promise<MountResult>;
+  /** Registry targets only: give up a session a mount opened (best effort, never throws). */
+  cancelUpload?(session: UploadSession): Promise<void>;
   /**
    * Store a blob whose bytes `open` streams; `open` is called only when the target is ready
    * (after exists and mount failed), possibly more than once when an attempt is retried. The

@@ -17,8 +17,10 @@ import { type ReferrersOptions, referrers } from './referrers.ts';
 import { type ListTagsOptions, listTags } from './tags.ts';
 import {
   type BlobSource,
+  cancelUpload,
   type UploadBlobOptions,
   type UploadDescriptor,
+  type UploadSession,
   uploadBlob,
 } from './uploads.ts';
 
@@ -60,6 +62,8 @@ export interface Repository {
   ): Promise<void>;
   /** Mount a blob from another repository of the same registry. */
   mountBlob(digest: string, from: string, options?: SignalOptions): Promise<MountResult>;
+  /** Give up an upload session that will not be used (best effort, never throws). */
+  cancelUpload(session: UploadSession): Promise<void>;
   deleteBlob(digest: string, options?: SignalOptions): Promise<void>;
   /** Every tag, following pagination. */
   listTags(options?: ListTagsOptions): AsyncIterable<string>;
@@ -125,6 +129,10 @@ export class RegistryRepository implements Repository {
 
   mountBlob(digest: string, from: string, options?: SignalOptions): Promise<MountResult> {
     return mountBlob(this.#context, digest, from, options);
+  }
+
+  cancelUpload(session: UploadSession): Promise<void> {
+    return cancelUpload(this.#context, session.location);
   }
 
   deleteBlob(digest: string, options?: SignalOptions): Promise<void> {

@@ -355,8 +355,11 @@ async function uploadStatus(
   return rangeEnd(headerValue(response.headers, 'range')) ?? 0;
 }
 
-/** Cancel a session, best effort: the upload has failed already and this must not hide why. */
-async function cancelUpload(context: RepositoryContext, location: string): Promise<void> {
+/**
+ * Cancel an upload session with DELETE, best effort: either the upload has failed already and this
+ * must not hide why, or the session is not needed (registries expire abandoned ones anyway).
+ */
+export async function cancelUpload(context: RepositoryContext, location: string): Promise<void> {
   try {
     const response = await context.transport.request(context.registry, {
       method: 'DELETE',

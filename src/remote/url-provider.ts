@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { request } from 'undici';
+import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import { verifiedStream } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
 import type { Descriptor } from '../registry/oci.ts';
@@ -36,15 +36,20 @@ export class UrlProvider implements Provider {
   readonly description: string;
   readonly #mint: UrlMinter;
   readonly #sizes: ReadonlyMap<string, number>;
+  readonly #dispatcher: Dispatcher | undefined;
 
-  /** `known` lists the blobs the service holds, so {@link info} needs no request. */
+  /**
+   * `known` lists the blobs the service holds, so {@link info} needs no request. `dispatcher`
+   * sends the reads (a proxy agent, say); default undici's global dispatcher.
+   */
   constructor(
     mint: UrlMinter,
-    options: { description?: string; known?: readonly BlobInfo[] } = {},
+    options: { description?: string; known?: readonly BlobInfo[]; dispatcher?: Dispatcher } = {},
   ) {
     this.#mint = mint;
     this.description = options.description ?? 'cache service';
     this.#sizes = new Map((options.known ?? []).map((blob) => [blob.digest, blob.size]));
+    this.#dispatcher = options.dispatcher;
   }
 
   async info(digest: string): Promise<BlobInfo | undefined> {
@@ -67,7 +72,14 @@ export class UrlProvider implements Provider {
     if (options.range) {
       headers.range = `bytes=${options.range.start}-${options.range.end ?? ''}`;
     }
-    const response = await request(minted.url, { headers, signal: options.signal });
+    const url = new URL(minted.url);
+    const response = await (this.#dispatcher ?? getGlobalDispatcher()).request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: 'GET',
+      headers,
+      signal: options.signal,
+    });
     const expected = options.range ? 206 : 200;
     if (response.statusCode === expected) return response.body;
     response.body.resume();

@@ -27,6 +27,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 const run = promisify(execFile);
 const BLOB_GET = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
 const UPLOAD_PUT = /\/blobs\/uploads\/.+/;
+const BLOB_PATH = /\/blobs\//;
 
 /** Mount POSTs (the mount is in the query string) seen since `mark`. */
 async function mounts(registry: TestRegistry, since: number, status?: number) {
@@ -92,6 +93,8 @@ test('same-registry copy of 40 layers mounts every blob and reads none', async (
   });
   t.deepEqual(await registry.requests({ method: 'GET', path: BLOB_GET, since: mark }), []);
   t.is((await mounts(registry, mark, 201)).length, 41);
+  // Mount first: no HEAD per blob before its mount.
+  t.deepEqual(await registry.requests({ method: 'HEAD', path: BLOB_PATH, since: mark }), []);
   t.deepEqual(await registry.requests({ method: 'PUT', path: UPLOAD_PUT, since: mark }), []);
   t.is(result.digest, pushed.digest);
   t.is(await skopeoDigest(`${registry.host}/dst/forty:v1`), pushed.digest);
@@ -106,9 +109,69 @@ test('a second copy to the same repository skips every blob', async (t) => {
     sources: new SourceIndex(),
   });
   await copy(source, `${registry.host}/dst/app:v1`, { client: c });
-  const again = await copy(source, `${registry.host}/dst/app:v2`, { client: c });
+  const mark = await registry.mark();
+  const events: CopyEvent[] = [];
+  const again = await copy(source, `${registry.host}/dst/app:v2`, {
+    client: c,
+    onEvent: (event) => events.push(event),
+  });
   t.is(again.blobs.skipped, 4);
   t.is(again.blobs.mounted + again.blobs.uploaded, 0);
+  t.is(events.filter((event) => event.type === 'blob-skipped').length, 4);
+  // The manifest found there stands for its blobs: one HEAD, no request per blob.
+  t.deepEqual(await registry.requests({ path: BLOB_PATH, since: mark }), []);
+  const heads = await registry.requests({ method: 'HEAD', since: mark });
+  t.deepEqual(
+    heads.map((request) => request.path),
+    [`/v2/dst/app/manifests/${again.digest}`],
+  );
+});
+
+test('a refused mount of a blob the target holds cancels its upload session and sends nothing', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'src/app');
+  const c = client(t);
+  const destination = c.repository(registry.host, 'dst/app');
+  // The target holds every blob, but not the manifest (so the copy asks blob by blob).
+  for (const digest of pushed.blobs) {
+    t.true((await destination.mountBlob(digest, 'src/app')).mounted);
+  }
+  // A wrong belief: the blobs are said to be in a repository that does not have them.
+  const sources = new SourceIndex();
+  for (const digest of pushed.blobs) sources.add(digest, registry.host, 'dst/gone');
+  const source = await resolve('oci:fixtures/data/oci-image:v1', { client: c, sources });
+  const mark = await registry.mark();
+  const result = await copy(source, `${registry.host}/dst/app:v1`, { client: c, sources });
+
+  t.like(result.blobs, { skipped: pushed.blobs.length, mounted: 0, uploaded: 0 });
+  t.is((await mounts(registry, mark, 202)).length, pushed.blobs.length);
+  const cancelled = await registry.requests({ method: 'DELETE', path: UPLOAD_PUT, since: mark });
+  t.is(cancelled.length, pushed.blobs.length);
+  t.deepEqual(await registry.requests({ method: 'PUT', path: UPLOAD_PUT, since: mark }), []);
+  t.is(await skopeoDigest(`${registry.host}/dst/app:v1`), pushed.digest);
+});
+
+test('a refused mount of a missing blob uploads into the session the mount opened', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'src/app');
+  const c = client(t);
+  const sources = new SourceIndex();
+  for (const digest of pushed.blobs) sources.add(digest, registry.host, 'dst/gone');
+  const source = await resolve('oci:fixtures/data/oci-image:v1', { client: c, sources });
+  const mark = await registry.mark();
+  const result = await copy(source, `${registry.host}/dst/app:v1`, { client: c, sources });
+
+  t.like(result.blobs, { skipped: 0, mounted: 0, uploaded: pushed.blobs.length });
+  const posts = await registry.requests({
+    method: 'POST',
+    path: /\/blobs\/uploads\/$/,
+    since: mark,
+  });
+  t.is(posts.length, pushed.blobs.length);
+  t.true(posts.every((post) => post.query.includes('mount=') && post.status === 202));
+  const puts = await registry.requests({ method: 'PUT', path: UPLOAD_PUT, since: mark });
+  t.is(puts.filter((put) => put.status === 201).length, pushed.blobs.length);
+  t.is(await skopeoDigest(`${registry.host}/dst/app:v1`), pushed.digest);
 });
 
 test('cross-registry copy of a two-platform index uploads the shared layer once', async (t) => {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import test from 'ava';
+import { Agent } from 'undici';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
@@ -73,6 +74,23 @@ test('a URL provider verifies whole reads and reports refusals without the URL',
   const error = await t.throwsAsync(missing.fetch(wrong), { instanceOf: UrlFetchError });
   t.is(error.status, 404);
   t.false(error.message.includes('SECRET'));
+});
+
+test('a URL provider sends its reads through the dispatcher it is given', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'cache/svc');
+  const config = await configOf('oci-image');
+  const seen: string[] = [];
+  const agent = new Agent();
+  t.teardown(() => agent.close());
+  const dispatcher = agent.compose((dispatch) => (options, handler) => {
+    seen.push(`${options.origin}${options.path}`);
+    return dispatch(options, handler);
+  });
+  const url = `${registry.url}/v2/cache/svc/blobs/${config.digest}?sig=1`;
+  const provider = new UrlProvider(async () => ({ url }), { dispatcher });
+  t.truthy(JSON.parse(await text(await provider.fetch(config))).rootfs);
+  t.deepEqual(seen, [url]);
 });
 
 test('a multi provider routes each digest to its own provider', async (t) => {

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import parsers, { type ParsedParams } from 'www-authenticate/lib/parsers.js';
 
 /** One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1). */
 export interface Challenge {
@@ -14,13 +14,7 @@ export interface Challenge {
  * Its `WWW_Authenticate` sibling is not used: its unanchored `(\w+)\s+` scheme regex misreads
  * schemes such as `AWS4-HMAC-SHA256` and throws on scheme-only challenges.
  */
-interface ParsedParams {
-  readonly parms: Record<string, string>;
-  readonly err?: string;
-}
-const { Authentication_Info: ParamsParser } = createRequire(import.meta.url)(
-  'www-authenticate/lib/parsers',
-) as { Authentication_Info: new (params: string) => ParsedParams };
+const ParamsParser = parsers.Authentication_Info;
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 /** `name BWS = BWS value`: an auth-param, value still raw. */

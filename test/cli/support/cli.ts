@@ -21,12 +21,15 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Bytes for stdin; stdin is closed empty when omitted. */
   input?: string | Buffer;
+  /** A bundled CLI to run with plain node instead of the sources through tsx. */
+  bundle?: string;
 }
 
 /** Run `ociferry ARGS...` as a subprocess (`node --import tsx src/cli/main.ts`). */
 export function ociferry(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  const main = options.bundle ? [options.bundle] : ['--import', 'tsx', CLI_MAIN];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
+    const child = spawn(process.execPath, [...main, ...args], {
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
