@@ -31,7 +31,8 @@ test('the README library example type-checks against the package API', async (t)
     JSON.stringify({
       extends: '../tsconfig.json',
       compilerOptions: { noEmit: true, rootDir: '..' },
-      include: ['example.ts'],
+      // The sources' own declarations of untyped dependencies come along, as in the package build.
+      include: ['example.ts', '../src/**/*.d.ts'],
     }),
   );
   const tsc = path.join(root, 'node_modules', '.bin', 'tsc');

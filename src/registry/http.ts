@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, EnvHttpProxyAgent, Pool } from 'undici';
 import { Limiter } from '../util/limiter.ts';
@@ -116,6 +117,11 @@ export class HttpClient {
   readonly #onRequest: ((event: RequestEvent) => void) | undefined;
   readonly #onWarning: ((warning: string) => void) | undefined;
   readonly #warnings = new Set<string>();
+  /**
+   * Per caller signal, one that follows it and takes any number of listeners: each request in
+   * flight listens, and a copy sends a hundred at once on one signal.
+   */
+  readonly #fanOut = new WeakMap<AbortSignal, AbortSignal>();
   #requestCount = 0;
 
   constructor(options: HttpClientOptions = {}) {
@@ -152,8 +158,20 @@ export class HttpClient {
 
   /** Send `request`, following redirects; network failures become {@link RegistryError}s. */
   async send(request: HttpRequest): Promise<HttpResponse> {
-    if (request.queue === false) return this.#exchange(request);
-    return this.#limiter(request.url.host).run(() => this.#exchange(request), request.signal);
+    const signal = request.signal && this.#fannedOut(request.signal);
+    const sent = { ...request, signal };
+    if (request.queue === false) return this.#exchange(sent);
+    return this.#limiter(request.url.host).run(() => this.#exchange(sent), signal);
+  }
+
+  #fannedOut(signal: AbortSignal): AbortSignal {
+    let fanned = this.#fanOut.get(signal);
+    if (!fanned) {
+      fanned = AbortSignal.any([signal]);
+      setMaxListeners(0, fanned);
+      this.#fanOut.set(signal, fanned);
+    }
+    return fanned;
   }
 
   /** Close every pooled connection. */

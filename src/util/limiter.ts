@@ -8,6 +8,11 @@ export class Limiter {
   readonly concurrency: number;
   #active = 0;
   readonly #waiting: Array<() => void> = [];
+  /**
+   * Per signal, its one abort listener and the waiters it cancels: a copy queues hundreds of
+   * tasks on one signal, and a listener each would trip Node's listener-leak warning.
+   */
+  readonly #watched = new Map<AbortSignal, { onAbort: () => void; cancels: Set<() => void> }>();
 
   constructor(concurrency: number) {
     if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -38,19 +43,44 @@ export class Limiter {
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        this.#active++;
-        resolve();
-      };
-      const onAbort = () => {
+      const cancel = () => {
         const index = this.#waiting.indexOf(grant);
         if (index >= 0) this.#waiting.splice(index, 1);
         reject(signal?.reason);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const grant = () => {
+        if (signal) this.#unwatch(signal, cancel);
+        this.#active++;
+        resolve();
+      };
+      if (signal) this.#watch(signal, cancel);
       this.#waiting.push(grant);
     });
+  }
+
+  #watch(signal: AbortSignal, cancel: () => void): void {
+    let watched = this.#watched.get(signal);
+    if (!watched) {
+      const cancels = new Set<() => void>();
+      const onAbort = () => {
+        this.#watched.delete(signal);
+        for (const each of cancels) each();
+      };
+      watched = { onAbort, cancels };
+      this.#watched.set(signal, watched);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    watched.cancels.add(cancel);
+  }
+
+  #unwatch(signal: AbortSignal, cancel: () => void): void {
+    const watched = this.#watched.get(signal);
+    if (!watched) return;
+    watched.cancels.delete(cancel);
+    if (watched.cancels.size === 0) {
+      signal.removeEventListener('abort', watched.onAbort);
+      this.#watched.delete(signal);
+    }
   }
 
   #release(): void {

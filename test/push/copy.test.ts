@@ -615,3 +615,31 @@ test('copyToMany: a destination that refuses uploads fails alone, the others com
   t.is((await from.requests({ method: 'GET', path: BLOB_GET, since: mark })).length, 4);
   await t.throwsAsync(copy(source, `${proxy.host}/app/dst:v1`, { client: cl }), { code: 'DENIED' });
 });
+
+test('a copy at a concurrency above the per-host request limit warns of no listener leak', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  await pushFixture(from, 'layers-40', 'src/forty');
+  const c = client(t);
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const source = await resolve(`${from.host}/src/forty:v1`, {
+    client: c,
+    sources: new SourceIndex(),
+  });
+  const controller = new AbortController();
+  const result = await copy(source, `${to.host}/dst/forty:v1`, {
+    client: c,
+    concurrency: 32,
+    signal: controller.signal,
+  });
+  t.is(result.blobs.uploaded, 41);
+  // Warnings are emitted on the next tick.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(
+    warnings.map((warning) => warning.name),
+    [],
+  );
+});
