@@ -6,8 +6,8 @@
  *
  * NAME is a scenario (pull, copy-same, copy-cross, copy-large) or `copy` for the three copies;
  * none runs all. ociferry is measured as users run it: the built CLI (`npm run build`), started
- * through its shebang. `--node-arg` runs it with plain `node ARG... dist/cli/main.js` instead (for
- * experiments with V8 flags); `--cli` measures another built main.js (to compare a patched build).
+ * through its shebang. `--node-arg` runs it with plain `node ARG... dist/cli/bin.js` instead (for
+ * experiments with V8 flags); `--cli` measures another built bin.js (to compare a patched build).
  * Exits 1 when a target is missed, 2 on a usage error.
  */
 import { execFileSync } from 'node:child_process';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 /** Repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');
 /** The CLI as `npm run build` emits it: what `npm install -g` puts on the PATH. */
-export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'cli', 'bin.js');
 
 /**
  * Build the package (`npm run build`: tsc, then the CLI bundle) so that the measured process is

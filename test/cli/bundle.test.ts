@@ -1,23 +1,50 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { codeCacheDir } from '../../src/cli/code-cache.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { ociferry, tempDir } from './support/cli.ts';
+import { type CliResult, ociferry, tempDir } from './support/cli.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
+const VERSION = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version;
 
-/** Bundle the CLI as `npm run build` does, laid out as installed (dist/cli next to package.json). */
-async function bundle(dir: string): Promise<string> {
-  const main = path.join(dir, 'dist', 'cli', 'main.js');
-  await mkdir(path.dirname(main), { recursive: true });
-  await copyFile(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  await run(process.execPath, [path.join(ROOT, 'scripts', 'bundle-cli.mjs'), main]);
-  return main;
+/** The CLI built as `npm run build` does, laid out as installed (dist/cli next to package.json). */
+let bin = '';
+let built = '';
+
+test.before(async () => {
+  built = await mkdtemp(path.join(tmpdir(), 'ociferry-bundle-'));
+  const dir = path.join(built, 'dist', 'cli');
+  await mkdir(dir, { recursive: true });
+  await copyFile(path.join(ROOT, 'package.json'), path.join(built, 'package.json'));
+  await run(process.execPath, [path.join(ROOT, 'scripts', 'bundle-cli.mjs'), dir]);
+  bin = path.join(dir, 'bin.js');
+});
+
+test.after.always(() => rm(built, { recursive: true, force: true }));
+
+/** Run the built bin with its code cache in `cache` (or as `env` says). */
+function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return ociferry(args, { bundle: bin, env: { ...process.env, ...env } });
+}
+
+async function cacheFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [])).sort();
 }
 
 /** The values (not types) that a source file imports from 'undici'. */
@@ -47,8 +74,7 @@ test('the CLI bundle provides every value the sources import from undici', async
 });
 
 test('the bundled CLI copies within a registry by mounts and across registries by upload', async (t) => {
-  const main = await bundle(await tempDir(t));
-  const bundled = await readFile(main, 'utf8');
+  const bundled = await readFile(path.join(path.dirname(bin), 'ociferry.cjs'), 'utf8');
   t.false(
     bundled.includes('lib/web/websocket'),
     'the bundle leaves out the undici it does not use',
@@ -56,10 +82,11 @@ test('the bundled CLI copies within a registry by mounts and across registries b
   const from = await startRegistry(t);
   const to = await startRegistry(t);
   const pushed = await pushFixture(from, 'multi-platform', 'app/multi');
+  const env = { OCIFERRY_CODE_CACHE: await tempDir(t) };
 
-  const within = await ociferry(
+  const within = await runBin(
     ['copy', '--json', `${from.host}/app/multi:v1`, `${from.host}/other/multi:v1`],
-    { bundle: main },
+    env,
   );
   t.is(within.code, 0, within.stderr);
   t.like(JSON.parse(within.stdout), {
@@ -67,18 +94,57 @@ test('the bundled CLI copies within a registry by mounts and across registries b
     blobs: { mounted: pushed.blobs.length, uploaded: 0 },
   });
 
-  const across = await ociferry(
+  const across = await runBin(
     ['copy', '--json', `${from.host}/app/multi:v1`, `${to.host}/mirror/multi:v1`],
-    { bundle: main },
+    env,
   );
   t.is(across.code, 0, across.stderr);
   t.like(JSON.parse(across.stdout), {
     digest: pushed.digest,
     blobs: { uploaded: pushed.blobs.length, mounted: 0 },
   });
-  const version = await ociferry(['--version'], { bundle: main });
-  t.is(
-    version.stdout.trim(),
-    JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version,
-  );
+});
+
+test('the bin keeps one code cache per command, reuses it, and replaces one V8 refuses', async (t) => {
+  const cache = path.join(await tempDir(t), 'code');
+  const env = { OCIFERRY_CODE_CACHE: cache };
+  const first = await runBin(['--version'], env);
+  t.is(first.stdout.trim(), VERSION, first.stderr);
+  const [versionCache] = await cacheFiles(cache);
+  if (!versionCache) return t.fail('no cache written');
+  const written = await readFile(path.join(cache, versionCache));
+  t.true(written.length > 100_000, 'the cache holds compiled code');
+
+  t.is((await runBin(['--version'], env)).stdout.trim(), VERSION);
+  t.deepEqual(await readFile(path.join(cache, versionCache)), written, 'a good cache is kept');
+
+  const inspect = await runBin(['inspect', 'oci:fixtures/data/oci-image:v1'], env);
+  t.is(inspect.code, 0, inspect.stderr);
+  t.is((await cacheFiles(cache)).length, 2, 'another command, another cache');
+  const failed = await runBin(['tags', 'oci:/nonexistent/layout'], env);
+  t.is(failed.code, 1);
+  t.is((await cacheFiles(cache)).length, 2, 'a failed run writes no cache');
+
+  await writeFile(path.join(cache, versionCache), 'not V8 code at all');
+  t.is((await runBin(['--version'], env)).stdout.trim(), VERSION);
+  const replaced = await readFile(path.join(cache, versionCache));
+  t.true(replaced.length > 100_000, 'the refused cache was written anew');
+});
+
+test('the bin takes no code from a cache directory that others can write', async (t) => {
+  const cache = await tempDir(t);
+  await chmod(cache, 0o777);
+  const result = await runBin(['--version'], { OCIFERRY_CODE_CACHE: cache });
+  t.is(result.stdout.trim(), VERSION, result.stderr);
+  t.deepEqual(await cacheFiles(cache), []);
+});
+
+test('OCIFERRY_CODE_CACHE=0 turns the code cache off', async (t) => {
+  const home = await tempDir(t);
+  const env = { OCIFERRY_CODE_CACHE: '0', HOME: home, XDG_CACHE_HOME: '' };
+  t.is((await runBin(['--version'], env)).stdout.trim(), VERSION);
+  t.deepEqual(await cacheFiles(home), []);
+  t.is(codeCacheDir(env), undefined);
+  t.is(codeCacheDir({ HOME: home }), path.join(home, '.cache', 'ociferry', 'code'));
+  t.is(codeCacheDir({ XDG_CACHE_HOME: '/x' }), path.join('/x', 'ociferry', 'code'));
 });
