@@ -3,12 +3,14 @@
  * loopback, with wall time, CPU time, peak RSS, request counts and target verdicts.
  *
  *   node --import tsx bench/run.ts [NAME...] [--runs N] [--node-arg ARG]... [--cli FILE]
+ *                                  [--keep-extra-ca-certs]
  *
  * NAME is a scenario (pull, copy-same, copy-cross, copy-large) or `copy` for the three copies;
  * none runs all. ociferry is measured as users run it: the built CLI (`npm run build`), started
  * through its shebang. `--node-arg` runs it with plain `node ARG... dist/cli/bin.js` instead (for
  * experiments with V8 flags); `--cli` measures another built bin.js (to compare a patched build).
- * Exits 1 when a target is missed, 2 on a usage error.
+ * `--keep-extra-ca-certs` leaves NODE_EXTRA_CA_CERTS in the tools' environment (removed by default:
+ * see bench/README.md). Exits 1 when a target is missed, 2 on a usage error.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -27,7 +29,7 @@ const GROUPS: Readonly<Record<string, readonly Scenario[]>> = {
   copy: [copySame, copyCross, copyLarge],
 };
 const NAMES = [...SCENARIOS.map((s) => s.name), ...Object.keys(GROUPS)].join('|');
-const USAGE = `usage: node --import tsx bench/run.ts [${NAMES}]... [--runs N] [--node-arg ARG]... [--cli FILE]`;
+const USAGE = `usage: node --import tsx bench/run.ts [${NAMES}]... [--runs N] [--node-arg ARG]... [--cli FILE] [--keep-extra-ca-certs]`;
 
 class UsageError extends Error {}
 
@@ -36,6 +38,7 @@ interface Options {
   runs: number;
   nodeArgs: string[];
   cli: string | undefined;
+  keepExtraCaCerts: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -58,6 +61,7 @@ function parseOptions(args: string[]): Options {
     runs,
     nodeArgs: parsed.values['node-arg'] ?? [],
     cli: parsed.values.cli,
+    keepExtraCaCerts: parsed.values['keep-extra-ca-certs'] ?? false,
   };
 }
 
@@ -69,6 +73,7 @@ function parseCommandLine(args: string[]) {
       runs: { type: 'string' },
       'node-arg': { type: 'string', multiple: true },
       cli: { type: 'string' },
+      'keep-extra-ca-certs': { type: 'boolean' },
     },
   });
 }
@@ -96,6 +101,11 @@ async function main(): Promise<number> {
     return 2;
   }
   await requireGnuTime();
+  // Node builds its whole root certificate store at start-up when NODE_EXTRA_CA_CERTS is set
+  // (50 ms of every node start here); the registries are plain HTTP, no certificate is involved.
+  const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
+  if (extraCaCerts !== undefined && !options.keepExtraCaCerts)
+    delete process.env.NODE_EXTRA_CA_CERTS;
   const cli = options.cli ? resolve(options.cli) : await buildCli();
   const cpu = cpus();
   const flags = options.nodeArgs.length > 0 ? ` ${options.nodeArgs.join(' ')}` : '';
@@ -105,6 +115,7 @@ async function main(): Promise<number> {
       `machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
       `node ${process.version}; ${version('skopeo')}; registry ${version('docker-registry')}`,
       `ociferry: ${cli} ${flags ? `run by plain node${flags}` : 'run through its shebang'}`,
+      `NODE_EXTRA_CA_CERTS: ${extraCaCerts === undefined ? 'not set' : process.env.NODE_EXTRA_CA_CERTS === undefined ? "removed from both tools' environment (--keep-extra-ca-certs keeps it)" : 'kept'}`,
     ].join('\n'),
   );
   const ociferry = (args: readonly string[]) =>
