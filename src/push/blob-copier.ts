@@ -177,13 +177,17 @@ export class BlobCopier {
   ): { outcomes: Promise<void>[]; done: Promise<void> } {
     const { signal } = this.#options;
     let shared = 0;
-    const tee = new Tee(
-      () =>
-        this.#read(descriptor, provider, signal, (bytes) => {
-          shared += bytes;
-        }),
-      members.length,
-    );
+    // A lone member reads on its own: a tee would only add a stream stage per chunk.
+    const tee =
+      members.length > 1
+        ? new Tee(
+            () =>
+              this.#read(descriptor, provider, signal, (bytes) => {
+                shared += bytes;
+              }),
+            members.length,
+          )
+        : undefined;
     const needs = members.map((index) =>
       this.#dropped.has(index)
         ? Promise.reject(new DroppedTargetError())
@@ -194,16 +198,17 @@ export class BlobCopier {
       try {
         const need = await (needs[k] as Promise<Need>);
         if (need.kind !== 'bytes') {
-          tee.release(k);
+          tee?.release(k);
           this.#settled(index, descriptor, need);
           return;
         }
         const leader = (await leaders)[k];
         if (leader === undefined) {
-          await this.#upload(index, descriptor, provider, { tee, branch: k }, need.session);
+          const branch = tee && { tee, branch: k };
+          await this.#upload(index, descriptor, provider, branch, need.session);
           return;
         }
-        tee.release(k);
+        tee?.release(k);
         if (need.session) await this.#target(index).cancelUpload?.(need.session);
         const leaderDone = await (outcomes[leader] as Promise<void>).then(
           () => true,
@@ -224,12 +229,12 @@ export class BlobCopier {
           this.#settled(index, descriptor, again);
         }
       } finally {
-        tee.release(k);
+        tee?.release(k);
       }
     });
     // The shared read counts at the first member (in target order) that took it.
     const done = Promise.allSettled(outcomes).then(() => {
-      const first = Math.min(...tee.claimed);
+      const first = Math.min(...(tee?.claimed ?? []));
       if (Number.isFinite(first)) this.#statsOf(members[first] as number).bytesDownloaded += shared;
     });
     return { outcomes, done };
