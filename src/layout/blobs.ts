@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestVerifier, parseDigest } from '../digest/index.ts';
+import { countingStage } from '../util/counting.ts';
 import { syncDir, tempPath } from './atomic.ts';
 import { errorCode } from './errno.ts';
 import { BlobUnknownError } from './errors.ts';
@@ -58,16 +59,18 @@ export async function ingestBlob(
   try {
     let bytes = 0;
     const { onProgress } = options;
+    const stages = onProgress
+      ? [
+          countingStage((count) => {
+            bytes += count;
+            onProgress(bytes);
+          }),
+        ]
+      : [];
     await pipeline(
       source,
       new DigestVerifier(options.digest, { size: options.size, hash: !options.sourceVerified }),
-      async function* count(chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          bytes += chunk.length;
-          onProgress?.(bytes);
-          yield chunk;
-        }
-      },
+      ...stages,
       // Chunks that arrive while a write is in flight go out together in one writev: with the
       // default 16 KiB mark every 64 KiB socket read was a write of its own, and a pull spent
       // more time handing writes to the thread pool than writing (bench/README.md).

@@ -1,9 +1,10 @@
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { OciferryError } from '../errors.ts';
 import type { UploadSession } from '../registry/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { Provider } from '../remote/provider.ts';
 import type { SourceIndex } from '../remote/sources.ts';
+import { countingStage } from '../util/counting.ts';
 import { Limiter } from '../util/limiter.ts';
 import type { BlobStats, CopyEvent } from './events.ts';
 import type { Target } from './target.ts';
@@ -307,22 +308,20 @@ export class BlobCopier {
       // Only the bytes of the attempt that succeeds count as uploaded.
       stats.bytesUploaded -= attemptBytes;
       attemptBytes = 0;
+      const uploaded = (bytes: number) => {
+        attemptBytes += bytes;
+        stats.bytesUploaded += bytes;
+        emit({ type: 'blob-progress', digest, size, bytes: attemptBytes });
+      };
       // The shared read serves the first attempt only: a retry reads again, on its own.
-      let body = attempts === 1 ? shared?.tee.claim(shared.branch) : undefined;
+      const branch = attempts === 1 ? shared?.tee.claim(shared.branch) : undefined;
       if (attempts > 1) shared?.tee.release(shared.branch);
-      body ??= await this.#read(descriptor, provider, signal, (bytes) => {
+      if (branch) return counted(branch, uploaded);
+      // Read alone: one counting stage for both directions.
+      return this.#read(descriptor, provider, signal, (bytes) => {
         stats.bytesDownloaded += bytes;
+        uploaded(bytes);
       });
-      const counter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          attemptBytes += chunk.length;
-          stats.bytesUploaded += chunk.length;
-          emit({ type: 'blob-progress', digest, size, bytes: attemptBytes });
-          callback(null, chunk);
-        },
-      });
-      pipeline(body, counter, () => undefined);
-      return counter;
     };
     await target.writeBlob(descriptor, open, { signal, session });
     stats.uploaded++;
@@ -338,15 +337,10 @@ export class BlobCopier {
     count: (bytes: number) => void,
   ): Promise<Readable> {
     const body = await provider.fetch(descriptor, { signal });
-    const counter = new Transform({
-      transform: (chunk: Buffer, _encoding, callback) => {
-        this.#bytesDownloaded += chunk.length;
-        count(chunk.length);
-        callback(null, chunk);
-      },
+    return counted(body, (bytes) => {
+      this.#bytesDownloaded += bytes;
+      count(bytes);
     });
-    pipeline(body, counter, () => undefined);
-    return counter;
   }
 
   /** Count and report a blob that needed no bytes: there already, or mounted. */
@@ -397,6 +391,13 @@ class DroppedTargetError extends OciferryError {
       'the copy to this destination failed; its remaining blobs were skipped',
     );
   }
+}
+
+/** `body` through a stage that reports the size of each chunk to `count`. */
+function counted(body: Readable, count: (bytes: number) => void): Readable {
+  const counter = countingStage(count);
+  pipeline(body, counter, () => undefined);
+  return counter;
 }
 
 function key(index: number, digest: string): string {
