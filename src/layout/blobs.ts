@@ -33,6 +33,38 @@ export function blobPath(root: string, digest: string): string {
   return join(root, 'blobs', algorithm, hex);
 }
 
+/** Written bytes after which the disk is asked to catch up, see {@link EarlyFlush}. */
+const EARLY_FLUSH_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Starts the disk writes of a blob while it still streams in: every few MiB, one `fdatasync` in
+ * the background (never two at once). The fsync that ends the blob then finds little left to
+ * write, instead of all of it at once at the end (a 4 x 64 MiB pull waited 100 ms there).
+ */
+class EarlyFlush {
+  readonly #handle: FileHandle;
+  #sinceFlush = 0;
+  #flushing = false;
+
+  constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  advance(bytes: number): void {
+    this.#sinceFlush += bytes;
+    if (this.#flushing || this.#sinceFlush < EARLY_FLUSH_BYTES) return;
+    this.#sinceFlush = 0;
+    this.#flushing = true;
+    // A failure shows again, and counts, in the fsync that ends the write.
+    this.#handle
+      .datasync()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#flushing = false;
+      });
+  }
+}
+
 /** Bytes of a blob that may wait for the write in flight, to go out with the next writev. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
@@ -59,14 +91,14 @@ export async function ingestBlob(
   try {
     let bytes = 0;
     const { onProgress } = options;
-    const stages = onProgress
-      ? [
-          countingStage((count) => {
-            bytes += count;
-            onProgress(bytes);
-          }),
-        ]
-      : [];
+    const flusher = new EarlyFlush(handle);
+    const stages = [
+      countingStage((count) => {
+        bytes += count;
+        onProgress?.(bytes);
+        flusher.advance(count);
+      }),
+    ];
     await pipeline(
       source,
       new DigestVerifier(options.digest, { size: options.size, hash: !options.sourceVerified }),

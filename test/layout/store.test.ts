@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import test from 'ava';
+import { digestBytes } from '../../src/digest/index.ts';
 import {
   type Descriptor,
   IMAGE_NAME,
@@ -257,4 +260,22 @@ readOnlyTest('a read-only layout without index.json opens and reads as empty', a
   );
   t.deepEqual(JSON.parse(output), { tags: [], write: 'BLOB_UNKNOWN' });
   t.deepEqual(await tree(dir), ['blobs', 'oci-layout']);
+});
+
+test('a blob of many MiB streams in chunks, flushed on the way, and lands whole', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir);
+  const chunk = randomBytes(64 * 1024);
+  const count = 400; // 25 MiB: several early flushes on the way
+  const whole = Buffer.concat(Array.from({ length: count }, () => chunk));
+  const digest = digestBytes(whole);
+  const progress: number[] = [];
+  const written = await store.writeBlob(
+    { digest, size: whole.length },
+    () => Readable.from(Array.from({ length: count }, () => chunk)),
+    { onProgress: (bytes) => progress.push(bytes) },
+  );
+  t.true(written);
+  t.is(progress.at(-1), whole.length);
+  t.true((await readFile(join(dir, 'blobs', 'sha256', digest.slice(7)))).equals(whole));
 });
