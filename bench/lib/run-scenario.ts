@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import type { Metric, Scenario, SetupContext, Target, Tool, ToolRun } from './scenario.ts';
 
 /** Median figures of one tool over its runs. */
@@ -66,6 +67,17 @@ function evaluate(target: Target, ratios: Record<Metric, number>, ours: Medians)
   return { target, value, pass: value <= target.maxRatio };
 }
 
+/** `sync`: write back every dirty page of the system, so that a run starts with none pending. */
+function settleDisk(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sync', [], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`sync exited ${code}`)),
+    );
+  });
+}
+
 /**
  * Set the scenario up, run both tools `runs` times each, alternating which goes first in each
  * round (skopeo, ociferry; then ociferry, skopeo; ...), and compare the medians with the targets.
@@ -82,6 +94,8 @@ export async function runScenario(
     for (let round = 0; round < count; round++) {
       const order: Tool[] = round % 2 === 0 ? ['skopeo', 'ociferry'] : ['ociferry', 'skopeo'];
       for (const tool of order) {
+        // The previous run's writes (and the removal of its output) are not on the next one's bill.
+        await settleDisk();
         const run = await prepared.run(tool, round);
         runs[tool].push(run);
         const m = run.measurement;
