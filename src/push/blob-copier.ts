@@ -49,10 +49,10 @@ type Need =
  * now or was there already; the registry answers both alike, in one request where HEAD + mount
  * took two); else, or when the mount was refused, HEAD (exists -> skip; a 202's session is
  * cancelled, else kept for the upload). Only then is the source opened, once, and teed into
- * every target still needing the bytes,
- * verified on the way, at the pace of the slowest. A target on the same registry as an earlier
- * one that needs the bytes waits for it and mounts from it instead. A target whose upload is
- * retried, or that could not start in time (see {@link Tee}), reads the source again on its own.
+ * every target still needing the bytes (a lone target reads it directly), verified on the way,
+ * at the pace of the slowest. A target on the same registry as an earlier one that needs the
+ * bytes waits for it and mounts from it instead. A target whose upload is retried, or that could
+ * not start in time (see {@link Tee}), reads the source again on its own.
  */
 export class BlobCopier {
   /** Figures per target, in target order. */
