@@ -21,6 +21,8 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Follow redirects of GET and HEAD; default true. */
   followRedirects?: boolean;
+  /** Vets each redirect target before it is followed; throws to refuse it. */
+  checkRedirect?: (next: URL) => Promise<void>;
   /**
    * Wait for a slot of the host's limiter; default true. False only for requests that continue a
    * transfer already admitted (a download resuming with `Range`), so that they cannot deadlock
@@ -221,6 +223,7 @@ export class HttpClient {
           message: `${method} ${redactUrl(url)} redirected to an unsupported scheme ${next.protocol}`,
         });
       }
+      await request.checkRedirect?.(next);
       if (next.origin !== startOrigin) delete headers.authorization;
       if (response.status === 303 && method !== 'HEAD') method = 'GET';
       body = method === 'GET' || method === 'HEAD' ? undefined : body;

@@ -42,8 +42,9 @@ const IDENTITY_TOKEN_USER = '<token>';
  * distribution token `GET` (repeated `scope`, Basic credentials when there are some), or for an
  * identity token the OAuth2 `POST` with `grant_type=refresh_token`. A realm that answers that POST
  * with 404 only speaks GET (distribution `oauth.md`): the identity token then goes as the Basic
- * password (user: the credential's username, else `<token>`). Reads `token` or `access_token`;
- * `expires_in` defaults to 60 s.
+ * password (user: the credential's username, else `<token>`). A redirect of the GET is followed
+ * only to a target that {@link tokenRealm} would accept as a realm. Reads `token` or
+ * `access_token`; `expires_in` defaults to 60 s.
  */
 export async function fetchToken(http: HttpClient, request: TokenRequest): Promise<Token> {
   const realm = await tokenRealm(request.challenge, request.registryUrl);
@@ -72,7 +73,16 @@ export async function fetchToken(http: HttpClient, request: TokenRequest): Promi
       const user = credential.username ?? IDENTITY_TOKEN_USER;
       headers.authorization = basicAuthorization(user, credential.token);
     }
-    response = await http.send({ method, url, headers, signal: request.signal });
+    response = await http.send({
+      method,
+      url,
+      headers,
+      signal: request.signal,
+      // A realm that redirects is held to the same rules at every hop.
+      checkRedirect: async (next) => {
+        await tokenRealm({ scheme: 'bearer', params: { realm: next.href } }, request.registryUrl);
+      },
+    });
   }
   const text = (await readBody(response, method, TOKEN_RESPONSE_LIMIT, 'token response')).toString(
     'utf8',

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { fetchToken } from '../../../src/registry/auth/token.ts';
 import { RegistryError } from '../../../src/registry/errors.ts';
@@ -68,6 +70,39 @@ test('an http realm is refused for an https registry before anything is sent', a
     t.is(err?.code, 'INSECURE_REALM');
   }
   t.is(sent, 0);
+});
+
+test('a realm that redirects the token GET to a private address is refused at that hop', async (t) => {
+  // A hostile token service: the real one cannot be made to redirect.
+  const hops: string[] = [];
+  const realm = createServer((req, res) => {
+    hops.push(req.url ?? '');
+    res.writeHead(307, { location: 'http://10.255.255.1/latest/token' }).end();
+  });
+  await new Promise<void>((resolve) => realm.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => realm.close());
+  const { port } = realm.address() as AddressInfo;
+  const events: string[] = [];
+  const http = new HttpClient({ onRequest: (e) => events.push(`${e.method} ${e.url}`) });
+  t.teardown(() => http.close());
+  const err = await t.throwsAsync(
+    fetchToken(http, {
+      challenge: { scheme: 'bearer', params: { realm: `http://127.0.0.1:${port}/token` } },
+      registryUrl: new URL('http://127.0.0.1:5000/'),
+      scopes: ['repository:a/b:pull'],
+      credential: { kind: 'basic', username: 'alice', password: ALICE_PASSWORD },
+    }),
+    { instanceOf: RegistryError },
+  );
+  t.is(err?.code, 'INSECURE_REALM');
+  t.regex(err?.message ?? '', /10\.255\.255\.1.*private address/);
+  t.false(err?.message.includes(ALICE_PASSWORD));
+  t.is(hops.length, 1);
+  t.deepEqual(
+    events.map((event) => event.split('?')[0]),
+    [`GET http://127.0.0.1:${port}/token`],
+    'the private address was never asked',
+  );
 });
 
 test('an identity token with a username goes as that user by GET to a realm without OAuth2', async (t) => {
