@@ -41,6 +41,8 @@ export class CliContext {
   #insecure: boolean;
   /** Registries whose nearly spent request quota was reported already. */
   readonly #quotaWarned = new Set<string>();
+  /** The progress display on screen, which status lines go through (see progress()). */
+  #display: Progress | undefined;
 
   constructor(options: GlobalOptions, io: CliIO, signal: AbortSignal) {
     this.options = options;
@@ -111,10 +113,23 @@ export class CliContext {
     this.subjects.push(subject);
   }
 
-  /** The progress display for a copy: none with `-q`, `--json` or `--progress none`. */
+  /**
+   * The progress display for a copy: none with `-q`, `--json` or `--progress none`. Until it is
+   * stopped, {@link info} lines go through it, so that a warning does not land inside the bars.
+   */
   progress(): Progress | undefined {
     if (this.options.quiet || this.json) return undefined;
-    return createProgress(this.options.progress, this.io.stderr);
+    const display = createProgress(this.options.progress, this.io.stderr);
+    if (!display) return undefined;
+    this.#display = display;
+    return {
+      onEvent: display.onEvent,
+      note: (line) => display.note(line),
+      stop: () => {
+        if (this.#display === display) this.#display = undefined;
+        display.stop();
+      },
+    };
   }
 
   /** A result line on stdout. */
@@ -129,7 +144,9 @@ export class CliContext {
 
   /** A status message on stderr, unless `-q` or `--json`. */
   info(text: string): void {
-    if (!this.options.quiet && !this.json) this.io.stderr.write(`${text}\n`);
+    if (this.options.quiet || this.json) return;
+    if (this.#display) this.#display.note(text);
+    else this.io.stderr.write(`${text}\n`);
   }
 
   /** A `--debug` line on stderr. */

@@ -15,6 +15,10 @@ export class PlainProgress implements Progress {
     if (line !== undefined) this.#stream.write(`${line}\n`);
   };
 
+  note(line: string): void {
+    this.#stream.write(`${line}\n`);
+  }
+
   stop(): void {}
 }
 

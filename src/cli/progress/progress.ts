@@ -11,6 +11,8 @@ export interface ProgressStream {
 export interface Progress {
   /** Show one event; pass as a copy's `onEvent`. */
   readonly onEvent: (event: CopyEvent) => void;
+  /** Print a message line (a warning) without breaking the display: above bars, between lines. */
+  note(line: string): void;
   /** Finish: leave the terminal as it was (cursor shown, no half-drawn frame). */
   stop(): void;
 }

@@ -53,17 +53,29 @@ export class TtyProgress implements Progress {
     else this.#timer ??= setTimeout(() => this.#draw(), this.#intervalMs).unref();
   };
 
+  /** The line goes where the bars were, and the bars are drawn again below it. */
+  note(line: string): void {
+    const drawn = this.#lines > 0;
+    this.#erase();
+    this.#stream.write(`${line}\n`);
+    if (drawn) this.#draw();
+  }
+
   /** Erase the bars and give the cursor back. */
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#lines > 0) this.#stream.write(`${ESC}${this.#lines}A\r${CLEAR_BELOW}`);
-    this.#lines = 0;
+    this.#erase();
     if (this.#cursorHidden) {
       this.#stream.write(SHOW_CURSOR);
       process.removeListener('exit', this.#restoreOnExit);
       this.#cursorHidden = false;
     }
+  }
+
+  #erase(): void {
+    if (this.#lines > 0) this.#stream.write(`${ESC}${this.#lines}A\r${CLEAR_BELOW}`);
+    this.#lines = 0;
   }
 
   #draw(): void {

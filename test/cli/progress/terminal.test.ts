@@ -66,3 +66,36 @@ test('Ctrl-C during a copy restores the cursor and exits with status 130', async
   t.true(shown > output.lastIndexOf(HIDE_CURSOR), 'the cursor is shown again');
   t.regex(output.slice(shown), /error: copy .*: interrupted/);
 });
+
+test('a warning during a copy on a terminal is printed above the bars, not inside them', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'layers-40', 'app/forty');
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/blobs\/sha256:/, action: { delayMs: 150 } },
+  ]);
+  const dir = path.join(await tempDir(t), 'layout');
+  const running = onTerminal(['copy', `${proxy.host}/app/forty:v1`, `oci:${dir}:v1`]);
+  // Once bars are on screen, one blob answer states a nearly spent quota (and is retried).
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  proxy.rules.unshift({
+    method: 'GET',
+    path: /\/blobs\/sha256:/,
+    times: 1,
+    action: {
+      status: 429,
+      headers: {
+        'retry-after': '0',
+        'ratelimit-limit': '100;w=21600',
+        'ratelimit-remaining': '1;w=21600',
+      },
+    },
+  });
+  const { code, output } = await running;
+  t.is(code, 0, output);
+  const drawn = output.replaceAll('\x1b', '⎋');
+  t.regex(
+    drawn,
+    /⎋\[\d+A\r⎋\[Jwarning: \S+ rate limit nearly used up: [^\n]*\r?\n⎋\[2K/,
+    'bars erased, the warning on its own line, bars drawn again',
+  );
+});

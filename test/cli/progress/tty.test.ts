@@ -97,3 +97,28 @@ test('more blobs in flight than bars are counted on one line', (t) => {
   t.regex(frame, /… and 1 more in flight/);
   progress.stop();
 });
+
+test('a note goes where the bars were, and the bars are drawn again below it', (t) => {
+  const tty = terminal();
+  const progress = new TtyProgress(tty, { now: clock().now });
+  progress.onEvent({ type: 'blob-start', digest: A, size: 2000 });
+  tty.writes.length = 0;
+  progress.note('warning: registry says: slow down');
+  const out = visible(tty.writes.join(''));
+  const erase = out.indexOf('⎋[2A\r⎋[J');
+  const line = out.indexOf('warning: registry says: slow down\n');
+  const redraw = out.indexOf('sha256:aaaaaaaaaaaa…');
+  t.true(erase === 0, 'the 2-line frame is erased first');
+  t.true(line > erase && redraw > line, 'then the line, then the bars again');
+  tty.writes.length = 0;
+  progress.stop();
+  t.true(visible(tty.writes.join('')).startsWith('⎋[2A\r⎋[J'), 'stop erases the redrawn frame');
+});
+
+test('a note before any frame is just a line', (t) => {
+  const tty = terminal();
+  const progress = new TtyProgress(tty, { now: clock().now });
+  progress.note('warning: x');
+  t.deepEqual(tty.writes, ['warning: x\n']);
+  progress.stop();
+});
