@@ -38,7 +38,8 @@ export class CliContext {
   readonly subjects: string[] = [];
   #client: RegistryClient | undefined;
   readonly #clients: RegistryClient[] = [];
-  #insecure: boolean;
+  /** Every registry (`--insecure`), or those whose caches ask for it. */
+  readonly #insecure: true | string[];
   /** Registries whose nearly spent request quota was reported already. */
   readonly #quotaWarned = new Set<string>();
   /** The progress display on screen, which status lines go through (see progress()). */
@@ -49,7 +50,7 @@ export class CliContext {
     this.io = io;
     this.signal = signal;
     this.credentials = new CredentialStore({ env: io.env });
-    this.#insecure = options.insecure === true;
+    this.#insecure = options.insecure === true ? true : [];
   }
 
   /** True with `--json`: stdout carries one JSON object and nothing else. */
@@ -84,16 +85,18 @@ export class CliContext {
   }
 
   /**
-   * Skip TLS certificate verification because `registries` ask for it (`registry.insecure=true`
-   * in a cache CSV). The client has one TLS setting, so it then applies to every registry of the
-   * run, as `--insecure` does; a warning says so. Call before the first use of {@link client}.
+   * Skip TLS certificate verification for `registries` only, because they ask for it
+   * (`registry.insecure=true` in a cache CSV); a warning says so. Every other registry is still
+   * verified. Call before the first use of {@link client}.
    */
   skipTlsVerification(registries: readonly string[]): void {
-    if (registries.length === 0 || this.#insecure) return;
-    this.#insecure = true;
-    const names = [...new Set(registries)].join(', ');
+    const listed = this.#insecure;
+    if (listed === true) return;
+    const added = [...new Set(registries)].filter((name) => !listed.includes(name));
+    if (added.length === 0) return;
+    listed.push(...added);
     this.info(
-      `warning: registry.insecure=true for ${names}: TLS certificates are not verified for any registry in this run`,
+      `warning: registry.insecure=true: TLS certificates of ${added.join(', ')} are not verified`,
     );
   }
 

@@ -1,3 +1,4 @@
+import { apiHost } from '../reference/index.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { CredentialStore } from './auth/credentials.ts';
 import { TokenCache } from './auth/token-cache.ts';
@@ -15,8 +16,12 @@ export interface RegistryClientOptions {
   credentials?: CredentialStore;
   /** Plain HTTP for every registry, none, or per registry; default: loopback registries only. */
   plainHttp?: boolean | ((registry: string) => boolean);
-  /** Skip TLS certificate verification; default false. */
-  insecure?: boolean;
+  /**
+   * Skip TLS certificate verification: for every registry, or only for the registries listed (as
+   * in references: `docker.io`, `host[:port]`; their token endpoints and redirects on the same
+   * host included, other hosts still verified); default false.
+   */
+  insecure?: boolean | readonly string[];
   /** Requests in flight per host; default 8. */
   concurrency?: number;
   /** `User-Agent`; default `ociferry`. */
@@ -50,7 +55,14 @@ export class RegistryClient {
   readonly #manifestSizeLimit: number;
 
   constructor(options: RegistryClientOptions = {}) {
-    this.#http = new HttpClient(options);
+    const { insecure } = options;
+    this.#http = new HttpClient({
+      ...options,
+      insecure:
+        typeof insecure === 'object'
+          ? insecure.flatMap((registry) => [registry, apiHost(registry)])
+          : insecure,
+    });
     const auth = new Authenticator(
       this.#http,
       options.credentials ?? new CredentialStore(),

@@ -87,8 +87,11 @@ export interface ProxyOptions {
 
 /** Options of {@link HttpClient}. */
 export interface HttpClientOptions {
-  /** Skip TLS certificate verification; default false. */
-  insecure?: boolean;
+  /**
+   * Skip TLS certificate verification: for every host, or for the hosts (`name[:port]` as in a
+   * URL) listed; default false.
+   */
+  insecure?: boolean | readonly string[];
   /** Requests in flight per host (until their response headers); default 8. */
   concurrency?: number;
   /** `User-Agent` header; default `ociferry`. */
@@ -111,7 +114,10 @@ const MAX_REDIRECTS = 10;
  * the origin changes.
  */
 export class HttpClient {
-  readonly #dispatcher: Dispatcher;
+  /** Dispatchers by whether they verify certificates, made on first use. */
+  readonly #dispatchers = new Map<boolean, Dispatcher>();
+  readonly #insecure: (host: string) => boolean;
+  readonly #proxy: ProxyOptions | undefined;
   readonly #limiters = new Map<string, Limiter>();
   readonly #concurrency: number;
   readonly #userAgent: string;
@@ -136,21 +142,38 @@ export class HttpClient {
     };
     this.#onRequest = options.onRequest;
     this.#onWarning = options.onWarning;
-    const verify = !options.insecure;
-    const { headersMs, bodyIdleMs } = this.#timeouts;
-    this.#dispatcher = new EnvHttpProxyAgent({
-      httpProxy: options.proxy?.http,
-      httpsProxy: options.proxy?.https,
-      noProxy: options.proxy?.noProxy,
-      proxyTunnel: false,
-      connect: { timeout: this.#timeouts.connectMs, rejectUnauthorized: verify },
-      requestTls: { rejectUnauthorized: verify },
-      headersTimeout: headersMs,
-      bodyTimeout: bodyIdleMs,
-      // undici opens the pool to an absolute-form proxy with no options of ours: give it our timeouts.
-      factory: (origin, pool) =>
-        new Pool(origin, { ...pool, headersTimeout: headersMs, bodyTimeout: bodyIdleMs }),
-    });
+    this.#proxy = options.proxy;
+    const insecure = options.insecure ?? false;
+    if (typeof insecure === 'boolean') {
+      this.#insecure = () => insecure;
+    } else {
+      const hosts = new Set(insecure.map((host) => host.toLowerCase()));
+      this.#insecure = (host) => hosts.has(host.toLowerCase());
+    }
+  }
+
+  /** The dispatcher for `url`: one that skips certificate checks only for an insecure host. */
+  #dispatcherFor(url: URL): Dispatcher {
+    const verify = url.protocol !== 'https:' || !this.#insecure(url.host);
+    let dispatcher = this.#dispatchers.get(verify);
+    if (!dispatcher) {
+      const { headersMs, bodyIdleMs } = this.#timeouts;
+      dispatcher = new EnvHttpProxyAgent({
+        httpProxy: this.#proxy?.http,
+        httpsProxy: this.#proxy?.https,
+        noProxy: this.#proxy?.noProxy,
+        proxyTunnel: false,
+        connect: { timeout: this.#timeouts.connectMs, rejectUnauthorized: verify },
+        requestTls: { rejectUnauthorized: verify },
+        headersTimeout: headersMs,
+        bodyTimeout: bodyIdleMs,
+        // undici opens the pool to an absolute-form proxy with no options of ours: our timeouts.
+        factory: (origin, pool) =>
+          new Pool(origin, { ...pool, headersTimeout: headersMs, bodyTimeout: bodyIdleMs }),
+      });
+      this.#dispatchers.set(verify, dispatcher);
+    }
+    return dispatcher;
   }
 
   /** HTTP exchanges sent so far, redirect hops included. */
@@ -178,7 +201,7 @@ export class HttpClient {
 
   /** Close every pooled connection. */
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    await Promise.all([...this.#dispatchers.values()].map((dispatcher) => dispatcher.close()));
   }
 
   #limiter(host: string): Limiter {
@@ -241,7 +264,7 @@ export class HttpClient {
     this.#requestCount++;
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#dispatcher.request({
+      response = await this.#dispatcherFor(url).request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method,

@@ -150,7 +150,7 @@ test('cache warnings go to stderr as warning lines, not with -q, and stay in --j
   );
 });
 
-test('registry.insecure=true in --from or --to skips TLS verification, and says so', async (t) => {
+test('registry.insecure=true in --from or --to skips TLS verification of that registry only, and says so', async (t) => {
   // Uploads must follow relative Locations: the registry behind the TLS front sees plain HTTP.
   const registry = await startRegistry(t, { relativeUrls: true });
   await pushFixture(registry, 'cache-manifest', 'cache/app');
@@ -172,10 +172,22 @@ test('registry.insecure=true in --from or --to skips TLS verification, and says 
   t.regex(
     check.stderr,
     new RegExp(
-      `^warning: registry.insecure=true for ${tls}: TLS certificates are not verified for any registry in this run$`,
+      `^warning: registry.insecure=true: TLS certificates of ${tls} are not verified$`,
       'm',
     ),
   );
+
+  // Only that registry: another TLS registry of the same run is still verified.
+  const other = `0.0.0.0:${(await startTlsFront(t, registry.host)).split(':')[1]}`;
+  const strict = await ociferry(
+    [
+      ...['cache', 'copy', '--from', `${ref},registry.insecure=true`],
+      ...['--to', `type=registry,ref=${other}/cache/strict,mode=max`],
+    ],
+    { env },
+  );
+  t.is(strict.code, 1, strict.stderr);
+  t.regex(strict.stderr, new RegExp(`TLS connection to ${other.replace('.', '\\.')}.* failed`));
 
   const copy = await ociferry(
     [

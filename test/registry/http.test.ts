@@ -318,3 +318,15 @@ test('timeouts hold for requests through the proxy', async (t) => {
   t.true(Date.now() - started < 3000);
   t.is(proxy.log.filter((r) => r.target.includes('/manifests/')).length, 2);
 });
+
+test('insecure as a list skips certificate checks for the registries listed, not for others', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none', relativeUrls: true });
+  const listed = await startTlsFront(t, registry.host);
+  const other = await startTlsFront(t, registry.host);
+  const client = clientFor(t, listed, undefined, { plainHttp: false, insecure: [listed] });
+  t.is(await client.repository(listed, 'tls/app').headManifest('v1'), undefined);
+  const err = await t.throwsAsync(client.repository(other, 'tls/app').headManifest('v1'), {
+    instanceOf: RegistryError,
+  });
+  t.is(err?.code, 'TLS_ERROR');
+});

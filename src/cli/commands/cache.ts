@@ -196,7 +196,7 @@ function concerns(
 
 /**
  * `registry.insecure=true` is a client setting the library leaves to its caller: skip TLS
- * verification for the run when a cache asks for it.
+ * verification for the registries of the caches that ask for it.
  */
 function honourInsecure(
   ctx: CliContext,
