@@ -6,6 +6,7 @@ import { SizeExceededError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { Provider } from '../remote/provider.ts';
+import { DEFAULT_CACHE_DIR_MAX_BYTES, pruneCacheDir, touchCached } from './cache-dir.ts';
 import { DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { type ParsedCacheConfig, parseCacheConfig } from './config-parse.ts';
 import { CacheConfigError } from './errors.ts';
@@ -20,6 +21,8 @@ export interface LoadCacheConfigOptions {
    * config blobs); re-verified and re-parsed on every load from disk. Default: none.
    */
   cacheDir?: string;
+  /** Size budget of `cacheDir`; the configs used longest ago are removed beyond it. Default 512 MiB. */
+  cacheDirMaxBytes?: number;
   /** Size cap of the config, default 16 MiB. */
   limit?: number;
   /** What the config belongs to, for messages (never with credentials). */
@@ -58,7 +61,13 @@ export function loadCacheConfig(
     try {
       return cacheDir === undefined
         ? await parse(await fetch())
-        : await throughDisk(cacheDir, descriptor, fetch, parse, signal);
+        : await throughDisk(
+            { dir: cacheDir, maxBytes: options.cacheDirMaxBytes ?? DEFAULT_CACHE_DIR_MAX_BYTES },
+            descriptor,
+            fetch,
+            parse,
+            signal,
+          );
     } catch (error) {
       throw locateConfigError(error, what);
     }
@@ -66,11 +75,12 @@ export function loadCacheConfig(
 }
 
 /**
- * Parse from the disk cache; on a miss (or a damaged entry) fetch into it first. A cache
- * directory that cannot be written (read-only, full) is skipped, not an error.
+ * Parse from the disk cache; on a miss (or a damaged entry) fetch into it first, then keep the
+ * directory within its budget. A cache directory that cannot be written (read-only, full) is
+ * skipped, not an error.
  */
 async function throughDisk(
-  dir: string,
+  { dir, maxBytes }: { dir: string; maxBytes: number },
   descriptor: Descriptor,
   fetch: () => Promise<Readable>,
   parse: (source: Readable) => Promise<ParsedCacheConfig>,
@@ -85,10 +95,13 @@ async function throughDisk(
     return direct();
   }
   const { algorithm, hex } = parseDigest(descriptor.digest);
-  const drop = () => rm(join(store.dir, 'blobs', algorithm, hex), { force: true }).catch(() => {});
+  const path = join(store.dir, 'blobs', algorithm, hex);
+  const drop = () => rm(path, { force: true }).catch(() => {});
   if (await store.has(descriptor.digest)) {
     try {
-      return await parse(store.readBlob(descriptor.digest));
+      const parsed = await parse(store.readBlob(descriptor.digest));
+      await touchCached(path);
+      return parsed;
     } catch (error) {
       if (signal?.aborted) throw error;
       // Damaged or not a valid config after all: drop it and read the source again.
@@ -101,6 +114,7 @@ async function throughDisk(
     if (!isFileSystemError(error) || signal?.aborted) throw error;
     return direct();
   }
+  await pruneCacheDir(store.dir, maxBytes, path);
   try {
     return await parse(store.readBlob(descriptor.digest));
   } catch (error) {

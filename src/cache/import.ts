@@ -36,6 +36,8 @@ export interface OpenCacheSourceOptions {
   cache?: CacheImportCache;
   /** Directory keeping validated configs by digest across processes; default none. */
   cacheDir?: string;
+  /** Size budget of `cacheDir`, the configs used longest ago removed beyond it; default 512 MiB. */
+  cacheDirMaxBytes?: number;
   /** Size cap of a cache config (inline: of its records), default 16 MiB. */
   configSizeLimit?: number;
   /** Where learnt blob locations go (mount sources of later copies); default the shared index. */
@@ -119,6 +121,7 @@ export async function loadCacheSource(
     const parsed = await loadCacheConfig(wrapped.config, remote.context.provider, {
       cache,
       cacheDir: options.cacheDir,
+      cacheDirMaxBytes: options.cacheDirMaxBytes,
       limit,
       origin: name,
       signal: options.signal,

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import {
@@ -110,6 +110,42 @@ test('configs kept in cacheDir survive a new client and a new in-memory cache', 
   t.is(again.configDescriptor?.digest, CONFIG_DIGEST);
   t.true(again.graph.has((await cacheKeys()).hits[0] as string));
   t.deepEqual(await blobGets(registry, mark), []);
+});
+
+test('cacheDir stays within its budget: the configs used longest ago go first', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const cacheDir = await tempDir(t);
+  const blobs = path.join(cacheDir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const hour = 3600;
+  const now = Date.now() / 1000;
+  const filler = async (name: string, ageSeconds: number) => {
+    const file = path.join(blobs, name.repeat(64));
+    await writeFile(file, Buffer.alloc(800));
+    await utimes(file, now - ageSeconds, now - ageSeconds);
+    return file;
+  };
+  const oldest = await filler('a', 72 * hour);
+  const older = await filler('b', 48 * hour);
+  const recent = await filler('c', hour);
+  const configSize = (await readFixtureBlob('cache-manifest', CONFIG_DIGEST)).length;
+  const ref = `type=registry,ref=${registry.host}/cache/app:latest`;
+  await openCacheSource(ref, {
+    client: client(t),
+    cache: new CacheImportCache(),
+    cacheDir,
+    cacheDirMaxBytes: configSize + 900,
+  });
+  const left = await readdir(blobs);
+  const kept = CONFIG_DIGEST.slice('sha256:'.length);
+  t.deepEqual(left.sort(), [kept, path.basename(recent)].sort());
+  t.false(left.includes(path.basename(oldest)) || left.includes(path.basename(older)));
+
+  // A config read from the disk counts as used now.
+  await utimes(path.join(blobs, kept), now - 96 * hour, now - 96 * hour);
+  await openCacheSource(ref, { client: client(t), cache: new CacheImportCache(), cacheDir });
+  t.true((await stat(path.join(blobs, kept))).mtimeMs > (now - hour) * 1000);
 });
 
 test('a cacheDir that cannot be used is skipped, not an error', async (t) => {

@@ -53,7 +53,10 @@ export function cacheCommands(program: Command, run: Run): void {
     )
     .requiredOption('--from <csv>', 'cache to read (repeatable)', collectImport)
     .argument('<key...>', 'cache keys (digests, as BuildKit computes them)', collectKeys)
-    .option('--cache-dir <dir>', 'keep parsed cache configs here across runs')
+    .option(
+      '--cache-dir <dir>',
+      'keep cache configs here across runs (the least recently used go beyond 512 MiB)',
+    )
     .addHelpText(
       'after',
       `
@@ -89,7 +92,10 @@ Examples:
       'blob transfers at once per destination (default 8)',
       positiveIntegerArg,
     )
-    .option('--cache-dir <dir>', 'keep parsed cache configs here across runs')
+    .option(
+      '--cache-dir <dir>',
+      'keep cache configs here across runs (the least recently used go beyond 512 MiB)',
+    )
     .addHelpText(
       'after',
       `
