@@ -22,6 +22,8 @@ export type FaultAction =
   | { flipByteAt: number }
   /** Wait this long before forwarding. */
   | { delayMs: number }
+  /** Forward, let the target answer, then drop the client connection without a byte of it. */
+  | { dropAnswer: true }
   /** Answer with a redirect (default 307) to the CDN origin, same path and query. */
   | { redirectToCdn: true; status?: 301 | 302 | 307 | 308 };
 
@@ -135,6 +137,8 @@ export async function startFaultProxy(
     } else if ('status' in action) {
       res.writeHead(action.status, action.headers);
       res.end(action.body);
+    } else if ('dropAnswer' in action) {
+      forward(req, res, path, headers, 'drop');
     } else if ('delayMs' in action) {
       try {
         await sleep(action.delayMs, undefined, { signal: closing.signal });
@@ -154,7 +158,7 @@ export async function startFaultProxy(
     res: http.ServerResponse,
     path: string,
     headers: string[],
-    fault: BodyFault | undefined,
+    fault: BodyFault | 'drop' | undefined,
   ): void => {
     const upstream = http.request({
       host: origin.hostname,
@@ -169,6 +173,11 @@ export async function startFaultProxy(
       else res.writeHead(502, { 'content-length': '0' }).end();
     });
     upstream.on('response', (answer) => {
+      if (fault === 'drop') {
+        answer.resume();
+        answer.on('end', () => res.destroy());
+        return;
+      }
       const raw = responseHeaders(answer.rawHeaders, origin.origin, proxyUrl, fault);
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, raw);
       relayBody(answer, res, fault);

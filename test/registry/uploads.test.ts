@@ -134,6 +134,35 @@ test('a chunked upload resumes from the session status after a 416', async (t) =
   t.deepEqual(await streamDigest(await repo.fetchBlob(expected)), expected);
 });
 
+test('a chunked upload whose PATCH answer is lost starts over and completes', async (t) => {
+  // distribution's session token carries the offset: once the chunk has landed, the token the
+  // lost answer would have replaced is refused, so the session cannot be resumed; start over.
+  const registry = await startRegistry(t, { auth: 'none' });
+  const rule = { method: 'PATCH', path: UPLOADS, times: 1, action: { dropAnswer: true } } as const;
+  const proxy = await startFaultProxy(t, registry.url, []);
+  const client = clientFor(t, proxy.host, undefined, {
+    onRequest: (event) => {
+      if (event.method === 'PATCH' && event.status === 202 && proxy.rules.length === 0)
+        proxy.rules.push(rule);
+    },
+  });
+  const repo = client.repository(proxy.host, 'up/lost');
+  const size = 3 * MiB + 5;
+  const expected = await generatedDescriptor('lost', size);
+  const source = generated('lost', size);
+  let opened = 0;
+  const open = () => {
+    opened++;
+    return source();
+  };
+  await repo.uploadBlob(expected, open, { mode: 'chunked', chunkSize: MiB });
+  t.is(proxy.hits(rule), 1);
+  t.is(opened, 2, 'the source was read again for the new session');
+  t.is((await registry.requests({ method: 'POST', path: UPLOADS })).length, 2);
+  t.is((await registry.requests({ method: 'DELETE', path: UPLOADS })).length, 1);
+  t.deepEqual(await streamDigest(await repo.fetchBlob(expected)), expected);
+});
+
 test('chunks are at least the OCI-Chunk-Min-Length the registry asks for', async (t) => {
   const registry = await startRegistry(t, { auth: 'none' });
   const proxy = await startFaultProxy(t, registry.url, []);
