@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { DigestMismatchError, SizeMismatchError } from '../../src/digest/index.ts';
 import type { UploadMode } from '../../src/registry/uploads.ts';
-import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { type FaultAction, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import {
   clientFor,
@@ -112,22 +112,30 @@ test('a failed upload attempt is retried with a new session and a reopened body'
   t.is((await repo.headBlob(blob.digest))?.size, blob.size);
 });
 
-test('a chunked upload resumes from the session status after a 416', async (t) => {
+/**
+ * A registry behind a fault proxy, and a client whose second PATCH meets `action` once: the
+ * fault is armed when the first chunk has been stored.
+ */
+async function faultOnSecondChunk(t: ExecutionContext, action: FaultAction) {
   const registry = await startRegistry(t, { auth: 'none' });
-  const rule = { method: 'PATCH', path: UPLOADS, times: 1, action: { status: 416 } };
+  const rule = { method: 'PATCH', path: UPLOADS, times: 1, action };
   const proxy = await startFaultProxy(t, registry.url, []);
-  // The 416 hits the second chunk, once the first has been stored.
   const client = clientFor(t, proxy.host, undefined, {
     onRequest: (event) => {
       if (event.method === 'PATCH' && event.status === 202 && proxy.rules.length === 0)
         proxy.rules.push(rule);
     },
   });
+  return { registry, proxy, client, fired: () => proxy.hits(rule) };
+}
+
+test('a chunked upload resumes from the session status after a 416', async (t) => {
+  const { registry, proxy, client, fired } = await faultOnSecondChunk(t, { status: 416 });
   const repo = client.repository(proxy.host, 'up/resume');
   const size = 3 * MiB + 5;
   const expected = await generatedDescriptor('resume', size);
   await repo.uploadBlob(expected, generated('resume', size), { mode: 'chunked', chunkSize: MiB });
-  t.is(proxy.hits(rule), 1);
+  t.is(fired(), 1);
   t.is((await registry.requests({ method: 'GET', path: UPLOADS, status: 204 })).length, 1);
   t.is((await registry.requests({ method: 'PATCH', path: UPLOADS, status: 202 })).length, 4);
   t.is((await registry.requests({ method: 'POST', path: UPLOADS })).length, 1);
@@ -137,15 +145,7 @@ test('a chunked upload resumes from the session status after a 416', async (t) =
 test('a chunked upload whose PATCH answer is lost starts over and completes', async (t) => {
   // distribution's session token carries the offset: once the chunk has landed, the token the
   // lost answer would have replaced is refused, so the session cannot be resumed; start over.
-  const registry = await startRegistry(t, { auth: 'none' });
-  const rule = { method: 'PATCH', path: UPLOADS, times: 1, action: { dropAnswer: true } } as const;
-  const proxy = await startFaultProxy(t, registry.url, []);
-  const client = clientFor(t, proxy.host, undefined, {
-    onRequest: (event) => {
-      if (event.method === 'PATCH' && event.status === 202 && proxy.rules.length === 0)
-        proxy.rules.push(rule);
-    },
-  });
+  const { registry, proxy, client, fired } = await faultOnSecondChunk(t, { dropAnswer: true });
   const repo = client.repository(proxy.host, 'up/lost');
   const size = 3 * MiB + 5;
   const expected = await generatedDescriptor('lost', size);
@@ -156,7 +156,7 @@ test('a chunked upload whose PATCH answer is lost starts over and completes', as
     return source();
   };
   await repo.uploadBlob(expected, open, { mode: 'chunked', chunkSize: MiB });
-  t.is(proxy.hits(rule), 1);
+  t.is(fired(), 1);
   t.is(opened, 2, 'the source was read again for the new session');
   t.is((await registry.requests({ method: 'POST', path: UPLOADS })).length, 2);
   t.is((await registry.requests({ method: 'DELETE', path: UPLOADS })).length, 1);
