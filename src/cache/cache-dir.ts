@@ -1,5 +1,6 @@
 import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isAlgorithm, isDigest } from '../digest/index.ts';
 
 /** Default size budget of a `cacheDir`: the configs used longest ago go first beyond it. */
 export const DEFAULT_CACHE_DIR_MAX_BYTES = 512 * 1024 * 1024;
@@ -12,15 +13,18 @@ export async function touchCached(path: string): Promise<void> {
 
 /**
  * Keep the blobs of the cache directory `dir` (an OCI layout) within `maxBytes`: the ones used
- * longest ago are removed first, never `keep` (the one just written). Best effort: a blob another
- * process removes or reads meanwhile costs that reader a fetch, nothing more.
+ * longest ago are removed first, never `keep` (the one just written), and nothing but blobs (a
+ * concurrent writer's temp file stays). Best effort: a blob another process removes or reads
+ * meanwhile costs that reader a fetch, nothing more.
  */
 export async function pruneCacheDir(dir: string, maxBytes: number, keep: string): Promise<void> {
   const blobs = join(dir, 'blobs');
   const entries: { path: string; size: number; used: number }[] = [];
   try {
-    for (const algorithm of await readdir(blobs)) {
+    for (const algorithm of (await readdir(blobs)).filter(isAlgorithm)) {
       for (const name of await readdir(join(blobs, algorithm))) {
+        const digest = `${algorithm}:${name}`;
+        if (!isDigest(digest)) continue;
         const path = join(blobs, algorithm, name);
         const info = await stat(path).catch(() => undefined);
         if (info?.isFile()) entries.push({ path, size: info.size, used: info.mtimeMs });
