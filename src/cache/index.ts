@@ -1,3 +1,4 @@
+export { DEFAULT_CACHE_DIR_MAX_BYTES } from './cache-dir.ts';
 export {
   type CacheCheckResult,
   type CacheHit,

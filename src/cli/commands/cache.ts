@@ -7,6 +7,7 @@ import {
   cacheSourceName,
   checkCache,
   copyCache,
+  DEFAULT_CACHE_DIR_MAX_BYTES,
   parseCacheExport,
   parseCacheImport,
 } from '../../cache/index.ts';
@@ -32,6 +33,9 @@ interface CacheCopyOptions {
   cacheDir?: string;
 }
 
+/** The `--cache-dir` option of both cache commands. */
+const CACHE_DIR_HELP = `keep cache configs here across runs (the least recently used go beyond ${DEFAULT_CACHE_DIR_MAX_BYTES / 2 ** 20} MiB)`;
+
 const CSV_HELP = `Caches are named in BuildKit's CSV syntax:
   type=registry,ref=HOST/REPO:TAG[,mode=min|max]     (a bare HOST/REPO:TAG also works for --from)
   type=local,src=DIR|dest=DIR[,tag=T][,digest=D]     (store= is accepted as the old name)
@@ -53,10 +57,7 @@ export function cacheCommands(program: Command, run: Run): void {
     )
     .requiredOption('--from <csv>', 'cache to read (repeatable)', collectImport)
     .argument('<key...>', 'cache keys (digests, as BuildKit computes them)', collectKeys)
-    .option(
-      '--cache-dir <dir>',
-      'keep cache configs here across runs (the least recently used go beyond 512 MiB)',
-    )
+    .option('--cache-dir <dir>', CACHE_DIR_HELP)
     .addHelpText(
       'after',
       `
@@ -92,10 +93,7 @@ Examples:
       'blob transfers at once per destination (default 8)',
       positiveIntegerArg,
     )
-    .option(
-      '--cache-dir <dir>',
-      'keep cache configs here across runs (the least recently used go beyond 512 MiB)',
-    )
+    .option('--cache-dir <dir>', CACHE_DIR_HELP)
     .addHelpText(
       'after',
       `
