@@ -271,13 +271,12 @@ export class BlobCopier {
     const location = target.location;
     const from =
       location &&
-      target.mountBlob &&
       this.#options.sources.mountSource(descriptor.digest, location.registry, location.repository);
     let session: UploadSession | undefined;
-    if (from) {
-      const mount = await target.mountBlob?.(descriptor, from, { signal });
-      if (mount?.mounted) return { kind: 'mounted', from };
-      session = mount?.session;
+    if (from && target.mountBlob) {
+      const mount = await target.mountBlob(descriptor, from, { signal });
+      if (mount.mounted) return { kind: 'mounted', from };
+      session = mount.session;
     }
     if (await target.hasBlob(descriptor, { signal })) {
       if (session) await target.cancelUpload?.(session);
