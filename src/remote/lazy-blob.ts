@@ -66,25 +66,31 @@ export class LazyBlob {
 
   /**
    * Download into `store` unless it is there already (then no network I/O at all). Concurrent
-   * calls for the same digest and store share one download; progress goes to the first caller.
-   * The bytes are verified while streaming and committed atomically. Resolves to true when
-   * this call (or the download it joined) wrote the blob.
+   * calls for the same digest and store share one download, reported to the caller that started
+   * it while that caller waits. A caller whose signal aborts leaves at once; the download stops
+   * only when every caller has left. The bytes are verified while streaming and committed
+   * atomically. Resolves to true when this call (or the download it joined) wrote the blob.
    */
   async unlazy(store: LayoutStore, options: UnlazyOptions = {}): Promise<boolean> {
+    const { onProgress, signal } = options;
     if (await store.has(this.digest)) return false;
     const key = `${store.dir}\0${this.digest}`;
-    return downloads.do(key, () => {
-      const { onProgress, signal } = options;
-      const report =
-        onProgress &&
-        ((bytes: number) =>
-          onProgress({ digest: this.digest, ref: this.ref, bytes, total: this.size }));
-      // A whole read from a provider verifies itself: the store checks the size, not the digest again.
-      return store.writeBlob(this.descriptor, () => this.fetch({ signal }), {
-        signal,
-        onProgress: report,
-        sourceVerified: true,
+    const report =
+      onProgress &&
+      ((bytes: number) => {
+        if (!signal?.aborted)
+          onProgress({ digest: this.digest, ref: this.ref, bytes, total: this.size });
       });
-    });
+    return downloads.do(
+      key,
+      // A whole read from a provider verifies itself: the store checks the size, not the digest again.
+      (shared) =>
+        store.writeBlob(this.descriptor, () => this.fetch({ signal: shared }), {
+          signal: shared,
+          onProgress: report,
+          sourceVerified: true,
+        }),
+      signal,
+    );
   }
 }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor, ImageManifest, Platform } from '../registry/oci.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
 import { checkImageConfig, configPlatform, type ImageConfig } from './image-config.ts';
 import { LazyBlob } from './lazy-blob.ts';
@@ -17,7 +18,8 @@ export class RemoteImage extends RemoteManifest {
   readonly manifest: ImageManifest;
   readonly configBlob: LazyBlob;
   readonly layers: readonly LazyBlob[];
-  #config: Promise<ImageConfig> | undefined;
+  #config: ImageConfig | undefined;
+  readonly #configRead = new SingleFlight<'config', ImageConfig>();
 
   constructor(
     descriptor: Descriptor,
@@ -38,22 +40,27 @@ export class RemoteImage extends RemoteManifest {
     return [this.configBlob, ...this.layers];
   }
 
-  /** The image config, fetched (and verified) on the first call only. */
-  config(options: { signal?: AbortSignal } = {}): Promise<ImageConfig> {
-    this.#config ??= (async () => {
-      const where = `config ${this.manifest.config.digest} of ${this.ref}`;
-      const json = await readJson(
-        () => this.configBlob.fetch({ signal: options.signal }),
-        this.manifest.config.size,
-        this.context.configSizeLimit,
-        where,
-      );
-      return checkImageConfig(json, where);
-    })();
-    this.#config.catch(() => {
-      this.#config = undefined;
-    });
-    return this.#config;
+  /**
+   * The image config, fetched (and verified) once and kept; concurrent callers share one read,
+   * which stops only when all of them have aborted.
+   */
+  async config(options: { signal?: AbortSignal } = {}): Promise<ImageConfig> {
+    if (this.#config) return this.#config;
+    return this.#configRead.do(
+      'config',
+      async (signal) => {
+        const where = `config ${this.manifest.config.digest} of ${this.ref}`;
+        const json = await readJson(
+          () => this.configBlob.fetch({ signal }),
+          this.manifest.config.size,
+          this.context.configSizeLimit,
+          where,
+        );
+        this.#config = checkImageConfig(json, where);
+        return this.#config;
+      },
+      options.signal,
+    );
   }
 
   /** The platform from the index descriptor when known, else from the config (one fetch). */

@@ -3,6 +3,7 @@ import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor, ImageIndex, Platform } from '../registry/oci.ts';
 import { isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
 import { decodeManifest } from './manifest.ts';
 import { bestPlatformMatch, formatPlatform } from './platform.ts';
@@ -29,7 +30,9 @@ export class PlatformNotFoundError extends OciferryError {
 export class RemoteIndex extends RemoteManifest {
   readonly kind = 'index' as const;
   readonly index: ImageIndex;
-  readonly #children = new Map<string, Promise<Remote>>();
+  /** Children resolved so far, by digest. */
+  readonly #children = new Map<string, Remote>();
+  readonly #childReads = new SingleFlight<string, Remote>();
 
   constructor(descriptor: Descriptor, index: ImageIndex, bytes: Buffer, context: RemoteContext) {
     super(descriptor, bytes, context);
@@ -42,17 +45,22 @@ export class RemoteIndex extends RemoteManifest {
   }
 
   /**
-   * Resolve one child manifest (fetched once, then memoised). Children of unknown media types
-   * (artifacts, cache configs) are not manifests and are refused.
+   * Resolve one child manifest (fetched once, then kept; concurrent callers share one read, which
+   * stops only when all of them have aborted). Children of unknown media types (artifacts, cache
+   * configs) are not manifests and are refused.
    */
-  child(descriptor: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Remote> {
-    let child = this.#children.get(descriptor.digest);
-    if (!child) {
-      child = loadRemote(descriptor, this.context, options.signal);
-      this.#children.set(descriptor.digest, child);
-      child.catch(() => this.#children.delete(descriptor.digest));
-    }
-    return child;
+  async child(descriptor: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Remote> {
+    const known = this.#children.get(descriptor.digest);
+    if (known) return known;
+    return this.#childReads.do(
+      descriptor.digest,
+      async (signal) => {
+        const child = await loadRemote(descriptor, this.context, signal);
+        this.#children.set(descriptor.digest, child);
+        return child;
+      },
+      options.signal,
+    );
   }
 
   /** The image for `platform` (containerd's matching rules), fetching only that manifest. */

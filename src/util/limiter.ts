@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { AbortWatch } from './abort-watch.ts';
 
 /**
  * Runs at most `concurrency` tasks at once; the rest wait in FIFO order.
@@ -8,11 +9,8 @@ export class Limiter {
   readonly concurrency: number;
   #active = 0;
   readonly #waiting: Array<() => void> = [];
-  /**
-   * Per signal, its one abort listener and the waiters it cancels: a copy queues hundreds of
-   * tasks on one signal, and a listener each would trip Node's listener-leak warning.
-   */
-  readonly #watched = new Map<AbortSignal, { onAbort: () => void; cancels: Set<() => void> }>();
+  /** One abort listener per signal, however many tasks wait on it. */
+  readonly #aborts = new AbortWatch();
 
   constructor(concurrency: number) {
     if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -43,44 +41,20 @@ export class Limiter {
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const cancel = () => {
-        const index = this.#waiting.indexOf(grant);
-        if (index >= 0) this.#waiting.splice(index, 1);
-        reject(signal?.reason);
-      };
+      const unwatch = signal
+        ? this.#aborts.add(signal, () => {
+            const index = this.#waiting.indexOf(grant);
+            if (index >= 0) this.#waiting.splice(index, 1);
+            reject(signal.reason);
+          })
+        : undefined;
       const grant = () => {
-        if (signal) this.#unwatch(signal, cancel);
+        unwatch?.();
         this.#active++;
         resolve();
       };
-      if (signal) this.#watch(signal, cancel);
       this.#waiting.push(grant);
     });
-  }
-
-  #watch(signal: AbortSignal, cancel: () => void): void {
-    let watched = this.#watched.get(signal);
-    if (!watched) {
-      const cancels = new Set<() => void>();
-      const onAbort = () => {
-        this.#watched.delete(signal);
-        for (const each of cancels) each();
-      };
-      watched = { onAbort, cancels };
-      this.#watched.set(signal, watched);
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    watched.cancels.add(cancel);
-  }
-
-  #unwatch(signal: AbortSignal, cancel: () => void): void {
-    const watched = this.#watched.get(signal);
-    if (!watched) return;
-    watched.cancels.delete(cancel);
-    if (watched.cancels.size === 0) {
-      signal.removeEventListener('abort', watched.onAbort);
-      this.#watched.delete(signal);
-    }
   }
 
   #release(): void {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import test from 'ava';
 import { Agent, Client, request } from 'undici';
-import { type FaultRule, startFaultProxy } from './fault-proxy.ts';
+import { type FaultRule, Hold, startFaultProxy } from './fault-proxy.ts';
 import { startRegistry } from './registry.ts';
 
 const REPO = 'fault/proxy';
@@ -193,6 +193,29 @@ test('delayMs holds a request back before forwarding it', async (t) => {
   const body = Buffer.from(await res.body.arrayBuffer());
   t.true(performance.now() - started >= 400);
   t.true(body.equals(BLOB));
+  t.is((await registry.requests({ path: /\/blobs\//, since })).length, 1);
+});
+
+test('a hold keeps requests until released and counts the clients that gave up', async (t) => {
+  const registry = await startRegistry(t);
+  await pushBlob(registry.url, BLOB);
+  const hold = new Hold();
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/blobs\//, action: { hold } },
+  ]);
+  const since = await registry.mark();
+  const kept = call(`${proxy.url}${BLOB_PATH}`);
+  const abort = new AbortController();
+  const given = request(`${proxy.url}${BLOB_PATH}`, { dispatcher: agent, signal: abort.signal });
+  await hold.arrived(2);
+  abort.abort();
+  t.is(((await given.catch((error: unknown) => error)) as Error).name, 'AbortError');
+  await hold.abandoned(1);
+  t.deepEqual(await registry.requests({ path: /\/blobs\//, since }), []);
+  hold.release();
+  const body = Buffer.from(await (await kept).body.arrayBuffer());
+  t.true(body.equals(BLOB));
+  t.is(hold.abandonedCount, 1);
   t.is((await registry.requests({ path: /\/blobs\//, since })).length, 1);
 });
 

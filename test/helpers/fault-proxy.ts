@@ -4,7 +4,7 @@
  * "CDN" origin that records the headers it received. Everything else is forwarded untouched.
  */
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +25,78 @@ export type FaultAction =
   /** Forward, let the target answer, then drop the client connection without a byte of it. */
   | { dropAnswer: true }
   /** Answer with a redirect (default 307) to the CDN origin, same path and query. */
-  | { redirectToCdn: true; status?: 301 | 302 | 307 | 308 };
+  | { redirectToCdn: true; status?: 301 | 302 | 307 | 308 }
+  /** Keep the request waiting until the test releases the hold, then forward it. */
+  | { hold: Hold };
+
+/**
+ * Requests held back at the proxy until the test lets them go, and what their clients did
+ * meanwhile: a test aborts a caller while its request is held and sees from the server's side
+ * whether the request was given up (its connection closed) or still waits.
+ */
+export class Hold {
+  readonly #events = new EventEmitter();
+  #released = false;
+  #arrived = 0;
+  #abandoned = 0;
+
+  constructor() {
+    this.#events.setMaxListeners(0);
+  }
+
+  /** Requests that reached the hold so far. */
+  get arrivedCount(): number {
+    return this.#arrived;
+  }
+
+  /** Held requests whose client closed the connection before the hold was released. */
+  get abandonedCount(): number {
+    return this.#abandoned;
+  }
+
+  /** Resolves once `count` requests have reached the hold. */
+  arrived(count = 1): Promise<void> {
+    return this.#until(() => this.#arrived >= count);
+  }
+
+  /** Resolves once `count` held requests have been given up by their clients. */
+  abandoned(count = 1): Promise<void> {
+    return this.#until(() => this.#abandoned >= count);
+  }
+
+  /** Forward the requests held now and every later one. */
+  release(): void {
+    this.#released = true;
+    this.#events.emit('change');
+  }
+
+  /** Waits until released (true) or until the client leaves first (false). */
+  async enter(res: http.ServerResponse): Promise<boolean> {
+    this.#arrived++;
+    this.#events.emit('change');
+    if (this.#released) return true;
+    const left = new Promise<false>((resolve) => res.once('close', () => resolve(false)));
+    const released = this.#until(() => this.#released).then(() => true as const);
+    const outcome = await Promise.race([left, released]);
+    if (!outcome) {
+      this.#abandoned++;
+      this.#events.emit('change');
+    }
+    return outcome;
+  }
+
+  #until(done: () => boolean): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done()) return;
+        this.#events.off('change', check);
+        resolve();
+      };
+      this.#events.on('change', check);
+    });
+  }
+}
 
 /** A fault and the requests it applies to; the first live matching rule wins. */
 export interface FaultRule {
@@ -137,6 +208,8 @@ export async function startFaultProxy(
     } else if ('status' in action) {
       res.writeHead(action.status, action.headers);
       res.end(action.body);
+    } else if ('hold' in action) {
+      if (await action.hold.enter(res)) forward(req, res, path, headers, undefined);
     } else if ('dropAnswer' in action) {
       forward(req, res, path, headers, 'drop');
     } else if ('delayMs' in action) {

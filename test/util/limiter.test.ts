@@ -2,7 +2,6 @@ import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { Limiter, mapLimit } from '../../src/util/limiter.ts';
-import { SingleFlight } from '../../src/util/single-flight.ts';
 
 test('limiter never runs more than its concurrency', async (t) => {
   const limiter = new Limiter(3);
@@ -77,18 +76,4 @@ test('mapLimit keeps order and fails fast', async (t) => {
     }),
     { message: 'boom' },
   );
-});
-
-test('single flight runs concurrent work once and forgets it after', async (t) => {
-  const flight = new SingleFlight<string, number>();
-  let calls = 0;
-  const work = async () => {
-    calls++;
-    await sleep(5);
-    return calls;
-  };
-  const results = await Promise.all(Array.from({ length: 10 }, () => flight.do('k', work)));
-  t.deepEqual(new Set(results), new Set([1]));
-  t.is(flight.size, 0);
-  t.is(await flight.do('k', work), 2);
 });

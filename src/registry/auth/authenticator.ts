@@ -90,22 +90,25 @@ export class Authenticator {
   async #challenge(target: AuthTarget): Promise<Challenge | null> {
     const known = this.#challenges.get(target.registry);
     if (known !== undefined) return known;
-    return this.#pings.do(target.registry, async () => {
-      const url = new URL('/v2/', target.baseUrl);
-      const response = await this.#http.send({ method: 'GET', url, signal: target.signal });
-      await discardBody(response);
-      if (response.status === 429 || response.status >= 500) {
-        throw new RegistryError({ status: response.status, method: 'GET', url: redactUrl(url) });
-      }
-      const challenge =
-        response.status === 401
-          ? (preferredChallenge(
-              parseChallenges(headerValues(response.headers, 'www-authenticate')),
-            ) ?? null)
-          : null;
-      this.#challenges.set(target.registry, challenge);
-      return challenge;
-    });
+    return this.#pings.do(target.registry, (signal) => this.#ping(target, signal), target.signal);
+  }
+
+  /** Ping `/v2/` for the challenge of `target`'s registry, on the signal of the shared ping. */
+  async #ping(target: AuthTarget, signal: AbortSignal): Promise<Challenge | null> {
+    const url = new URL('/v2/', target.baseUrl);
+    const response = await this.#http.send({ method: 'GET', url, signal });
+    await discardBody(response);
+    if (response.status === 429 || response.status >= 500) {
+      throw new RegistryError({ status: response.status, method: 'GET', url: redactUrl(url) });
+    }
+    const challenge =
+      response.status === 401
+        ? (preferredChallenge(
+            parseChallenges(headerValues(response.headers, 'www-authenticate')),
+          ) ?? null)
+        : null;
+    this.#challenges.set(target.registry, challenge);
+    return challenge;
   }
 
   async #answer(
@@ -129,18 +132,22 @@ export class Authenticator {
       return { scheme: 'bearer', header: `Bearer ${cached}`, fresh: false, challenge };
     const scopes = normalizeScopes([...target.scopes, ...extraScopes]);
     const flightKey = `${target.registry}\n${refresh}\n${scopes.join(' ')}`;
-    const token = await this.#tokenFlights.do(flightKey, async () => {
-      const minted = await fetchToken(this.#http, {
-        challenge,
-        registryUrl: target.baseUrl,
-        scopes,
-        credential,
-        getOnlyRealms: this.#getOnlyRealms,
-        signal: target.signal,
-      });
-      this.#tokens.set(target.registry, target.scopes, minted.token, minted.expiresInSec);
-      return minted.token;
-    });
+    const token = await this.#tokenFlights.do(
+      flightKey,
+      async (signal) => {
+        const minted = await fetchToken(this.#http, {
+          challenge,
+          registryUrl: target.baseUrl,
+          scopes,
+          credential,
+          getOnlyRealms: this.#getOnlyRealms,
+          signal,
+        });
+        this.#tokens.set(target.registry, target.scopes, minted.token, minted.expiresInSec);
+        return minted.token;
+      },
+      target.signal,
+    );
     return { scheme: 'bearer', header: `Bearer ${token}`, fresh: true, challenge };
   }
 

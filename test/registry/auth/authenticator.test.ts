@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Authenticator } from '../../../src/registry/auth/authenticator.ts';
 import { CredentialStore } from '../../../src/registry/auth/credentials.ts';
 import { TokenCache } from '../../../src/registry/auth/token-cache.ts';
@@ -6,8 +6,9 @@ import { RegistryError } from '../../../src/registry/errors.ts';
 import { HttpClient } from '../../../src/registry/http.ts';
 import { OCI_MANIFEST } from '../../../src/registry/oci.ts';
 import { Transport } from '../../../src/registry/transport.ts';
-import { startFaultProxy } from '../../helpers/fault-proxy.ts';
+import { Hold, startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { startRegistry } from '../../helpers/registry.ts';
+import { everyCallerAborts, oneCallerAborts } from '../../helpers/shared-work.ts';
 import { ALICE_PASSWORD, aliceRefreshToken, clientFor, imageParts } from '../_support.ts';
 
 const alice = { kind: 'basic', username: 'alice', password: ALICE_PASSWORD } as const;
@@ -152,4 +153,86 @@ test('an identity token goes by GET with Basic where the realm answers the OAuth
   t.is(minted.length, methods.length - 1);
   t.true(minted.every((r) => r.user === 'alice'));
   t.deepEqual(minted[0]?.granted, [{ name: 'getonly/app', actions: ['pull', 'push'] }]);
+});
+
+/** An authenticator for `registry`, with alice's password, on a client closed after the test. */
+function authenticatorFor(t: ExecutionContext, registry: string): Authenticator {
+  const http = new HttpClient();
+  t.teardown(() => http.close());
+  const credentials = new CredentialStore({ env: {}, explicit: { [registry]: alice } });
+  return new Authenticator(http, credentials, new TokenCache());
+}
+
+/** A registry whose ping goes through a proxy that holds it. */
+async function heldPing(t: ExecutionContext) {
+  const registry = await startRegistry(t, { auth: 'basic' });
+  const hold = new Hold();
+  const front = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: PING, action: { hold } },
+  ]);
+  const auth = authenticatorFor(t, front.host);
+  const authorize = (signal: AbortSignal) =>
+    auth.authorize({
+      registry: front.host,
+      baseUrl: new URL(front.url),
+      scopes: ['repository:held/app:pull'],
+      signal,
+    });
+  return { hold, authorize };
+}
+
+/** A token registry whose token requests go through a proxy that holds them. */
+async function heldToken(t: ExecutionContext) {
+  const registry = await startRegistry(t, { auth: 'token' });
+  const hold = new Hold();
+  const realm = await startFaultProxy(t, new URL(registry.tokenRealm ?? '').origin, [
+    { method: 'GET', action: { hold } },
+    { method: 'POST', action: { hold } },
+  ]);
+  const front = await startFaultProxy(t, registry.url, [
+    {
+      method: 'GET',
+      path: PING,
+      action: {
+        status: 401,
+        headers: {
+          'www-authenticate': `Bearer realm="${realm.url}/token",service="${registry.tokenService}"`,
+        },
+      },
+    },
+  ]);
+  const auth = authenticatorFor(t, front.host);
+  const authorize = (signal: AbortSignal) =>
+    auth.authorize({
+      registry: front.host,
+      baseUrl: new URL(front.url),
+      scopes: ['repository:held/app:pull'],
+      signal,
+    });
+  return { hold, authorize, registry };
+}
+
+test('a caller that aborts during the ping leaves the shared ping to the others', async (t) => {
+  const { hold, authorize } = await heldPing(t);
+  const answer = await oneCallerAborts(t, hold, authorize);
+  t.is(answer.scheme, 'basic');
+});
+
+test('when every caller waiting for the ping aborts, the ping stops and its connection closes', async (t) => {
+  const { hold, authorize } = await heldPing(t);
+  await everyCallerAborts(t, hold, authorize);
+});
+
+test('a caller that aborts during a token fetch leaves the shared fetch to the others', async (t) => {
+  const { hold, authorize, registry } = await heldToken(t);
+  const answer = await oneCallerAborts(t, hold, authorize);
+  t.is(answer.scheme, 'bearer');
+  t.true(answer.fresh);
+  t.is(registry.tokenRequests.length, 1);
+});
+
+test('when every caller waiting for a token aborts, the fetch stops and its connection closes', async (t) => {
+  const { hold, authorize, registry } = await heldToken(t);
+  await everyCallerAborts(t, hold, authorize);
+  t.deepEqual(registry.tokenRequests, []);
 });

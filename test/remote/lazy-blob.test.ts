@@ -1,0 +1,52 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { LayoutStore } from '../../src/layout/index.ts';
+import { RegistryClient } from '../../src/registry/index.ts';
+import type { RemoteImage } from '../../src/remote/remote-image.ts';
+import { resolve } from '../../src/remote/resolve.ts';
+import { Hold, startFaultProxy } from '../helpers/fault-proxy.ts';
+import { pushFixture } from '../helpers/fixtures.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { everyCallerAborts, oneCallerAborts } from '../helpers/shared-work.ts';
+
+/** An image resolved through a proxy that holds the download of its first layer. */
+async function heldLayer(t: ExecutionContext) {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'app/single');
+  const hold = new Hold();
+  const proxy = await startFaultProxy(t, registry.url);
+  const client = new RegistryClient({ retry: { baseDelayMs: 10 } });
+  t.teardown(() => client.close());
+  const image = (await resolve(`${proxy.host}/app/single:v1`, { client })) as RemoteImage;
+  const layer = image.layers[0]!;
+  proxy.rules.push({
+    method: 'GET',
+    path: new RegExp(`/blobs/${layer.digest}$`),
+    action: { hold },
+  });
+  const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-lazy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = await LayoutStore.open(dir);
+  return { hold, layer, store, dir };
+}
+
+test('a caller that aborts its unlazy leaves the shared download to the others', async (t) => {
+  const { hold, layer, store } = await heldLayer(t);
+  const wrote = await oneCallerAborts(t, hold, (signal) => layer.unlazy(store, { signal }));
+  t.true(wrote);
+  t.true(await store.has(layer.digest));
+});
+
+test('when every caller of a download aborts, it stops and its connection closes', async (t) => {
+  const { hold, layer, store, dir } = await heldLayer(t);
+  await everyCallerAborts(t, hold, (signal) => layer.unlazy(store, { signal }));
+  t.false(await store.has(layer.digest));
+  const files = await readdir(dir, { recursive: true });
+  t.deepEqual(
+    files.filter((f) => f.startsWith(path.join('blobs', 'sha256', ''))),
+    [],
+    'no temp file left',
+  );
+});
