@@ -81,6 +81,19 @@ export class RegistryClient {
     return this.#http.requestCount;
   }
 
+  /**
+   * The HTTP client under the registry API, for reads outside it (URLs a cache service mints)
+   * that share its connections, per-host limit, timeouts, proxies and request count.
+   */
+  get http(): HttpClient {
+    return this.#http;
+  }
+
+  /** How failed idempotent requests are repeated (see {@link RegistryClientOptions.retry}). */
+  get retryPolicy(): RetryPolicy {
+    return this.#retry;
+  }
+
   /** Repository `repository` on `registry` (`docker.io` or `host[:port]`, as in a reference). */
   repository(registry: string, repository: string): Repository {
     return new RegistryRepository({
