@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { Command, CommanderError, Option } from 'commander';
+import { usageError } from './args.ts';
 import { blobCommand } from './commands/blob.ts';
 import { cacheCommands } from './commands/cache.ts';
 import { copyCommand } from './commands/copy.ts';
@@ -16,10 +17,14 @@ import { packageVersion } from './version.ts';
 
 /** Exit status of a usage error (bad flag, missing operand, invalid reference). */
 const EXIT_USAGE = 2;
+/** Exit status of a command stopped by SIGTERM (128 + 15), as a shell reports a killed process. */
+const EXIT_TERMINATED = 143;
 
 /**
  * Run the CLI with `argv` (the arguments after the program name) and resolve with the exit
- * status: 0 done, 1 the operation failed, 2 usage error, 130 interrupted.
+ * status: 0 done, 1 the operation failed, 2 usage error, 130 interrupted (SIGINT), 143
+ * terminated (SIGTERM). Both signals stop the command the same way: its signal aborts, uploads
+ * in flight are cancelled and temp files removed before the exit.
  */
 export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let status = 0;
@@ -27,21 +32,25 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     const controller = new AbortController();
     // Every request and blob of a copy listens on this one signal.
     setMaxListeners(0, controller.signal);
-    let interrupts = 0;
-    const onInterrupt = () => {
-      interrupts++;
-      if (interrupts > 1) process.exit(EXIT_INTERRUPTED);
-      controller.abort(new Error('interrupted'));
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second signal while the first one's cleanup runs: stop now.
+      if (stoppedBy) process.exit(exitStatusOf(signal));
+      stoppedBy = signal;
+      controller.abort(new Error(signal === 'SIGINT' ? 'interrupted' : 'terminated'));
     };
-    process.on('SIGINT', onInterrupt);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const ctx = new CliContext(command.optsWithGlobals<GlobalOptions>(), io, controller.signal);
     try {
       await task(ctx);
     } catch (error) {
       if (error instanceof CommanderError) throw error;
       status = await reportError(error, ctx, [commandPath(command), ...ctx.subjects].join(' '));
+      if (stoppedBy) status = exitStatusOf(stoppedBy);
     } finally {
-      process.removeListener('SIGINT', onInterrupt);
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       await ctx.close();
     }
   };
@@ -51,6 +60,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+    // Help asked for (`help COMMAND`) exits 0; help shown for a missing command exits 2.
+    if (error.code === 'commander.help' && error.exitCode === 0) return 0;
     if (error.code !== 'commander.help') {
       const usage = ['ociferry', ...commandWords(program, argv), '--help'].join(' ');
       io.stderr.write(`hint: run '${usage}' for usage\n`);
@@ -91,7 +102,8 @@ names: alpine is docker.io/library/alpine) or oci:DIR[:tag][@digest] for an OCI 
 Credentials come from the docker config (auths, credHelpers, credsStore), REGISTRY_AUTH_FILE
 and containers auth.json, as docker, podman and skopeo read them.
 
-Exit status: 0 done, 1 the operation failed, 2 usage error, 130 interrupted.
+Exit status: 0 done, 1 the operation failed, 2 usage error, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM).
 
 Examples:
   $ ociferry inspect docker.io/library/alpine:3.20
@@ -109,7 +121,34 @@ Examples:
   tagsCommand(program, run);
   cacheCommands(program, run);
   loginCommands(program, run);
+  helpCommand(program);
   return program;
+}
+
+/**
+ * `ociferry help [COMMAND...]`: the help of a command, `help index create` included (commander's
+ * own help command reads one word only); an unknown command is a usage error.
+ */
+function helpCommand(program: Command): void {
+  program
+    .helpCommand(false)
+    .command('help')
+    .summary('show the help of a command')
+    .argument('[command...]', 'the command, e.g. copy or index create')
+    .action((words: string[], _options: unknown, command: Command) => {
+      let target = program;
+      for (const [i, word] of words.entries()) {
+        const next = target.commands.find((c) => c.name() === word);
+        if (!next) usageError(command, `unknown command '${words.slice(0, i + 1).join(' ')}'`);
+        target = next;
+      }
+      target.help();
+    });
+}
+
+/** The exit status after `signal` stopped a command. */
+function exitStatusOf(signal: NodeJS.Signals): number {
+  return signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
 }
 
 /** `index create` for the `create` subcommand of `index`. */
@@ -125,6 +164,8 @@ function commandWords(program: Command, argv: readonly string[]): string[] {
   let current = program;
   for (const arg of argv) {
     if (arg.startsWith('-')) continue;
+    // `help nosuch`: the usage to read is the program's.
+    if (arg === 'help' && current === program) break;
     const next = current.commands.find((c) => c.name() === arg);
     if (!next) break;
     words.push(arg);

@@ -63,3 +63,21 @@ test('no command at all prints the help on stderr with status 2', async (t) => {
   t.is(result.code, 2);
   t.regex(result.stderr, /^Usage: ociferry /);
 });
+
+test('help COMMAND... prints that command help with status 0; an unknown command is a usage error', async (t) => {
+  const [copy, indexCreate, direct, nosuch] = await Promise.all([
+    ociferry(['help', 'copy']),
+    ociferry(['help', 'index', 'create']),
+    ociferry(['index', 'create', '--help']),
+    ociferry(['help', 'nosuch']),
+  ]);
+  t.is(copy.code, 0, copy.stderr);
+  t.regex(copy.stdout, /^Usage: ociferry copy \[options\] <src> <dst>/);
+  t.is(indexCreate.code, 0, indexCreate.stderr);
+  t.is(indexCreate.stdout, direct.stdout, 'help index create is the help of index create');
+  t.regex(indexCreate.stdout, /^Usage: ociferry index create /);
+  t.is(nosuch.code, 2);
+  t.is(nosuch.stdout, '');
+  t.regex(nosuch.stderr, /^error: unknown command 'nosuch'$/m);
+  t.regex(nosuch.stderr, /^hint: run 'ociferry --help' for usage$/m);
+});
