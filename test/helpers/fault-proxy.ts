@@ -18,6 +18,8 @@ export type FaultAction =
   | { resetAfterBytes: number }
   /** Forward, but end the response cleanly after this many body bytes (`Content-Length` rewritten). */
   | { truncateAfterBytes: number }
+  /** Forward this many response-body bytes, then send nothing more and keep the connection open. */
+  | { stallAfterBytes: number }
   /** Forward, XOR-ing the response-body byte at this offset with 0xff. */
   | { flipByteAt: number }
   /** Wait this long before forwarding. */
@@ -139,7 +141,10 @@ export interface FaultProxy {
 
 type BodyFault = Extract<
   FaultAction,
-  { resetAfterBytes: number } | { truncateAfterBytes: number } | { flipByteAt: number }
+  | { resetAfterBytes: number }
+  | { truncateAfterBytes: number }
+  | { stallAfterBytes: number }
+  | { flipByteAt: number }
 >;
 
 /** Query parameter carrying the id under which the proxy remembers a redirected request's credentials. */
@@ -377,13 +382,16 @@ function relayBody(
       ? Number.POSITIVE_INFINITY
       : 'truncateAfterBytes' in fault
         ? fault.truncateAfterBytes
-        : fault.resetAfterBytes;
+        : 'stallAfterBytes' in fault
+          ? fault.stallAfterBytes
+          : fault.resetAfterBytes;
   let offset = 0;
   let isCut = false;
   const cut = (last: Buffer): void => {
     isCut = true;
     answer.destroy();
     if (fault !== undefined && 'truncateAfterBytes' in fault) res.end(last);
+    else if (fault !== undefined && 'stallAfterBytes' in fault) res.write(last);
     else res.write(last, () => res.destroy());
   };
   const send = (chunk: Buffer): void => {

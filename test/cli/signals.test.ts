@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { pushFixture } from '../helpers/fixtures.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { CLI_MAIN, tempDir } from './support/cli.ts';
+
+/** A CLI run whose process the test signals; its stderr is collected. */
+function spawnCli(args: string[]): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return { child, stderr: () => stderr };
+}
+
+/** Poll `check` until it holds; fails if the process ended first. */
+async function until(child: ChildProcess, check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`the CLI ended (${child.exitCode ?? child.signalCode}) before the state`);
+    }
+    await sleep(20);
+  }
+}
+
+/** Every file name under `dir`, recursively. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  return entries.map((entry) => path.basename(entry));
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} during a copy into a layout removes its temp files and exits ${signal === 'SIGTERM' ? 143 : 130}`, async (t) => {
+    const registry = await startRegistry(t);
+    const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+    const layer = pushed.blobs[1] ?? '';
+    const proxy = await startFaultProxy(t, registry.url, [
+      { method: 'GET', path: new RegExp(`/blobs/${layer}`), action: { stallAfterBytes: 100 } },
+    ]);
+    const dir = path.join(await tempDir(t), 'layout');
+    const { child, stderr } = spawnCli(['copy', `${proxy.host}/app/single:v1`, `oci:${dir}:v1`]);
+    t.teardown(() => child.kill('SIGKILL'));
+    await until(child, async () => (await filesUnder(dir)).some((f) => f.startsWith('.tmp-')));
+
+    child.kill(signal);
+    const [code] = await once(child, 'exit');
+    t.is(code, signal === 'SIGTERM' ? 143 : 130, stderr());
+    t.regex(stderr(), /^error: copy .*: interrupted$/m);
+    t.deepEqual(
+      (await filesUnder(dir)).filter((f) => f.startsWith('.tmp-')),
+      [],
+      'no temp file is left',
+    );
+  });
+}
+
+test('SIGTERM during an upload cancels the upload session at the registry', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const layer = pushed.blobs[1] ?? '';
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: new RegExp(`/blobs/${layer}`), action: { stallAfterBytes: 100 } },
+  ]);
+  const mark = await registry.mark();
+  // The source goes through the proxy, so its host differs from the destination's: no mount.
+  const { child, stderr } = spawnCli([
+    'copy',
+    `${proxy.host}/app/single:v1`,
+    `${registry.host}/app/copy:v1`,
+  ]);
+  t.teardown(() => child.kill('SIGKILL'));
+  const uploadStarted = async () =>
+    (
+      await registry.requests({
+        method: 'POST',
+        path: /\/app\/copy\/blobs\/uploads\/$/,
+        since: mark,
+      })
+    ).length > 0 && proxy.forwarded.some((r) => r.path.includes(layer));
+  await until(child, uploadStarted);
+
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  t.is(code, 143, stderr());
+  const cancelled = await registry.requests({
+    method: 'DELETE',
+    path: /\/app\/copy\/blobs\/uploads\/./,
+    since: mark,
+  });
+  t.true(cancelled.length >= 1, 'the open upload session was cancelled with DELETE');
+});
