@@ -41,6 +41,7 @@ export {
   type Remote,
   RemoteIndex,
   remoteFromBytes,
+  requirePlatform,
 } from './remote-index.ts';
 export { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 export {

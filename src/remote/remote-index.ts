@@ -1,26 +1,71 @@
 import { OciferryError } from '../errors.ts';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor, ImageIndex, Platform } from '../registry/oci.ts';
-import { isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
+import {
+  DOCKER_CONFIG,
+  isIndexMediaType,
+  isManifestMediaType,
+  OCI_CONFIG,
+} from '../registry/oci.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
+import { ImageConfigInvalidError } from './image-config.ts';
 import { decodeManifest } from './manifest.ts';
-import { bestPlatformMatch, formatPlatform } from './platform.ts';
+import { bestPlatformMatch, formatPlatform, parsePlatform, platformRank } from './platform.ts';
 import { RemoteImage } from './remote-image.ts';
 import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 
 /** A resolved image or index. */
 export type Remote = RemoteImage | RemoteIndex;
 
-/** No manifest in an index matches the wanted platform. */
+/**
+ * No manifest in an index matches the wanted platform, or a single image is for another
+ * platform than the wanted one.
+ */
 export class PlatformNotFoundError extends OciferryError {
-  constructor(ref: string, wanted: Platform, available: readonly string[]) {
+  /**
+   * @param available the platforms the index lists, or the one platform of a single image
+   * @param single true when `ref` is a single image rather than an index
+   */
+  constructor(ref: string, wanted: Platform, available: readonly string[], single = false) {
     super(
       'PLATFORM_NOT_FOUND',
-      `${ref} has no image for ${formatPlatform(wanted)} (available: ${available.join(', ') || 'none'})`,
+      single
+        ? `${ref} is a single-platform image for ${available.join(', ')}, not ${formatPlatform(wanted)}`
+        : `${ref} has no image for ${formatPlatform(wanted)} (available: ${available.join(', ') || 'none'})`,
     );
   }
+}
+
+/** Config media types whose config states the image's platform. */
+const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([OCI_CONFIG, DOCKER_CONFIG]);
+
+/**
+ * Check that a single image (resolved by its own reference, not picked out of an index) can run
+ * on `wanted` (containerd's matching rules), reading its platform from its config (one blob
+ * fetch). An image whose platform is not stated (an artifact, a config without `os` and
+ * `architecture`) passes: nothing says it is for another platform.
+ * @throws PlatformNotFoundError naming the image's platform when it is another one
+ */
+export async function requirePlatform(
+  image: RemoteImage,
+  wanted: Platform | string,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const platform = typeof wanted === 'string' ? parsePlatform(wanted) : wanted;
+  let found = image.descriptor.platform;
+  if (found === undefined) {
+    if (!IMAGE_CONFIG_TYPES.has(image.manifest.config.mediaType)) return;
+    try {
+      found = await image.platform(options);
+    } catch (error) {
+      if (error instanceof ImageConfigInvalidError) return;
+      throw error;
+    }
+  }
+  if (platformRank(platform, found) !== undefined) return;
+  throw new PlatformNotFoundError(image.ref, platform, [formatPlatform(found)], true);
 }
 
 /**
@@ -63,8 +108,17 @@ export class RemoteIndex extends RemoteManifest {
     );
   }
 
-  /** The image for `platform` (containerd's matching rules), fetching only that manifest. */
-  async select(platform: Platform, options: { signal?: AbortSignal } = {}): Promise<RemoteImage> {
+  /**
+   * The image for `platform` (a {@link Platform} or `os/arch[/variant]`, containerd's matching
+   * rules), fetching only that manifest.
+   * @throws InvalidPlatformError for a platform string that cannot be parsed
+   * @throws PlatformNotFoundError when no image of the index can run on `platform`
+   */
+  async select(
+    wanted: Platform | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<RemoteImage> {
+    const platform = typeof wanted === 'string' ? parsePlatform(wanted) : wanted;
     const images = this.manifests.filter((m) => isManifestMediaType(m.mediaType));
     const match = bestPlatformMatch(platform, images, (m) => m.platform);
     if (!match) {

@@ -9,9 +9,9 @@ import {
   MANIFEST_SIZE_LIMIT,
   registryManifestLoader,
 } from './manifest-loader.ts';
-import { type Platform, parsePlatform } from './platform.ts';
+import type { Platform } from './platform.ts';
 import { RegistryProvider } from './registry-provider.ts';
-import { type Remote, remoteFromBytes } from './remote-index.ts';
+import { type Remote, remoteFromBytes, requirePlatform } from './remote-index.ts';
 import { SourceIndex } from './sources.ts';
 
 /** Sources learnt by every resolve and copy in this process, unless a caller brings its own. */
@@ -21,7 +21,10 @@ export const defaultSources = new SourceIndex();
 export interface ResolveOptions {
   /** Registry client to use (default: one shared client with default options). */
   client?: RegistryClient;
-  /** Select one platform out of an index: the result is then that platform's image. */
+  /**
+   * Select one platform out of an index: the result is then that platform's image. A single
+   * image must be for this platform (`PLATFORM_NOT_FOUND` otherwise).
+   */
   platform?: Platform | string;
   signal?: AbortSignal;
   /** Where learnt blob locations go (default {@link defaultSources}). */
@@ -47,7 +50,8 @@ export function defaultClient(): RegistryClient {
 
 /**
  * Resolve a reference to a lazy remote, fetching the manifest and nothing else. With `platform`,
- * an index resolves to that platform's image (one more manifest request).
+ * an index resolves to that platform's image (one more manifest request), and a single image is
+ * checked to be for that platform (its config fetched, see {@link requirePlatform}).
  */
 export async function resolve(
   ref: string | Reference,
@@ -59,10 +63,10 @@ export async function resolve(
       ? await fetchFromRegistry(reference, options)
       : await fetchFromLayout(reference, options);
   const remote = remoteFromBytes(descriptor, bytes, context);
-  if (options.platform === undefined || remote.kind === 'image') return remote;
-  const platform =
-    typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
-  return remote.select(platform, options);
+  if (options.platform === undefined) return remote;
+  if (remote.kind === 'index') return remote.select(options.platform, options);
+  await requirePlatform(remote, options.platform, options);
+  return remote;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -107,4 +108,33 @@ test('copy refuses an invalid --tag before any request', async (t) => {
   t.is(result.code, 2);
   t.regex(result.stderr, /^error: .*bad tag!/m);
   t.deepEqual(await registry.requests({ since: mark }), []);
+});
+
+test('copy --platform refuses a single image of another platform and writes nothing', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'app/single');
+  const dir = path.join(await tempDir(t), 'layout');
+  const mark = await registry.mark();
+  const [toRegistry, toLayout] = await Promise.all([
+    ociferry([
+      'copy',
+      '--platform',
+      'linux/arm64',
+      `${registry.host}/app/single:v1`,
+      `${registry.host}/app/arm:v1`,
+    ]),
+    ociferry(['copy', '--platform', 'linux/arm64', `${registry.host}/app/single:v1`, `oci:${dir}`]),
+  ]);
+  for (const result of [toRegistry, toLayout]) {
+    t.is(result.code, 1);
+    t.regex(
+      result.stderr,
+      /^error: copy .*: .*app\/single:v1 is a single-platform image for linux\/amd64, not linux\/arm64$/m,
+    );
+  }
+  const writes = (await registry.requests({ since: mark })).filter(
+    (r) => r.method !== 'GET' && r.method !== 'HEAD',
+  );
+  t.deepEqual(writes, [], 'nothing was sent to the destination');
+  t.deepEqual(await readdir(path.dirname(dir)), [], 'no layout was created');
 });

@@ -94,3 +94,21 @@ test('inspect --platform names the available platforms when none matches', async
   t.regex(hint ?? '', /^hint: .*--platform/);
   t.deepEqual(rest, []);
 });
+
+test('inspect --platform refuses a single image of another platform, naming its platform', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'oci-image', 'app/single');
+  const ref = `${registry.host}/app/single:v1`;
+  const [wrong, right] = await Promise.all([
+    ociferry(['inspect', '--platform', 'linux/arm64', ref]),
+    ociferry(['inspect', '--platform', 'linux/amd64', ref]),
+  ]);
+  t.is(wrong.code, 1);
+  t.regex(
+    wrong.stderr,
+    /^error: inspect .*: .* is a single-platform image for linux\/amd64, not linux\/arm64$/m,
+  );
+  t.is(wrong.stdout, '');
+  t.is(right.code, 0, right.stderr);
+  t.regex(right.stdout, /^Reference /m);
+});

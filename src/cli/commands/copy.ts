@@ -32,7 +32,11 @@ export function copyCommand(program: Command, run: Run): void {
     )
     .argument('<src>', 'host/repo[:tag][@digest] or oci:DIR[:tag][@digest]')
     .argument('<dst>', 'host/repo[:tag] or oci:DIR[:tag]; without a tag the copy is by digest')
-    .option('--platform <os/arch[/variant]>', 'copy only the image of this platform', platformArg)
+    .option(
+      '--platform <os/arch[/variant]>',
+      'copy only the image of this platform (a single image must be of it)',
+      platformArg,
+    )
     .option('--oci-mediatypes', 'rewrite Docker manifests and lists with OCI media types')
     .option('--concurrency <n>', 'blob transfers at once (default 8)', positiveIntegerArg)
     .option('--tag <tag>', 'also tag the copy as TAG (repeatable)', repeatedArg)

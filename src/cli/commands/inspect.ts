@@ -18,12 +18,12 @@ export function inspectCommand(program: Command, run: Run): void {
     .command('inspect')
     .summary('show what a reference points at, from its manifest alone')
     .description(
-      'Show the digest, media type and size of an image or index, with its platforms or layers. Reads manifests only: no blob, not even the image config, is downloaded.',
+      'Show the digest, media type and size of an image or index, with its platforms or layers. Reads manifests only: no blob, not even the image config, is downloaded (except with --platform on a single image, whose config says its platform).',
     )
     .argument('<ref>', 'host/repo[:tag][@digest] or oci:DIR[:tag][@digest]')
     .option(
       '--platform <os/arch[/variant]>',
-      'for an index: inspect the image of this platform',
+      'inspect the image of this platform (a single image must be of it)',
       platformArg,
     )
     .option('--raw', 'print the manifest bytes exactly as stored')
