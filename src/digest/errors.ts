@@ -20,7 +20,7 @@ export class DigestMismatchError extends OciferryError {
     const where = args.source ? ` from ${args.source}` : '';
     super(
       'DIGEST_MISMATCH',
-      `content${where} has digest ${args.actual}, expected ${args.expected}; the data was discarded`,
+      `content${where} has digest ${args.actual}, expected ${args.expected}`,
     );
     this.expected = args.expected;
     this.actual = args.actual;
@@ -37,7 +37,7 @@ export class SizeMismatchError extends OciferryError {
     const where = args.source ? ` from ${args.source}` : '';
     super(
       'SIZE_INVALID',
-      `${args.digest}${where}: got ${args.actual} bytes, expected ${args.expected}; the data was discarded`,
+      `${args.digest}${where}: got ${args.actual} bytes, expected ${args.expected}`,
     );
     this.expected = args.expected;
     this.actual = args.actual;

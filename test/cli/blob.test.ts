@@ -1,6 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import test from 'ava';
+import { digestBytes } from '../../src/digest/index.ts';
+import { RegistryTarget } from '../../src/push/index.ts';
+import { RegistryClient } from '../../src/registry/index.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -46,11 +51,48 @@ test('blob get -o leaves nothing behind when the content does not match its dige
   t.is(result.code, 1);
   t.regex(
     result.stderr,
-    new RegExp(`^error: blob get ${proxy.host}/app/single@${layer}: .*expected ${layer}`, 'm'),
+    new RegExp(
+      `^error: blob get ${proxy.host}/app/single@${layer}: .*expected ${layer}; .*layer\\.tar\\.gz was not written$`,
+      'm',
+    ),
   );
   t.regex(result.stderr, /^hint: the content served does not match its digest/m);
   t.is(await readFile(file, 'utf8'), 'old content', 'the old file is untouched');
   t.deepEqual(await readdir(dir), ['layer.tar.gz'], 'no temp file is left');
+});
+
+test('blob get to stdout holds back the end of a blob that does not match its digest', async (t) => {
+  const registry = await startRegistry(t);
+  // Big enough to arrive in many chunks, so that some of it does reach stdout.
+  const blob = randomBytes(1024 * 1024);
+  const digest = digestBytes(blob);
+  const client = new RegistryClient();
+  t.teardown(() => client.close());
+  await new RegistryTarget(client.repository(registry.host, 'app/big')).writeBlob(
+    { mediaType: 'application/octet-stream', digest, size: blob.length },
+    async () => Readable.from([blob]),
+  );
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/blobs\/sha256:/, action: { flipByteAt: 10 } },
+  ]);
+
+  const result = await ociferry(['blob', 'get', `${proxy.host}/app/big@${digest}`]);
+  t.is(result.code, 1);
+  const written = result.stdoutBytes.length;
+  t.true(written < blob.length, 'the blob did not reach stdout whole');
+  t.deepEqual(
+    result.stdoutBytes.subarray(11),
+    blob.subarray(11, written),
+    'what went out is its start',
+  );
+  t.regex(
+    result.stderr,
+    new RegExp(
+      `^error: blob get .*expected ${digest}; stdout got only its first ${written} bytes: discard them$`,
+      'm',
+    ),
+  );
+  t.regex(result.stderr, /^hint: the content served does not match its digest/m);
 });
 
 test('blob get without a digest is a usage error', async (t) => {

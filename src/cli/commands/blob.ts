@@ -1,6 +1,7 @@
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { DigestMismatchError, SizeMismatchError } from '../../digest/index.ts';
+import { OciferryError } from '../../errors.ts';
 import { BlobUnknownError, LayoutStore } from '../../layout/index.ts';
 import type { Reference } from '../../reference/index.ts';
 import { LayoutProvider } from '../../remote/index.ts';
@@ -21,7 +22,7 @@ export function blobCommand(program: Command, run: Run): void {
     .command('get')
     .summary('stream one blob to stdout or a file, verified')
     .description(
-      'Stream one blob to stdout or a file, verifying its digest on the way. With -o, the file appears only once the digest has been checked.',
+      'Stream one blob to stdout or a file, verifying its digest on the way. With -o, the file appears only once the digest has been checked. To stdout, the last chunk is held back until then: a blob that does not match its digest never reaches stdout whole.',
     )
     .argument('<ref@digest>', 'host/repo@sha256:… or oci:DIR@sha256:…')
     .option('-o, --output <file>', 'write to FILE instead of stdout')
@@ -50,12 +51,48 @@ async function blobGet(
   ctx.uses(ref);
   const source = await openBlob(ctx, ref, digest);
   if (options.output === undefined) {
-    await pipeline(source, ctx.io.stdout, { end: false, signal: ctx.signal });
+    await writeHoldingLast(source, ctx.io.stdout);
     return;
   }
-  const bytes = await replaceFile(options.output, source, { signal: ctx.signal });
+  const file = options.output;
+  const bytes = await replaceFile(file, source, { signal: ctx.signal }).catch((error) => {
+    throw withOutcome(error, `${file} was not written`);
+  });
   if (ctx.json) ctx.printJson({ digest, size: bytes, file: options.output });
   else ctx.info(`wrote ${digest} to ${options.output} (${formatBytes(bytes)})`);
+}
+
+/**
+ * Write `source` to `out` one chunk behind: the last chunk goes out only once the source has
+ * ended without an error, that is once a verified source has checked the digest. A corrupt blob
+ * never reaches the reader whole, so a consumer (`| tar -x`) sees it cut short, not complete and
+ * wrong. Resolves with the bytes written; a failure carries the count `out` took.
+ */
+async function writeHoldingLast(source: Readable, out: Writable): Promise<number> {
+  let written = 0;
+  let held: Buffer | undefined;
+  const pass = async (chunk: Buffer): Promise<void> => {
+    await new Promise<void>((resolve, reject) =>
+      out.write(chunk, (error) => (error ? reject(error) : resolve())),
+    );
+    written += chunk.length;
+  };
+  try {
+    for await (const chunk of source) {
+      if (held !== undefined) await pass(held);
+      held = chunk as Buffer;
+    }
+    if (held !== undefined) await pass(held);
+  } catch (error) {
+    throw withOutcome(error, `stdout got only its first ${written} bytes: discard them`);
+  }
+  return written;
+}
+
+/** A verification failure of the blob, saying what became of the output; other errors as they are. */
+function withOutcome(error: unknown, outcome: string): unknown {
+  if (!(error instanceof DigestMismatchError || error instanceof SizeMismatchError)) return error;
+  return new OciferryError(error.code, `${error.message}; ${outcome}`, { cause: error });
 }
 
 /** A verified stream of the whole blob, from the registry or the layout. */
