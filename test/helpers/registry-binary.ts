@@ -40,7 +40,10 @@ async function isExecutable(path: string): Promise<boolean> {
 }
 
 /** First executable `name` on `pathVariable`, like `which`. */
-async function which(name: string, pathVariable: string | undefined): Promise<string | undefined> {
+export async function which(
+  name: string,
+  pathVariable: string | undefined,
+): Promise<string | undefined> {
   for (const dir of (pathVariable ?? '').split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, name);
@@ -56,15 +59,33 @@ async function aptGet(args: string[]): Promise<void> {
   });
 }
 
-let installation: Promise<void> | undefined;
+const installations = new Map<string, Promise<void>>();
 
-/** `apt-get install -y docker-registry`, after `apt-get update` if the first attempt fails; once per process. */
-function installWithApt(): Promise<void> {
-  installation ??= aptGet(['install', '-y', PACKAGE]).catch(async () => {
-    await aptGet(['update']);
-    await aptGet(['install', '-y', PACKAGE]);
-  });
+/**
+ * `apt-get install -y --no-install-recommends PACKAGES`, after `apt-get update` if the first
+ * attempt fails; once per package list and process.
+ */
+export function aptInstall(packages: readonly string[]): Promise<void> {
+  const key = packages.join(' ');
+  let installation = installations.get(key);
+  if (installation === undefined) {
+    const args = ['install', '-y', '--no-install-recommends', ...packages];
+    installation = aptGet(args).catch(async () => {
+      await aptGet(['update']);
+      await aptGet(args);
+    });
+    installations.set(key, installation);
+  }
   return installation;
+}
+
+/** True when this process may install packages: root on a machine with apt-get on `pathVariable`. */
+export async function canAptInstall(pathVariable: string | undefined): Promise<boolean> {
+  return process.getuid?.() === 0 && (await which('apt-get', pathVariable)) !== undefined;
+}
+
+function installWithApt(): Promise<void> {
+  return aptInstall([PACKAGE]);
 }
 
 /**
@@ -87,8 +108,7 @@ export async function resolveRegistryBinary(
   }
   const found = await which(PACKAGE, env.PATH);
   if (found) return found;
-  const canInstall = process.getuid?.() === 0 && (await which('apt-get', env.PATH)) !== undefined;
-  if (!canInstall) {
+  if (!(await canAptInstall(env.PATH))) {
     throw new RegistryBinaryMissingError(
       `${PACKAGE} is not on PATH. Install it with: ${REGISTRY_INSTALL_COMMAND} (as root), ` +
         'or set OCI_REGISTRY_BIN to a distribution registry binary.',
