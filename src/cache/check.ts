@@ -1,11 +1,10 @@
 import type { Descriptor } from '../registry/oci.ts';
 import { defaultClient } from '../remote/resolve.ts';
-import { mapLimit } from '../util/limiter.ts';
 import { compareGoTimes } from './go-time.ts';
 import type { GraphResult } from './graph.ts';
 import { CacheNotFoundError, type OpenCacheSourceOptions, openCacheSource } from './import.ts';
-import { defaultImportCache } from './import-cache.ts';
 import { UNCOMPRESSED_ANNOTATION } from './inline.ts';
+import { BlobPresence } from './presence.ts';
 import {
   assertCacheKeys,
   type CacheSource,
@@ -102,9 +101,17 @@ export async function checkCache(
     else misses.push(key);
   }
 
-  const exists = await checkPresence(chosen, options);
+  const presence = new BlobPresence(options);
+  const answers = await Promise.all(
+    chosen.map(({ source, result }) =>
+      presence.check(
+        source,
+        result.layers.map((layer) => layer.blob),
+      ),
+    ),
+  );
   const hits = chosen.map(
-    ({ key, source, result }): CacheHit => ({
+    ({ key, source, result }, index): CacheHit => ({
       key,
       source: source.name,
       createdAt: result.createdAt,
@@ -118,7 +125,7 @@ export async function checkCache(
           size: descriptor.size,
           mediaType: descriptor.mediaType,
           ...(diffID ? { diffID } : {}),
-          exists: exists.get(source)?.get(layer.blob) === true,
+          exists: answers[index]?.get(layer.blob) === true,
         };
       }),
     }),
@@ -130,40 +137,4 @@ export async function checkCache(
     requests: client.requestCount - before,
     warnings,
   };
-}
-
-/** Per source, whether each blob of the chosen chains exists there (HEAD or stat, each once). */
-async function checkPresence(
-  chosen: ReadonlyArray<{ source: CacheSource; result: GraphResult }>,
-  options: CheckCacheOptions,
-): Promise<Map<CacheSource, Map<string, boolean>>> {
-  const cache = options.cache ?? defaultImportCache;
-  const answers = new Map<CacheSource, Map<string, boolean>>();
-  const pending: Array<{ source: CacheSource; digest: string; location: string | undefined }> = [];
-  for (const { source, result } of chosen) {
-    let known = answers.get(source);
-    if (!known) {
-      known = new Map();
-      answers.set(source, known);
-    }
-    const where = source.remote.context.provider.location;
-    const location = where && `${where.registry}/${where.repository}`;
-    for (const { blob } of result.layers) {
-      if (known.has(blob)) continue;
-      const seen = location !== undefined && cache.isPresent(location, blob);
-      known.set(blob, seen);
-      if (!seen) pending.push({ source, digest: blob, location });
-    }
-  }
-  await mapLimit(
-    pending,
-    options.concurrency ?? 8,
-    async ({ source, digest, location }, _index, signal) => {
-      const found = (await source.remote.context.provider.info(digest, { signal })) !== undefined;
-      answers.get(source)?.set(digest, found);
-      if (found && location !== undefined) cache.markPresent(location, digest);
-    },
-    options.signal,
-  );
-  return answers;
 }

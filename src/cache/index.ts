@@ -37,6 +37,15 @@ export {
 export { formatCsvFields, parseCsvFields } from './csv.ts';
 export { CacheConfigError, CacheOptionsError } from './errors.ts';
 export {
+  type CacheExplanation,
+  type ExplainCacheOptions,
+  type ExplainedSource,
+  type ExplainedStep,
+  explainCache,
+  type StepCode,
+  type StepInput,
+} from './explain.ts';
+export {
   type CacheManifest,
   type CacheWrapperFormat,
   cacheManifest,
@@ -62,6 +71,17 @@ export {
   defaultImportCache,
 } from './import-cache.ts';
 export { INLINE_CACHE_KEY } from './inline.ts';
+export {
+  type CacheKey,
+  type CacheKeyInput,
+  contentKey,
+  isRandomKey,
+  type OperationKeyInit,
+  operationKey,
+  recordDigest,
+  recordKeys,
+} from './key.ts';
+export { type CacheItem, CacheKeyStore, type KeyStoreSource } from './match.ts';
 export {
   type CacheCompression,
   type CacheExportFormat,

@@ -15,6 +15,8 @@ import type { Reference } from '../../reference/index.ts';
 import { cacheKeyArg, positiveIntegerArg, usage } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
+import { cacheExplainCommand } from './cache-explain.ts';
+import type { CacheCommandKit } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 
@@ -112,6 +114,18 @@ Examples:
     .action((options: CacheCopyOptions, command: Command) =>
       run(command, (ctx) => copy(ctx, options)),
     );
+
+  const kit: CacheCommandKit = {
+    csvHelp: CSV_HELP,
+    cacheDirHelp: CACHE_DIR_HELP,
+    parseImport,
+    collectImport,
+    prepare: (ctx, caches) => {
+      concerns(ctx, caches);
+      honourInsecure(ctx, caches);
+    },
+  };
+  cacheExplainCommand(cache, run, kit);
 }
 
 async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions): Promise<void> {

@@ -1,0 +1,16 @@
+import type { CacheImportSource } from '../../cache/index.ts';
+import type { CliContext } from '../context.ts';
+
+/** What the cache subcommands share, handed over by the `cache` command that registers them. */
+export interface CacheCommandKit {
+  /** The help paragraph on BuildKit's CSV syntax. */
+  readonly csvHelp: string;
+  /** Help of `--cache-dir`. */
+  readonly cacheDirHelp: string;
+  /** Parse one `--from` value (a usage error when malformed). */
+  readonly parseImport: (value: string) => CacheImportSource;
+  /** Collect repeated `--from` values. */
+  readonly collectImport: (value: string, previous?: CacheImportSource[]) => CacheImportSource[];
+  /** Note the caches a command touches (error hints) and honour their `registry.insecure`. */
+  readonly prepare: (ctx: CliContext, caches: readonly CacheImportSource[]) => void;
+}
