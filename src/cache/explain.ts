@@ -359,6 +359,51 @@ class SolverModel {
     };
   }
 
+  #layerOf?: Map<number, string>;
+
+  /** Each step's layer: its result's top layer, else its place in its final step's chain. */
+  #layers(): Map<number, string> {
+    if (this.#layerOf) return this.#layerOf;
+    const layers = new Map<number, string>();
+    this.records.forEach((_, index) => {
+      const result = this.#graph.newestResult(index);
+      const top = result?.layers[result.layers.length - 1];
+      if (top) layers.set(index, top.blob);
+    });
+    for (const final of this.finals()) this.#alignChain(final, layers);
+    this.#layerOf = layers;
+    return layers;
+  }
+
+  /**
+   * Steps without a result on the input-0 line down from `final` (each COPY or RUN adds one
+   * layer on top of its input 0) take the layer at their place in the final result's chain,
+   * when every step of that line that has a result sits exactly at its place.
+   */
+  #alignChain(final: number, layers: Map<number, string>): void {
+    const result = this.#graph.newestResult(final);
+    if (!result) return;
+    const line: number[] = [];
+    for (let index: number | undefined = final; index !== undefined; ) {
+      const record = this.records[index] as CacheRecord;
+      if (record.inputs.length === 0) break;
+      line.push(index);
+      const parents: readonly CacheRecord['inputs'][number][number][] = record.inputs[0] ?? [];
+      index = parents.find((input) => (this.records[input.link] as CacheRecord).inputs.length > 0)
+        ?.link;
+    }
+    const chain = result.layers.map((layer) => layer.blob);
+    const misplaced = line.some((index, k) => {
+      const own = layers.get(index);
+      return own !== undefined && chain[chain.length - 1 - k] !== own;
+    });
+    if (misplaced) return;
+    line.forEach((index, k) => {
+      const blob = chain[chain.length - 1 - k];
+      if (blob !== undefined && !layers.has(index)) layers.set(index, blob);
+    });
+  }
+
   async #step(index: number, history: ReadonlyMap<string, string>): Promise<ExplainedStep> {
     const record = this.records[index] as CacheRecord;
     const inputs = record.inputs.flatMap((group, input) =>
@@ -367,8 +412,7 @@ class SolverModel {
         return link.selector ? { input, from, selector: link.selector } : { input, from };
       }),
     );
-    const result = this.#graph.newestResult(index);
-    const layer = result?.layers[result.layers.length - 1]?.blob;
+    const layer = this.#layers().get(index);
     const createdBy = layer === undefined ? undefined : history.get(layer);
     const base = {
       digest: record.digest,
