@@ -389,8 +389,9 @@ class SolverModel {
       if (record.inputs.length === 0) break;
       line.push(index);
       const parents: readonly CacheRecord['inputs'][number][number][] = record.inputs[0] ?? [];
-      index = parents.find((input) => (this.records[input.link] as CacheRecord).inputs.length > 0)
-        ?.link;
+      index = parents.find(
+        (input) => (this.records[input.link] as CacheRecord).inputs.length > 0,
+      )?.link;
     }
     const chain = result.layers.map((layer) => layer.blob);
     const misplaced = line.some((index, k) => {
