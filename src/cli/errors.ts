@@ -56,6 +56,8 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string> {
     case 'DIGEST_MISMATCH':
     case 'SIZE_INVALID':
       return 'the content served does not match its digest: the source is corrupt or was changed while reading';
+    case 'DESTINATION_DIGEST_MISMATCH':
+      return 'nothing was written: a destination @digest must be the digest the copy produces';
     case 'PLATFORM_NOT_FOUND':
       return 'pick one of the available platforms with --platform os/arch[/variant]';
     case 'LOGIN_REFUSED':

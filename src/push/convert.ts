@@ -5,6 +5,8 @@ import {
   DOCKER_LAYER_GZIP,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
+  isIndexMediaType,
+  isManifestMediaType,
   OCI_CONFIG,
   OCI_INDEX,
   OCI_LAYER,
@@ -12,6 +14,8 @@ import {
   OCI_LAYER_ZSTD,
   OCI_MANIFEST,
 } from '../registry/oci.ts';
+import type { Remote } from '../remote/remote-index.ts';
+import { mapLimit } from '../util/limiter.ts';
 
 const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
 const DOCKER_FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign.diff.tar';
@@ -95,6 +99,42 @@ export function rewriteIndex(
     }),
   };
   return encode(descriptor, mediaType, rewritten);
+}
+
+/**
+ * The manifest `remote` goes to a target as: its own bytes, or with `toOci` its tree's Docker
+ * manifests and lists rewritten with OCI media types (an index pointing at its converted
+ * children). Known before any blob moves: it reads child manifests (memoised by the remote),
+ * never a blob.
+ */
+export async function convertedManifest(
+  remote: Remote,
+  toOci: boolean,
+  signal?: AbortSignal,
+): Promise<ConvertedManifest> {
+  const original = { descriptor: remote.descriptor, bytes: remote.bytes };
+  const convert = toOci && needsOciConversion(remote.mediaType);
+  if (remote.kind === 'image') {
+    return convert ? toOciManifest(remote.descriptor, remote.bytes) : original;
+  }
+  if (!toOci) return original;
+  const children = new Map<string, Descriptor>();
+  await mapLimit(
+    remote.manifests,
+    4,
+    async (entry, _index, inner) => {
+      if (!isManifestMediaType(entry.mediaType) && !isIndexMediaType(entry.mediaType)) return;
+      const child = await convertedManifest(
+        await remote.child(entry, { signal: inner }),
+        true,
+        inner,
+      );
+      if (child.descriptor.digest !== entry.digest) children.set(entry.digest, child.descriptor);
+    },
+    signal,
+  );
+  if (!convert && children.size === 0) return original;
+  return rewriteIndex(remote.descriptor, remote.bytes, children, convert);
 }
 
 /** A config or layer descriptor with its OCI media type; blobs keep their bytes. */

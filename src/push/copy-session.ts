@@ -4,7 +4,7 @@ import { mapLimit } from '../util/limiter.ts';
 import { settleAll } from '../util/settle.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { BlobLane } from './blob-copier.ts';
-import { needsOciConversion, rewriteIndex, toOciManifest } from './convert.ts';
+import { convertedManifest } from './convert.ts';
 import type { BlobStats, CopyEvent } from './events.ts';
 import type { Target } from './target.ts';
 
@@ -115,36 +115,26 @@ export class CopySession {
 
   async #pushContent(remote: Remote): Promise<PushedManifest> {
     const { provider } = remote.context;
-    const original: PushedManifest = { descriptor: remote.descriptor, bytes: remote.bytes };
-    let pushed = original;
+    const { ociMediatypes, signal } = this.#options;
     if (remote.kind === 'image') {
       await settleAll(remote.blobs().map((blob) => this.#blobs.copy(blob.descriptor, provider)));
-      if (this.#options.ociMediatypes && needsOciConversion(remote.mediaType)) {
-        pushed = toOciManifest(remote.descriptor, remote.bytes);
-      }
     } else {
-      const children = new Map<string, Descriptor>();
       await mapLimit(
         remote.manifests,
         4,
-        async (entry, _index, signal) => {
+        async (entry, _index, inner) => {
           if (!isManifestMediaType(entry.mediaType) && !isIndexMediaType(entry.mediaType)) {
             await this.#blobs.copy(entry, provider);
             return;
           }
-          const child = await this.push(await remote.child(entry, { signal }));
-          if (child.descriptor.digest !== entry.digest)
-            children.set(entry.digest, child.descriptor);
+          await this.push(await remote.child(entry, { signal: inner }));
         },
-        this.#options.signal,
+        signal,
       );
-      const convertList = this.#options.ociMediatypes && needsOciConversion(remote.mediaType);
-      if (convertList || children.size > 0) {
-        pushed = rewriteIndex(remote.descriptor, remote.bytes, children, convertList);
-      }
     }
-    if (pushed.descriptor.digest !== original.descriptor.digest) {
-      this.converted.set(original.descriptor.digest, pushed.descriptor.digest);
+    const pushed = await convertedManifest(remote, ociMediatypes, signal);
+    if (pushed.descriptor.digest !== remote.digest) {
+      this.converted.set(remote.digest, pushed.descriptor.digest);
     }
     return pushed;
   }

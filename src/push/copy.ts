@@ -7,6 +7,7 @@ import { defaultClient } from '../remote/resolve.ts';
 import type { SourceIndex } from '../remote/sources.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { BlobCopier, type BlobCopierOptions } from './blob-copier.ts';
+import { convertedManifest } from './convert.ts';
 import { CopySession, type CopySessionOptions, type PushedManifest } from './copy-session.ts';
 import type { BlobStats, CopyEvent, CopyResult } from './events.ts';
 import { openTarget } from './open-target.ts';
@@ -63,13 +64,27 @@ export interface CopyManyResult {
   readonly requests: number;
 }
 
-/** A destination that names a digest the copy would not produce. */
+/**
+ * A destination names a digest the copy would not produce: the source has another digest, or a
+ * conversion gives it one. Found before anything is written.
+ */
 export class DestinationDigestError extends OciferryError {
-  constructor(destination: string, expected: string, actual: string) {
-    super(
-      'DIGEST_MISMATCH',
-      `${destination} names ${expected}, but the copy produces ${actual}; drop the digest or the conversion`,
-    );
+  /**
+   * @param actual the digest the copy produces
+   * @param why what made it: the source's own digest, a media type conversion, or an index build
+   */
+  constructor(
+    destination: string,
+    expected: string,
+    actual: string,
+    why: 'source' | 'converted' | 'built',
+  ) {
+    const is = {
+      source: `the source is ${actual} and a copy keeps its digest; drop the digest or name the source's`,
+      converted: `converted to OCI media types the copy is ${actual}; drop the digest or the conversion`,
+      built: `the index built is ${actual}; drop the digest`,
+    }[why];
+    super('DESTINATION_DIGEST_MISMATCH', `${destination} names ${expected}, but ${is}`);
   }
 }
 
@@ -126,6 +141,7 @@ export async function copyToMany(
     live.map(async (entry, index) => {
       const session = new CopySession(entry.target, blobs.lane(index), sessionOptions(options));
       try {
+        await checkDigest(remotes[index] as Remote, entry.reference, options);
         const root = await session.push(remotes[index] as Remote, {
           deferManifest: true,
           skipIfPresent: true,
@@ -237,6 +253,18 @@ async function blobDigests(remote: Remote, signal: AbortSignal | undefined): Pro
   return digests;
 }
 
+/** Refuse a destination `@digest` the copy cannot produce, before anything is written. */
+async function checkDigest(source: Remote, reference: Reference, options: CopyOptions) {
+  const expected = reference.digest;
+  if (expected === undefined) return;
+  const toOci = options.ociMediatypes ?? false;
+  const { digest } = (await convertedManifest(source, toOci, options.signal)).descriptor;
+  if (digest === expected) return;
+  const where = formatReference(reference);
+  const why = digest === source.digest ? 'source' : 'converted';
+  throw new DestinationDigestError(where, expected, digest, why);
+}
+
 function sessionOptions(options: CopyOptions): CopySessionOptions {
   return {
     ociMediatypes: options.ociMediatypes ?? false,
@@ -275,7 +303,7 @@ export async function finish(
   const { signal, onEvent } = options;
   const target = session.target.description;
   if (reference.digest && reference.digest !== root.descriptor.digest) {
-    throw new DestinationDigestError(target, reference.digest, root.descriptor.digest);
+    throw new DestinationDigestError(target, reference.digest, root.descriptor.digest, 'built');
   }
   const tags = [...new Set([...(reference.tag ? [reference.tag] : []), ...(options.tags ?? [])])];
   if (tags.length === 0) {

@@ -138,3 +138,25 @@ test('copy --platform refuses a single image of another platform and writes noth
   t.deepEqual(writes, [], 'nothing was sent to the destination');
   t.deepEqual(await readdir(path.dirname(dir)), [], 'no layout was created');
 });
+
+test('copy to a destination @digest the copy cannot produce fails before writing, blaming the digest', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const wrong = `sha256:${'0'.repeat(64)}`;
+  const mark = await registry.mark();
+  const result = await ociferry([
+    'copy',
+    `${registry.host}/app/single:v1`,
+    `${registry.host}/app/copy@${wrong}`,
+  ]);
+  t.is(result.code, 1);
+  t.regex(
+    result.stderr,
+    new RegExp(`^error: copy .*: .*names ${wrong}, but the source is ${pushed.digest} `, 'm'),
+  );
+  t.regex(result.stderr, /^hint: nothing was written: a destination @digest must be the digest/m);
+  const writes = (await registry.requests({ since: mark })).filter(
+    (r) => r.method !== 'GET' && r.method !== 'HEAD',
+  );
+  t.deepEqual(writes, []);
+});

@@ -1,0 +1,68 @@
+import test, { type ExecutionContext } from 'ava';
+import { buildIndex, copy } from '../../src/push/index.ts';
+import { RegistryClient } from '../../src/registry/index.ts';
+import { resolve } from '../../src/remote/resolve.ts';
+import { pushFixture } from '../helpers/fixtures.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const OTHER_DIGEST = `sha256:${'0'.repeat(64)}`;
+
+function client(t: ExecutionContext): RegistryClient {
+  const c = new RegistryClient();
+  t.teardown(() => c.close());
+  return c;
+}
+
+/** Requests since `mark` that write: uploads, mounts, manifest PUTs. */
+async function writes(registry: TestRegistry, mark: number) {
+  const all = await registry.requests({ since: mark });
+  return all.filter((r) => !['GET', 'HEAD'].includes(r.method));
+}
+
+test('a destination @digest the source does not have is refused before any write', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  const pushed = await pushFixture(from, 'oci-image', 'app/src');
+  const c = client(t);
+  const source = await resolve(`${from.host}/app/src:v1`, { client: c });
+  const mark = await to.mark();
+  await t.throwsAsync(copy(source, `${to.host}/app/dst@${OTHER_DIGEST}`, { client: c }), {
+    code: 'DESTINATION_DIGEST_MISMATCH',
+    message: `${to.host}/app/dst@${OTHER_DIGEST} names ${OTHER_DIGEST}, but the source is ${pushed.digest} and a copy keeps its digest; drop the digest or name the source's`,
+  });
+  t.deepEqual(await writes(to, mark), []);
+  const copied = await copy(source, `${to.host}/app/dst@${pushed.digest}`, { client: c });
+  t.is(copied.digest, pushed.digest);
+});
+
+test('with --oci-mediatypes the digest checked is the converted one, list and children alike, before any write', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  await pushFixture(from, 'docker-image', 'app/amd64');
+  await pushFixture(from, 'docker-image-arm64', 'app/arm64');
+  const c = client(t);
+  const images = await Promise.all(
+    ['amd64', 'arm64'].map((arch) => resolve(`${from.host}/app/${arch}:v1`, { client: c })),
+  );
+  const list = await buildIndex(`${from.host}/app/list:v1`, images, { client: c });
+  const source = await resolve(`${from.host}/app/list:v1`, { client: c });
+  t.is(source.digest, list.digest);
+
+  const mark = await to.mark();
+  const error = await t.throwsAsync(
+    copy(source, `${to.host}/app/dst@${list.digest}`, { client: c, ociMediatypes: true }),
+    { code: 'DESTINATION_DIGEST_MISMATCH' },
+  );
+  t.regex(
+    error?.message ?? '',
+    /but converted to OCI media types the copy is sha256:[0-9a-f]{64};/,
+  );
+  t.deepEqual(await writes(to, mark), [], 'nothing was written to the destination');
+
+  const converted = /the copy is (sha256:[0-9a-f]{64})/.exec(error?.message ?? '')?.[1] ?? '';
+  const copied = await copy(source, `${to.host}/app/dst@${converted}`, {
+    client: c,
+    ociMediatypes: true,
+  });
+  t.is(copied.digest, converted, 'the digest announced is the one the copy produces');
+});
