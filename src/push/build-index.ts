@@ -48,18 +48,17 @@ export async function buildIndex(
   const client = options.client ?? defaultClient();
   const requestsBefore = client.requestCount;
   const images = await collectImages(sources, options.signal);
-  const platforms = await Promise.all(images.map((image) => image.platform(options)));
-  if (!options.allowDuplicatePlatforms) checkDuplicates(images, platforms);
-
-  const session = await openSession(reference, client, sources[0], options);
-  const children = await settleAll(images.map((image) => session.push(image)));
-  const allDocker = children.every((child) => child.descriptor.mediaType === DOCKER_MANIFEST);
-  const mediaType = allDocker ? DOCKER_MANIFEST_LIST : OCI_INDEX;
+  const mediaType = listType(images, options.ociMediatypes);
   if (options.annotations && mediaType === DOCKER_MANIFEST_LIST) {
     throw new IndexBuildError(
       'a Docker manifest list has no annotations: add --oci-mediatypes to build an OCI index',
     );
   }
+  const platforms = await Promise.all(images.map((image) => image.platform(options)));
+  if (!options.allowDuplicatePlatforms) checkDuplicates(images, platforms);
+
+  const session = await openSession(reference, client, sources[0], options);
+  const children = await settleAll(images.map((image) => session.push(image)));
   const index = {
     schemaVersion: 2,
     mediaType,
@@ -73,6 +72,23 @@ export async function buildIndex(
   };
   const tags = await finish(session, root, reference, options);
   return result(session, root, tags, client.requestCount - requestsBefore);
+}
+
+/**
+ * The media type {@link buildIndex} gives an index of `sources`: a Docker manifest list when
+ * every image is a Docker manifest (and `ociMediatypes` does not convert them), an OCI index
+ * otherwise. Reads the manifests of indexes among the sources, nothing else.
+ */
+export async function indexMediaType(
+  sources: readonly Remote[],
+  options: { ociMediatypes?: boolean; signal?: AbortSignal } = {},
+): Promise<string> {
+  return listType(await collectImages(sources, options.signal), options.ociMediatypes);
+}
+
+function listType(images: readonly RemoteImage[], ociMediatypes = false): string {
+  const docker = !ociMediatypes && images.every((image) => image.mediaType === DOCKER_MANIFEST);
+  return docker ? DOCKER_MANIFEST_LIST : OCI_INDEX;
 }
 
 /** Images of the sources in order, indexes flattened, each manifest once. */

@@ -1,4 +1,9 @@
-export { type BuildIndexOptions, buildIndex, IndexBuildError } from './build-index.ts';
+export {
+  type BuildIndexOptions,
+  buildIndex,
+  IndexBuildError,
+  indexMediaType,
+} from './build-index.ts';
 export {
   needsOciConversion,
   rewriteIndex,

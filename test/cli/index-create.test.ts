@@ -87,3 +87,28 @@ test('index create rejects an annotation without "=" as a usage error', async (t
   t.regex(result.stderr, /KEY=VALUE/);
   t.regex(result.stderr, /^hint: run 'ociferry index create --help' for usage$/m);
 });
+
+test('index create --annotation of Docker images is a usage error before anything is written', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'docker-image', 'app/amd');
+  await pushFixture(registry, 'docker-image-arm64', 'app/arm');
+  const mark = await registry.mark();
+  const result = await ociferry([
+    'index',
+    'create',
+    '--annotation',
+    'note=x',
+    `${registry.host}/app/multi:v1`,
+    `${registry.host}/app/amd:v1`,
+    `${registry.host}/app/arm:v1`,
+  ]);
+  t.is(result.code, 2, result.stderr);
+  t.regex(result.stderr, /^error: --annotation needs an OCI index, .*: add --oci-mediatypes$/m);
+  t.regex(result.stderr, /^hint: run 'ociferry index create --help' for usage$/m);
+  const requests = await registry.requests({ since: mark });
+  t.deepEqual(
+    requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD'),
+    [],
+    'no mount, upload or manifest push',
+  );
+});

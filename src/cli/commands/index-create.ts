@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { buildIndex } from '../../push/index.ts';
+import { buildIndex, indexMediaType } from '../../push/index.ts';
 import { formatReference, type Reference } from '../../reference/index.ts';
+import { DOCKER_MANIFEST_LIST } from '../../registry/index.ts';
 import { resolve } from '../../remote/index.ts';
-import { annotationArg, referenceOperand, repeatedArg } from '../args.ts';
+import { annotationArg, referenceOperand, repeatedArg, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { checkTags } from './copy.ts';
 import { runCopy } from './copy-result.ts';
@@ -49,12 +50,13 @@ Examples:
       const destination = referenceOperand(command, dst);
       const sources = srcs.map((src) => referenceOperand(command, src));
       checkTags(command, destination, options.tag);
-      return run(command, (ctx) => createIndex(ctx, destination, sources, options));
+      return run(command, (ctx) => createIndex(ctx, command, destination, sources, options));
     });
 }
 
 async function createIndex(
   ctx: CliContext,
+  command: Command,
   dst: Reference,
   srcs: Reference[],
   options: IndexCreateOptions,
@@ -63,6 +65,16 @@ async function createIndex(
   const sources = await Promise.all(
     srcs.map((src) => resolve(src, { client: ctx.client, signal: ctx.signal })),
   );
+  if (options.annotation) {
+    const { ociMediatypes } = options;
+    const type = await indexMediaType(sources, { ociMediatypes, signal: ctx.signal });
+    if (type === DOCKER_MANIFEST_LIST) {
+      usageError(
+        command,
+        '--annotation needs an OCI index, and these images make a Docker manifest list (which has no annotations): add --oci-mediatypes',
+      );
+    }
+  }
   await runCopy(ctx, `pushed index ${formatReference(dst)}`, (onEvent) =>
     buildIndex(dst, sources, {
       client: ctx.client,
