@@ -1,5 +1,5 @@
 import type { Descriptor } from '../registry/oci.ts';
-import { defaultClient } from '../remote/resolve.ts';
+import { contextOf } from '../remote/ociferry-context.ts';
 import { compareGoTimes } from './go-time.ts';
 import type { GraphResult } from './graph.ts';
 import { CacheNotFoundError, type OpenCacheSourceOptions, openCacheSource } from './import.ts';
@@ -69,7 +69,7 @@ export async function checkCache(
   options: CheckCacheOptions = {},
 ): Promise<CacheCheckResult> {
   assertCacheKeys(keys);
-  const client = options.client ?? defaultClient();
+  const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
   const warnings: string[] = [];
   const inputs: readonly CacheSourceInput[] = Array.isArray(sources) ? sources : [sources];

@@ -10,11 +10,11 @@ import { DEFAULT_CACHE_DIR_MAX_BYTES, pruneCacheDir, touchCached } from './cache
 import { DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { type ParsedCacheConfig, parseCacheConfig } from './config-parse.ts';
 import { CacheConfigError } from './errors.ts';
-import { type CacheImportCache, defaultImportCache } from './import-cache.ts';
+import { type CacheImportCache, importCacheOf } from './import-cache.ts';
 
 /** Options of {@link loadCacheConfig}. */
 export interface LoadCacheConfigOptions {
-  /** In-memory cache of parsed configs; default the process-wide one. */
+  /** In-memory cache of parsed configs; default the default context's. */
   cache?: CacheImportCache;
   /**
    * Directory keeping validated configs by digest across processes (an OCI layout holding the
@@ -43,12 +43,7 @@ export function loadCacheConfig(
   provider: Provider,
   options: LoadCacheConfigOptions = {},
 ): Promise<ParsedCacheConfig> {
-  const {
-    cache = defaultImportCache,
-    cacheDir,
-    limit = DEFAULT_CACHE_CONFIG_LIMIT,
-    signal,
-  } = options;
+  const { cache = importCacheOf(), cacheDir, limit = DEFAULT_CACHE_CONFIG_LIMIT, signal } = options;
   if (descriptor.size > limit)
     return Promise.reject(
       new SizeExceededError({ what: 'cache config', size: descriptor.size, limit }),

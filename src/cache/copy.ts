@@ -5,8 +5,8 @@ import { type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
+import { contextOf } from '../remote/ociferry-context.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
-import { defaultClient } from '../remote/resolve.ts';
 import { BytesProvider } from './bytes-provider.ts';
 import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig } from './config.ts';
 import { serializeCacheConfig, sortCacheConfig } from './config-write.ts';
@@ -116,7 +116,7 @@ export async function copyCache(
   options: CopyCacheOptions = {},
 ): Promise<CacheCopyResult> {
   assertCacheKeys(options.keys ?? []);
-  const client = options.client ?? defaultClient();
+  const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
   const targets = (Array.isArray(to) ? to : [to]).map((target: CacheTargetInput) =>
     typeof target === 'string' ? parseCacheExport(target) : target,

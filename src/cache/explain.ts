@@ -1,4 +1,4 @@
-import { defaultClient } from '../remote/resolve.ts';
+import { contextOf } from '../remote/ociferry-context.ts';
 import type { CacheRecord } from './config.ts';
 import { compareGoTimes } from './go-time.ts';
 import type { CacheGraph } from './graph.ts';
@@ -116,7 +116,7 @@ export async function explainCache(
   from: CacheSourceInput | readonly CacheSourceInput[],
   options: ExplainCacheOptions = {},
 ): Promise<CacheExplanation> {
-  const client = options.client ?? defaultClient();
+  const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
   const opened = { ...options, client };
   const warnings: string[] = [];

@@ -1,4 +1,9 @@
 import { LRUCache } from 'lru-cache';
+import {
+  type ContextKey,
+  defaultContext,
+  type OciferryContext,
+} from '../remote/ociferry-context.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { ParsedCacheConfig } from './config-parse.ts';
 
@@ -77,5 +82,10 @@ export class CacheImportCache {
   }
 }
 
-/** The cache every import uses unless given its own. */
-export const defaultImportCache = new CacheImportCache();
+/** The import cache a library context keeps. */
+const IMPORT_CACHE: ContextKey<CacheImportCache> = { create: () => new CacheImportCache() };
+
+/** The import cache of `context` (default: the default context), made on first use. */
+export function importCacheOf(context: OciferryContext = defaultContext()): CacheImportCache {
+  return context.shared(IMPORT_CACHE);
+}

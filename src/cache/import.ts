@@ -13,12 +13,13 @@ import {
 import { LayoutProvider } from '../remote/layout-provider.ts';
 import { ManifestInvalidError } from '../remote/manifest.ts';
 import { layoutManifestLoader, MANIFEST_SIZE_LIMIT } from '../remote/manifest-loader.ts';
+import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
-import { defaultSources, resolve } from '../remote/resolve.ts';
+import { resolve } from '../remote/resolve.ts';
 import type { SourceIndex } from '../remote/sources.ts';
 import { CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { loadCacheConfig } from './config-load.ts';
-import { type CacheImportCache, defaultImportCache } from './import-cache.ts';
+import { type CacheImportCache, importCacheOf } from './import-cache.ts';
 import { readInlineCache } from './inline.ts';
 import { type CacheImportSource, type LocalCacheImport, parseCacheImport } from './options.ts';
 import {
@@ -29,10 +30,10 @@ import {
 } from './source.ts';
 
 /** Options of {@link openCacheSource}. */
-export interface OpenCacheSourceOptions {
-  /** Registry client (default: the shared one). `registry.insecure` is the client's setting. */
+export interface OpenCacheSourceOptions extends ContextOptions {
+  /** Registry client; default the context's. `registry.insecure` is the client's setting. */
   client?: RegistryClient;
-  /** Parsed configs and recently seen blobs reused across calls; default the process-wide one. */
+  /** Parsed configs and recently seen blobs reused across calls; default the context's. */
   cache?: CacheImportCache;
   /** Directory keeping validated configs by digest across processes; default none. */
   cacheDir?: string;
@@ -40,7 +41,7 @@ export interface OpenCacheSourceOptions {
   cacheDirMaxBytes?: number;
   /** Size cap of a cache config (inline: of its records), default 16 MiB. */
   configSizeLimit?: number;
-  /** Where learnt blob locations go (mount sources of later copies); default the shared index. */
+  /** Where learnt blob locations go (mount sources of later copies); default the context's. */
   sources?: SourceIndex;
   signal?: AbortSignal;
 }
@@ -115,7 +116,7 @@ export async function loadCacheSource(
   options: OpenCacheSourceOptions = {},
 ): Promise<CacheSource> {
   const { spec, name, remote, wrapped } = found;
-  const cache = options.cache ?? defaultImportCache;
+  const cache = options.cache ?? importCacheOf(options.context);
   const limit = options.configSizeLimit ?? DEFAULT_CACHE_CONFIG_LIMIT;
   if (wrapped) {
     const parsed = await loadCacheConfig(wrapped.config, remote.context.provider, {
@@ -156,6 +157,7 @@ async function resolveRegistry(
     return await resolve(ref, {
       client: options.client,
       sources: options.sources,
+      context: options.context,
       signal: options.signal,
       configSizeLimit: IMAGE_CONFIG_LIMIT,
     });
@@ -211,8 +213,9 @@ async function resolveLocal(
     }),
     provider: new LayoutProvider(store),
     manifests,
-    sources: options.sources ?? defaultSources,
+    sources: options.sources ?? contextOf(options).sources,
     configSizeLimit: IMAGE_CONFIG_LIMIT,
+    library: contextOf(options),
   });
 }
 

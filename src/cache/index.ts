@@ -68,7 +68,7 @@ export {
 export {
   CacheImportCache,
   type CacheImportCacheOptions,
-  defaultImportCache,
+  importCacheOf,
 } from './import-cache.ts';
 export { INLINE_CACHE_KEY } from './inline.ts';
 export {

@@ -1,10 +1,11 @@
+import type { ContextOptions } from '../remote/ociferry-context.ts';
 import { mapLimit } from '../util/limiter.ts';
-import { type CacheImportCache, defaultImportCache } from './import-cache.ts';
+import { type CacheImportCache, importCacheOf } from './import-cache.ts';
 import type { CacheSource } from './source.ts';
 
 /** Options of {@link BlobPresence}. */
-export interface BlobPresenceOptions {
-  /** Remembers blobs seen at a registry for its presence TTL; default the process-wide one. */
+export interface BlobPresenceOptions extends ContextOptions {
+  /** Remembers blobs seen at a registry for its presence TTL; default the context's. */
   cache?: CacheImportCache;
   /** Existence checks in flight at once, default 8. */
   concurrency?: number;
@@ -23,7 +24,7 @@ export class BlobPresence {
   readonly #answers = new Map<CacheSource, Map<string, Promise<boolean>>>();
 
   constructor(options: BlobPresenceOptions = {}) {
-    this.#cache = options.cache ?? defaultImportCache;
+    this.#cache = options.cache ?? importCacheOf(options.context);
     this.#concurrency = options.concurrency ?? 8;
     this.#signal = options.signal;
   }

@@ -8,10 +8,10 @@ import {
   OCI_INDEX,
   type Platform,
 } from '../registry/oci.ts';
+import { contextOf } from '../remote/ociferry-context.ts';
 import { formatPlatform } from '../remote/platform.ts';
 import type { RemoteImage } from '../remote/remote-image.ts';
 import type { Remote } from '../remote/remote-index.ts';
-import { defaultClient } from '../remote/resolve.ts';
 import { settleAll } from '../util/settle.ts';
 import { type CopyOptions, finish, openSession, result } from './copy.ts';
 import type { CopyResult } from './events.ts';
@@ -45,7 +45,7 @@ export async function buildIndex(
 ): Promise<CopyResult> {
   if (sources.length === 0) throw new IndexBuildError('an index needs at least one source image');
   const reference = typeof destination === 'string' ? parseReference(destination) : destination;
-  const client = options.client ?? defaultClient();
+  const client = options.client ?? contextOf(options).client;
   const requestsBefore = client.requestCount;
   const images = await collectImages(sources, options.signal);
   const mediaType = listType(images, options.ociMediatypes);

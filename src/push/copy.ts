@@ -2,8 +2,8 @@ import { OciferryError } from '../errors.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
 import { isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
+import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
 import type { Remote } from '../remote/remote-index.ts';
-import { defaultClient } from '../remote/resolve.ts';
 import type { SourceIndex } from '../remote/sources.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { BlobCopier, type BlobCopierOptions } from './blob-copier.ts';
@@ -14,8 +14,8 @@ import { openTarget } from './open-target.ts';
 import type { Target } from './target.ts';
 
 /** Options of {@link copy}, {@link copyToMany} and {@link buildIndex}. */
-export interface CopyOptions {
-  /** Client for the target (and for counting requests); default the shared client. */
+export interface CopyOptions extends ContextOptions {
+  /** Client for the target (and for counting requests); default the context's. */
   client?: RegistryClient;
   /** Blob transfers at once, default 8; with several destinations each one feeds all of them. */
   concurrency?: number;
@@ -122,7 +122,7 @@ export async function copyToMany(
   destinations: readonly (string | Reference | ManyDestination)[],
   options: CopyOptions = {},
 ): Promise<CopyManyResult> {
-  const client = options.client ?? defaultClient();
+  const client = options.client ?? contextOf(options).client;
   const requestsBefore = client.requestCount;
   const opened = await Promise.all(destinations.map((entry) => openDestination(entry, client)));
   const live = opened.flatMap((entry) => ('target' in entry ? [entry] : []));

@@ -53,6 +53,7 @@ export class RegistryClient {
   readonly #transport: Transport;
   readonly #retry: RetryPolicy;
   readonly #manifestSizeLimit: number;
+  #closed = false;
 
   constructor(options: RegistryClientOptions = {}) {
     const { insecure } = options;
@@ -137,8 +138,14 @@ export class RegistryClient {
     );
   }
 
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Close pooled connections; the client must not be used afterwards. */
   close(): Promise<void> {
+    this.#closed = true;
     return this.#http.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { ManifestLoader } from './manifest-loader.ts';
+import type { OciferryContext } from './ociferry-context.ts';
 import type { Provider } from './provider.ts';
 import type { SourceIndex } from './sources.ts';
 
@@ -11,4 +12,6 @@ export interface RemoteContext {
   readonly sources: SourceIndex;
   /** Cap on image config size (default 32 MiB). */
   readonly configSizeLimit: number;
+  /** The library context the remote was resolved in, whose downloads its blobs share; default the default one. */
+  readonly library?: OciferryContext;
 }

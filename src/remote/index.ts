@@ -23,6 +23,17 @@ export {
 } from './manifest-loader.ts';
 export { MultiProvider, ProviderMissingError } from './multi-provider.ts';
 export {
+  ContextClosedError,
+  type ContextKey,
+  type ContextOptions,
+  contextOf,
+  defaultClient,
+  defaultContext,
+  OciferryContext,
+  type OciferryContextOptions,
+  setDefaultContext,
+} from './ociferry-context.ts';
+export {
   bestPlatformMatch,
   formatPlatform,
   hostPlatform,
@@ -45,12 +56,16 @@ export {
 } from './remote-index.ts';
 export { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 export {
-  defaultClient,
-  defaultSources,
   NotFoundInLayoutError,
   type ResolveOptions,
   resolve,
   resolveDescriptor,
 } from './resolve.ts';
-export { SourceIndex } from './sources.ts';
-export { type MintedUrl, UrlFetchError, type UrlMinter, UrlProvider } from './url-provider.ts';
+export { SourceIndex, type SourceIndexOptions } from './sources.ts';
+export {
+  type MintedUrl,
+  UrlFetchError,
+  type UrlMinter,
+  UrlProvider,
+  type UrlProviderOptions,
+} from './url-provider.ts';

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
-import { SingleFlight } from '../util/single-flight.ts';
+import { defaultContext, type OciferryContext } from './ociferry-context.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
 import type { SourceIndex } from './sources.ts';
 
@@ -20,9 +20,6 @@ export interface UnlazyOptions {
   onProgress?: (event: UnlazyProgress) => void;
 }
 
-/** One download per (store, digest) in the whole process, however many callers ask at once. */
-const downloads = new SingleFlight<string, boolean>();
-
 /**
  * A blob that has not been downloaded: its descriptor, the provider that can read it and where
  * it is known to live. Nothing is fetched until {@link unlazy} or {@link fetch} is called.
@@ -33,12 +30,21 @@ export class LazyBlob {
   /** The reference this blob was resolved through, for progress and messages. */
   readonly ref: string;
   readonly #sources: SourceIndex;
+  readonly #library: OciferryContext | undefined;
 
-  constructor(descriptor: Descriptor, provider: Provider, ref: string, sources: SourceIndex) {
+  /** `library` is the context whose downloads in flight are shared; default the default one. */
+  constructor(
+    descriptor: Descriptor,
+    provider: Provider,
+    ref: string,
+    sources: SourceIndex,
+    library?: OciferryContext,
+  ) {
     this.descriptor = descriptor;
     this.provider = provider;
     this.ref = ref;
     this.#sources = sources;
+    this.#library = library;
   }
 
   get digest(): string {
@@ -66,7 +72,7 @@ export class LazyBlob {
 
   /**
    * Download into `store` unless it is there already (then no network I/O at all). Concurrent
-   * calls for the same digest and store share one download, reported to the caller that started
+   * calls for the same digest and store (in one library context) share one download, reported to the caller that started
    * it while that caller waits. A caller whose signal aborts leaves at once; the download stops
    * only when every caller has left. The bytes are verified while streaming and committed
    * atomically. Resolves to true when this call (or the download it joined) wrote the blob.
@@ -81,7 +87,7 @@ export class LazyBlob {
         if (!signal?.aborted)
           onProgress({ digest: this.digest, ref: this.ref, bytes, total: this.size });
       });
-    return downloads.do(
+    return (this.#library ?? defaultContext()).downloads.do(
       key,
       // A whole read from a provider verifies itself: the store checks the size, not the digest again.
       (shared) =>

@@ -1,7 +1,7 @@
 import { OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
-import { type Descriptor, MANIFEST_MEDIA_TYPES, RegistryClient } from '../registry/index.ts';
+import { type Descriptor, MANIFEST_MEDIA_TYPES, type RegistryClient } from '../registry/index.ts';
 import type { RemoteContext } from './context.ts';
 import { LayoutProvider } from './layout-provider.ts';
 import {
@@ -9,17 +9,15 @@ import {
   MANIFEST_SIZE_LIMIT,
   registryManifestLoader,
 } from './manifest-loader.ts';
+import { type ContextOptions, contextOf } from './ociferry-context.ts';
 import type { Platform } from './platform.ts';
 import { RegistryProvider } from './registry-provider.ts';
 import { type Remote, remoteFromBytes, requirePlatform } from './remote-index.ts';
-import { SourceIndex } from './sources.ts';
-
-/** Sources learnt by every resolve and copy in this process, unless a caller brings its own. */
-export const defaultSources = new SourceIndex();
+import type { SourceIndex } from './sources.ts';
 
 /** Options of {@link resolve}. */
-export interface ResolveOptions {
-  /** Registry client to use (default: one shared client with default options). */
+export interface ResolveOptions extends ContextOptions {
+  /** Registry client to use; default the context's. */
   client?: RegistryClient;
   /**
    * Select one platform out of an index: the result is then that platform's image. A single
@@ -27,7 +25,7 @@ export interface ResolveOptions {
    */
   platform?: Platform | string;
   signal?: AbortSignal;
-  /** Where learnt blob locations go (default {@link defaultSources}). */
+  /** Where learnt blob locations go; default the context's. */
   sources?: SourceIndex;
   /** Cap on image config size, default 32 MiB. */
   configSizeLimit?: number;
@@ -38,14 +36,6 @@ export class NotFoundInLayoutError extends OciferryError {
   constructor(ref: string) {
     super('MANIFEST_UNKNOWN', `${ref}: not found in the layout's index.json`);
   }
-}
-
-let sharedClient: RegistryClient | undefined;
-
-/** The client used when none is passed. */
-export function defaultClient(): RegistryClient {
-  sharedClient ??= new RegistryClient();
-  return sharedClient;
 }
 
 /**
@@ -79,7 +69,7 @@ export async function resolveDescriptor(
 ): Promise<Descriptor> {
   const reference = typeof ref === 'string' ? parseReference(ref) : ref;
   if (reference.kind === 'registry') {
-    const client = options.client ?? defaultClient();
+    const client = options.client ?? contextOf(options).client;
     const repository = client.repository(reference.registry, reference.repository);
     const target = reference.digest ?? reference.tag ?? 'latest';
     const head = await repository.headManifest(target, { signal: options.signal });
@@ -98,7 +88,7 @@ async function fetchFromRegistry(
   reference: Extract<Reference, { kind: 'registry' }>,
   options: ResolveOptions,
 ): Promise<Fetched> {
-  const client = options.client ?? defaultClient();
+  const client = options.client ?? contextOf(options).client;
   const repository = client.repository(reference.registry, reference.repository);
   const target = reference.digest ?? reference.tag ?? 'latest';
   const { descriptor, bytes } = await repository.getManifest(target, {
@@ -112,8 +102,9 @@ async function fetchFromRegistry(
       ref: formatReference(reference),
       provider: new RegistryProvider(repository),
       manifests: registryManifestLoader(repository),
-      sources: options.sources ?? defaultSources,
+      sources: options.sources ?? contextOf(options).sources,
       configSizeLimit: options.configSizeLimit ?? 32 * 1024 * 1024,
+      library: contextOf(options),
     },
   };
 }
@@ -135,8 +126,9 @@ async function fetchFromLayout(
       ref,
       provider: new LayoutProvider(store),
       manifests,
-      sources: options.sources ?? defaultSources,
+      sources: options.sources ?? contextOf(options).sources,
       configSizeLimit: options.configSizeLimit ?? 32 * 1024 * 1024,
+      library: contextOf(options),
     },
   };
 }

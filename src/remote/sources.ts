@@ -1,11 +1,35 @@
+import { LRUCache } from 'lru-cache';
+
+/** Options of {@link SourceIndex}. */
+export interface SourceIndexOptions {
+  /** Digests remembered, those used longest ago forgotten beyond it; default 50 000. */
+  maxDigests?: number;
+  /** Repositories remembered per digest and host, the earliest learnt forgotten beyond it; default 32. */
+  maxRepositories?: number;
+}
+
 /**
  * Where blobs are known to live: digest -> registry host -> repositories. This is the idea of
  * BuildKit's `containerd.io/distribution.source.<host>` label, kept in memory and never pushed.
  * The copy engine asks it for a mount source on the target's host and records every repository
- * it pushed to, so a later copy on that host mounts instead of uploading.
+ * it pushed to, so a later copy on that host mounts instead of uploading. Bounded, so that a
+ * long-running process can keep one: a digest forgotten only costs an upload instead of a mount.
  */
 export class SourceIndex {
-  readonly #byDigest = new Map<string, Map<string, Set<string>>>();
+  readonly #byDigest: LRUCache<string, Map<string, Set<string>>>;
+  readonly #maxRepositories: number;
+
+  constructor(options: SourceIndexOptions = {}) {
+    const { maxDigests = 50_000, maxRepositories = 32 } = options;
+    // maxSize rather than max: lru-cache allocates `max` slots up front.
+    this.#byDigest = new LRUCache({ maxSize: maxDigests, sizeCalculation: () => 1 });
+    this.#maxRepositories = maxRepositories;
+  }
+
+  /** Digests known now. */
+  get size(): number {
+    return this.#byDigest.size;
+  }
 
   /** Record that `digest` exists in `repository` on `registry`. */
   add(digest: string, registry: string, repository: string): void {
@@ -20,12 +44,17 @@ export class SourceIndex {
       hosts.set(registry, repositories);
     }
     repositories.add(repository);
+    if (repositories.size > this.#maxRepositories) {
+      const [earliest] = repositories;
+      if (earliest !== undefined) repositories.delete(earliest);
+    }
   }
 
   /** Copy every entry of `other` into this index. */
   merge(other: SourceIndex): void {
-    for (const [digest, hosts] of other.#byDigest) {
-      for (const [registry, repositories] of hosts) {
+    // Least recently used first, so that the other's recency order carries over.
+    for (const digest of other.#byDigest.rkeys()) {
+      for (const [registry, repositories] of other.#byDigest.peek(digest) ?? []) {
         for (const repository of repositories) this.add(digest, registry, repository);
       }
     }

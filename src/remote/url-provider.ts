@@ -8,8 +8,8 @@ import { headerValue } from '../registry/http.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import { redactUrl } from '../registry/redact.ts';
 import { parseRetryAfter, withRetry } from '../registry/retry.ts';
+import { type ContextOptions, contextOf } from './ociferry-context.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
-import { defaultClient } from './resolve.ts';
 
 /** A URL minted for one read, with the headers it needs (e.g. a service token). */
 export interface MintedUrl {
@@ -45,14 +45,14 @@ export class UrlFetchError extends OciferryError {
 }
 
 /** Options of {@link UrlProvider}. */
-export interface UrlProviderOptions {
+export interface UrlProviderOptions extends ContextOptions {
   /** Names the service in progress and errors; default `cache service`. */
   description?: string;
   /** The blobs the service holds, so {@link UrlProvider.info} needs no request. */
   known?: readonly BlobInfo[];
   /**
    * Sends the reads, with its timeouts, per-host limit, proxies, retry policy and request count;
-   * default the default context's client at the time of each read.
+   * default the context's client at the time of each read.
    */
   client?: RegistryClient;
 }
@@ -70,12 +70,14 @@ export class UrlProvider implements Provider {
   readonly #mint: UrlMinter;
   readonly #sizes: ReadonlyMap<string, number>;
   readonly #client: RegistryClient | undefined;
+  readonly #context: ContextOptions;
 
   constructor(mint: UrlMinter, options: UrlProviderOptions = {}) {
     this.#mint = mint;
     this.description = options.description ?? 'cache service';
     this.#sizes = new Map((options.known ?? []).map((blob) => [blob.digest, blob.size]));
     this.#client = options.client;
+    this.#context = { context: options.context };
   }
 
   async info(digest: string): Promise<BlobInfo | undefined> {
@@ -95,7 +97,7 @@ export class UrlProvider implements Provider {
   /** The response body of a GET of a freshly minted URL, retried as the client's policy says. */
   async #get(descriptor: Descriptor, options: FetchOptions): Promise<Readable> {
     const { range, signal } = options;
-    const client = this.#client ?? defaultClient();
+    const client = this.#client ?? contextOf(this.#context).client;
     let reminted = false;
     try {
       return await withRetry(
