@@ -22,6 +22,8 @@ export interface IngestOptions {
   readonly onProgress?: ((bytes: number) => void) | undefined;
   /** The source verifies this digest itself (a provider's whole read): check the size only. */
   readonly sourceVerified?: boolean | undefined;
+  /** A wrong file holds the final name: replace it (atomically) instead of keeping it. */
+  readonly replace?: boolean | undefined;
 }
 
 /**
@@ -70,8 +72,9 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /**
  * Stream `source` into `path`: into a temp file in the same directory, through a
- * {@link DigestVerifier}, fsync, then a no-replace commit. Returns false when another writer
- * committed the same digest first. On any failure the temp file is removed and `source` destroyed.
+ * {@link DigestVerifier}, fsync, then a no-replace commit (a rename over `path` with `replace`).
+ * Returns false when another writer committed the same digest first. On any failure the temp
+ * file is removed and `source` destroyed.
  */
 export async function ingestBlob(
   path: string,
@@ -109,6 +112,11 @@ export async function ingestBlob(
       handle.createWriteStream({ flush: true, highWaterMark: WRITE_BATCH_BYTES }),
       { signal: options.signal },
     );
+    if (options.replace) {
+      await rename(tmp, path);
+      await syncDir(dir);
+      return true;
+    }
     return await commit(tmp, path);
   } catch (error) {
     await handle.close().catch(() => {});

@@ -16,10 +16,13 @@ export class BlobUnknownError extends LayoutError {
 /** A layout file (`oci-layout`, `index.json`, a manifest) is missing or malformed. */
 export class LayoutInvalidError extends LayoutError {
   readonly path: string;
+  /** What is wrong with the file, without its path. */
+  readonly reason: string;
 
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
     super('LAYOUT_INVALID', `${path}: ${reason}`, options);
     this.path = path;
+    this.reason = reason;
   }
 }
 

@@ -1,18 +1,19 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlgorithm, isDigest } from '../digest/index.ts';
-import { TEMP_PREFIX } from './atomic.ts';
+import { isOrphanTemp, TEMP_PREFIX } from './atomic.ts';
 import { errorCode } from './errno.ts';
 import { LayoutInvalidError } from './errors.ts';
-import { type Descriptor, MediaTypes } from './types.ts';
+import { type Descriptor, LINKING_MEDIA_TYPES } from './types.ts';
 import { isObject, parseDescriptor, parseJson } from './validate.ts';
 
 /** Options of `LayoutStore.gc`. */
 export interface GcOptions {
   signal?: AbortSignal;
   /**
-   * Temp files (`.tmp-*`, left by killed writers) untouched for this long are removed; younger
-   * ones may belong to a write in progress and are kept. Default one hour.
+   * Temp files (`.tmp-*`) of writers that are gone are removed: at once when their name shows a
+   * dead process of this host, otherwise once untouched for this long (younger ones may belong
+   * to a write in progress on another host). Default one hour.
    */
   tempMaxAgeMs?: number;
 }
@@ -30,7 +31,6 @@ export interface GcResult {
 /** Loads a manifest or index blob; undefined when the store does not have it. */
 export type ManifestLoader = (desc: Descriptor) => Promise<Buffer | undefined>;
 
-const LINKING_TYPES: ReadonlySet<string> = new Set(Object.values(MediaTypes));
 const CHILD_LISTS = ['layers', 'manifests', 'blobs'] as const;
 const CHILD_SINGLES = ['config', 'subject'] as const;
 const DEFAULT_TEMP_MAX_AGE_MS = 60 * 60 * 1000;
@@ -51,7 +51,7 @@ export async function reachable(
   for (let desc = stack.pop(); desc !== undefined; desc = stack.pop()) {
     if (seen.has(desc.digest)) continue;
     seen.add(desc.digest);
-    if (!LINKING_TYPES.has(desc.mediaType)) continue;
+    if (!LINKING_MEDIA_TYPES.has(desc.mediaType)) continue;
     signal?.throwIfAborted();
     const bytes = await load(desc);
     if (bytes !== undefined) stack.push(...children(bytes, `blob ${desc.digest}`));
@@ -77,8 +77,8 @@ function children(bytes: Buffer, where: string): Descriptor[] {
 }
 
 /**
- * Delete every `blobs/<alg>/<hex>` of `root` not in `keep`, and temp files older than
- * `tempMaxAgeMs` in `blobs/<alg>/` and in `root`. Names that are neither are left alone.
+ * Delete every `blobs/<alg>/<hex>` of `root` not in `keep`, and the temp files of writers that
+ * are gone (see {@link sweepTemps}). Names that are neither are left alone.
  */
 export async function sweep(
   root: string,
@@ -86,29 +86,18 @@ export async function sweep(
   options: GcOptions = {},
 ): Promise<GcResult> {
   const { signal, tempMaxAgeMs = DEFAULT_TEMP_MAX_AGE_MS } = options;
-  const result: GcResult = { deleted: [], bytesFreed: 0, tempFilesRemoved: 0 };
-  const removeStaleTemps = async (dir: string, names: readonly string[]) => {
-    for (const name of names.filter((n) => n.startsWith(TEMP_PREFIX))) {
-      const path = join(dir, name);
-      const stats = await lstatOrUndefined(path);
-      if (!stats?.isFile() || Date.now() - stats.mtimeMs < tempMaxAgeMs) continue;
-      if (await removed(path)) {
-        result.tempFilesRemoved++;
-        result.bytesFreed += stats.size;
-      }
-    }
+  const temps = await sweepTemps(root, { maxAgeMs: tempMaxAgeMs, signal });
+  const result: GcResult = {
+    deleted: [],
+    bytesFreed: temps.bytes,
+    tempFilesRemoved: temps.removed,
   };
-  await removeStaleTemps(root, await list(root));
-  const blobsDir = join(root, 'blobs');
-  for (const algorithm of (await list(blobsDir)).filter(isAlgorithm)) {
-    const dir = join(blobsDir, algorithm);
-    const names = await list(dir);
-    await removeStaleTemps(dir, names);
-    for (const name of names) {
+  for (const dir of await blobDirs(root)) {
+    for (const name of await list(dir.path)) {
       signal?.throwIfAborted();
-      const digest = `${algorithm}:${name}`;
+      const digest = `${dir.algorithm}:${name}`;
       if (!isDigest(digest) || keep.has(digest)) continue;
-      const path = join(dir, name);
+      const path = join(dir.path, name);
       const stats = await lstatOrUndefined(path);
       if (!stats?.isFile()) continue;
       if (await removed(path)) {
@@ -119,6 +108,42 @@ export async function sweep(
   }
   result.deleted.sort();
   return result;
+}
+
+/**
+ * Remove the temp files in `root` and `blobs/<alg>/` that no writer will finish: those whose
+ * name shows a dead process of this host, and those untouched for `maxAgeMs` (default: never
+ * judged by age). A live writer's temp file is never touched.
+ */
+export async function sweepTemps(
+  root: string,
+  options: { maxAgeMs?: number; signal?: AbortSignal | undefined } = {},
+): Promise<{ removed: number; bytes: number }> {
+  const { maxAgeMs = Number.POSITIVE_INFINITY, signal } = options;
+  const swept = { removed: 0, bytes: 0 };
+  for (const dir of [root, ...(await blobDirs(root)).map((d) => d.path)]) {
+    for (const name of await list(dir)) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      signal?.throwIfAborted();
+      const path = join(dir, name);
+      const stats = await lstatOrUndefined(path);
+      if (!stats?.isFile()) continue;
+      if (!isOrphanTemp(name) && !(Date.now() - stats.mtimeMs >= maxAgeMs)) continue;
+      if (await removed(path)) {
+        swept.removed++;
+        swept.bytes += stats.size;
+      }
+    }
+  }
+  return swept;
+}
+
+/** The `blobs/<alg>` directories of `root`. */
+async function blobDirs(root: string): Promise<{ algorithm: string; path: string }[]> {
+  const blobs = join(root, 'blobs');
+  return (await list(blobs))
+    .filter(isAlgorithm)
+    .map((algorithm) => ({ algorithm, path: join(blobs, algorithm) }));
 }
 
 async function list(dir: string): Promise<string[]> {

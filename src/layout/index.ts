@@ -6,6 +6,7 @@ export {
   LockTimeoutError,
 } from './errors.ts';
 export type { GcOptions, GcResult } from './gc.ts';
+export { asReferrer, type Referrer } from './referrers.ts';
 export {
   type LayoutBlobSource,
   LayoutStore,

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCode } from './errno.ts';
 import { LockTimeoutError } from './errors.ts';
+import { processExists } from './liveness.ts';
 import { isObject } from './validate.ts';
 
 /** Options of {@link withFileLock}. */
@@ -138,15 +139,6 @@ function isStale(state: LockState, staleMs: number): boolean {
   const { owner } = state;
   if (owner && owner.hostname === hostname() && !processExists(owner.pid)) return true;
   return Date.now() - state.mtimeMs > staleMs;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
 }
 
 /**

@@ -3,15 +3,18 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, digestBytes, parseDigest } from '../digest/index.ts';
 import { SizeExceededError } from '../errors.ts';
-import { Limiter } from '../util/limiter.ts';
+import { AbortWatch } from '../util/abort-watch.ts';
+import { childSignal } from '../util/child-signal.ts';
+import { Limiter, mapLimit } from '../util/limiter.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { blobPath, blobReadStream, ingestBlob, openBlob } from './blobs.ts';
 import { errorCode } from './errno.ts';
 import { BlobUnknownError, LayoutError, LayoutInvalidError } from './errors.ts';
-import { type GcOptions, type GcResult, reachable, sweep } from './gc.ts';
+import { type GcOptions, type GcResult, reachable, sweep, sweepTemps } from './gc.ts';
 import { withFileLock } from './lock.ts';
+import { asReferrer, type Referrer } from './referrers.ts';
 import { assertTag, findTag, listTags, withoutTag, withTag } from './tags.ts';
-import { type Descriptor, type ImageIndex, MediaTypes } from './types.ts';
+import { type Descriptor, type ImageIndex, LINKING_MEDIA_TYPES, MediaTypes } from './types.ts';
 import { isObject, parseDescriptor, parseImageIndex, parseJson } from './validate.ts';
 
 /** Options of {@link LayoutStore.open}. */
@@ -68,6 +71,12 @@ export class LayoutStore {
   readonly #staleLockMs: number;
   /** Queues this store's own index updates here instead of spinning on the lock file. */
   readonly #serial = new Limiter(1);
+  /** One listener per caller signal for all of this store's blob writes. */
+  readonly #aborts = new AbortWatch();
+  /** Per manifest digest, what it is as a referrer (undefined: not one), see {@link referrers}. */
+  readonly #referrerFacts = new Map<string, Referrer | undefined>();
+  /** The sweep of dead writers' temp files, run once before the first write. */
+  #swept: Promise<void> | undefined;
 
   private constructor(dir: string, options: OpenOptions) {
     this.dir = dir;
@@ -113,8 +122,9 @@ export class LayoutStore {
    * under the final name unless it is complete and verified. Returns false when the blob was
    * already present: then a `body` function is never called, and a `body` stream is left
    * untouched and unconsumed (the caller destroys it; pass a function to avoid opening one).
-   * Once a write starts the stream is consumed or destroyed. Two writers of one digest at
-   * once both succeed; one gets false.
+   * A file of another size than `desc.size` under the blob's name is not the blob: it is
+   * replaced, atomically. Once a write starts the stream is consumed or destroyed. Two writers
+   * of one digest at once both succeed; one gets false.
    */
   async writeBlob(
     desc: { digest: string; size?: number },
@@ -126,18 +136,60 @@ export class LayoutStore {
       throw new RangeError(`size must be a non-negative integer, got ${desc.size}`);
     }
     options.signal?.throwIfAborted();
-    if (await this.has(desc.digest)) return false;
-    const source = typeof body === 'function' ? await body() : body;
-    return ingestBlob(path, source, { ...options, digest: desc.digest, size: desc.size });
+    const stored = await this.info(desc.digest);
+    if (stored && (desc.size === undefined || stored.size === desc.size)) return false;
+    return this.#ingest(path, desc, body, { ...options, replace: stored !== undefined });
   }
 
-  /** {@link writeBlob} for bytes already in memory (manifests, configs). */
-  writeBytes(
+  /**
+   * {@link writeBlob} for bytes already in memory (manifests, configs). A stored file of the
+   * same size is compared with `bytes` too, and replaced when it differs.
+   */
+  async writeBytes(
     desc: { digest: string; size?: number },
     bytes: Uint8Array,
     options: WriteBlobOptions = {},
   ): Promise<boolean> {
-    return this.writeBlob(desc, () => Readable.from([bytes]), options);
+    const path = blobPath(this.dir, desc.digest);
+    options.signal?.throwIfAborted();
+    const stored = await this.info(desc.digest);
+    if (stored?.size === bytes.length && (await holds(path, bytes))) return false;
+    const size = desc.size ?? bytes.length;
+    return this.#ingest(path, { ...desc, size }, Readable.from([bytes]), {
+      ...options,
+      replace: stored !== undefined,
+    });
+  }
+
+  async #ingest(
+    path: string,
+    desc: { digest: string; size?: number },
+    body: LayoutBlobSource,
+    options: WriteBlobOptions & { replace: boolean },
+  ): Promise<boolean> {
+    await this.#sweepOnce();
+    const source = typeof body === 'function' ? await body() : body;
+    // The write's pipeline listens on a signal of its own: the caller's is shared by every blob
+    // of a copy and gets one listener from this store however many blobs it writes.
+    const abort = options.signal ? childSignal(this.#aborts, options.signal) : undefined;
+    try {
+      const { digest, size } = desc;
+      return await ingestBlob(path, source, { ...options, signal: abort?.signal, digest, size });
+    } finally {
+      abort?.dispose();
+    }
+  }
+
+  /**
+   * Before this store's first write, remove the temp files of writers killed on this host (their
+   * process is gone, nobody will finish them). Best effort: a failure never fails the write.
+   */
+  #sweepOnce(): Promise<void> {
+    this.#swept ??= sweepTemps(this.dir).then(
+      () => undefined,
+      () => undefined,
+    );
+    return this.#swept;
   }
 
   /**
@@ -183,6 +235,57 @@ export class LayoutStore {
   /** Every name in `index.json` (ref.name and io.containerd.image.name), in index order. */
   async tags(): Promise<string[]> {
     return listTags((await this.index()).manifests);
+  }
+
+  /**
+   * The manifests in `index.json` whose `subject` is `digest`: the layout's answer to a
+   * registry's referrers API. A layout records referrers as entries without a name (as the
+   * image-layout spec allows; {@link LayoutStore.addManifest}). Each entry's manifest is read once
+   * per store (content-addressed, so the answer cannot change).
+   */
+  async referrers(digest: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor[]> {
+    parseDigest(digest);
+    const found = new Map<string, Descriptor>();
+    for (const { entry, referrer } of await this.#entries(options.signal)) {
+      if (referrer?.subject.digest === digest) found.set(entry.digest, referrer.descriptor);
+    }
+    return [...found.values()];
+  }
+
+  /**
+   * The `index.json` entries that are not referrers of another manifest: the images and indexes
+   * the layout holds, which `oci:DIR` without a tag can name when there is only one.
+   */
+  async images(options: { signal?: AbortSignal } = {}): Promise<Descriptor[]> {
+    const entries = await this.#entries(options.signal);
+    return entries.filter((each) => each.referrer === undefined).map((each) => each.entry);
+  }
+
+  /** The index entries, each with what its manifest is as a referrer (undefined: not one). */
+  async #entries(
+    signal?: AbortSignal,
+  ): Promise<{ entry: Descriptor; referrer: Referrer | undefined }[]> {
+    const { manifests } = await this.index();
+    return mapLimit(
+      manifests,
+      8,
+      async (entry) => ({ entry, referrer: await this.#referrerOf(entry, signal) }),
+      signal,
+    );
+  }
+
+  async #referrerOf(entry: Descriptor, signal?: AbortSignal): Promise<Referrer | undefined> {
+    if (!LINKING_MEDIA_TYPES.has(entry.mediaType)) return undefined;
+    if (this.#referrerFacts.has(entry.digest)) return this.#referrerFacts.get(entry.digest);
+    let referrer: Referrer | undefined;
+    try {
+      referrer = asReferrer(entry, await this.readBytes(entry.digest, { signal }));
+    } catch (error) {
+      // An entry whose blob is gone names nothing, as for GC.
+      if (!(error instanceof BlobUnknownError)) throw error;
+    }
+    this.#referrerFacts.set(entry.digest, referrer);
+    return referrer;
   }
 
   /** Point `tag` at `desc` (a stored blob), replacing the entry that held the tag. */
@@ -232,18 +335,30 @@ export class LayoutStore {
     }, options.signal);
   }
 
+  /**
+   * Check what is there before writing anything: a foreign `index.json` or `oci-layout` is
+   * refused with nothing created, so a wrong directory is never half turned into a layout.
+   */
   async #create(): Promise<void> {
+    const { exists: hasIndex } = await this.#readIndex().catch((error: unknown) => {
+      if (!(error instanceof LayoutInvalidError)) throw error;
+      throw new LayoutInvalidError(
+        this.#indexPath,
+        `${error.reason}; not an OCI image layout, nothing was written`,
+        { cause: error },
+      );
+    });
+    const hasLayoutFile = await exists(this.#layoutPath);
+    if (hasLayoutFile) await this.#checkLayoutFile();
     const blobs = join(this.dir, 'blobs');
     if (!(await exists(blobs))) await mkdir(blobs, { recursive: true });
-    if (await exists(this.#layoutPath)) {
-      await this.#checkLayoutFile();
-    } else {
+    if (!hasLayoutFile) {
       await writeFileAtomic(
         this.#layoutPath,
         JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }),
       );
     }
-    if (await exists(this.#indexPath)) return;
+    if (hasIndex) return;
     try {
       await this.#updateIndex(() => undefined);
     } catch (error) {
@@ -292,6 +407,7 @@ export class LayoutStore {
     signal?: AbortSignal,
   ): Promise<boolean> {
     return this.#exclusive(async () => {
+      await this.#sweepOnce();
       const { index, exists } = await this.#readIndex();
       const manifests = change(index.manifests);
       if (manifests === undefined && exists) return false;
@@ -316,6 +432,18 @@ export class LayoutStore {
         `${where}: descriptor of ${desc.digest} says ${desc.size} bytes, the stored blob has ${stored.size}`,
       );
     }
+  }
+}
+
+/** True when the file at `path` holds exactly `bytes` (false when it is gone). */
+async function holds(path: string, bytes: Uint8Array): Promise<boolean> {
+  try {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(
+      await readFile(path),
+    );
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+    throw error;
   }
 }
 

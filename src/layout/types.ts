@@ -8,6 +8,9 @@ export const MediaTypes = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
 
+/** The media types of {@link MediaTypes}: manifests and indexes, whose children graph walks follow. */
+export const LINKING_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MediaTypes));
+
 /** Annotation carrying a tag in an OCI layout's `index.json`. */
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 

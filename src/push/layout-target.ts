@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { LayoutStore } from '../layout/index.ts';
+import { asReferrer, type LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import type { SignalOption, Target } from './target.ts';
 
@@ -15,8 +15,9 @@ export class LayoutTarget implements Target {
     this.description = `oci:${store.dir}`;
   }
 
-  hasBlob(descriptor: Descriptor): Promise<boolean> {
-    return this.store.has(descriptor.digest);
+  /** Present with the right size: a file of another size under the name is not the blob. */
+  async hasBlob(descriptor: Descriptor): Promise<boolean> {
+    return (await this.store.info(descriptor.digest))?.size === descriptor.size;
   }
 
   async writeBlob(
@@ -28,11 +29,24 @@ export class LayoutTarget implements Target {
   }
 
   hasManifest(descriptor: Descriptor): Promise<boolean> {
-    return this.store.has(descriptor.digest);
+    return this.hasBlob(descriptor);
   }
 
-  async putManifest(descriptor: Descriptor, bytes: Buffer): Promise<void> {
-    await this.store.writeBytes(descriptor, bytes);
+  /**
+   * Store manifest bytes; a manifest with a subject (a signature, an SBOM) also gets an entry
+   * without a name in `index.json`: that keeps it from GC and lists it as a referrer.
+   */
+  async putManifest(
+    descriptor: Descriptor,
+    bytes: Buffer,
+    options: SignalOption = {},
+  ): Promise<void> {
+    await this.store.writeBytes(descriptor, bytes, options);
+    const referrer = asReferrer(descriptor, bytes);
+    if (referrer) {
+      const { annotations: _, ...entry } = referrer.descriptor;
+      await this.store.addManifest(entry, options);
+    }
   }
 
   async tag(

@@ -1,13 +1,6 @@
+import { asReferrer } from '../layout/index.ts';
 import { RegistryError, type Repository, referrersTag } from '../registry/index.ts';
 import { type Descriptor, OCI_INDEX } from '../registry/oci.ts';
-
-/** The fields of a manifest that the referrers index needs. */
-interface SubjectManifest {
-  subject?: Descriptor;
-  artifactType?: string;
-  config?: { mediaType?: string };
-  annotations?: Record<string, string>;
-}
 
 /**
  * After pushing a manifest that has a `subject` to a registry that did not index it (no
@@ -20,21 +13,13 @@ export async function addToReferrersTag(
   bytes: Buffer,
   signal?: AbortSignal,
 ): Promise<void> {
-  const manifest = JSON.parse(bytes.toString('utf8')) as SubjectManifest;
-  const subject = manifest.subject;
-  if (!subject) return;
-  const tag = referrersTag(subject.digest);
+  const referrer = asReferrer(descriptor, bytes);
+  if (!referrer) return;
+  const tag = referrersTag(referrer.subject.digest);
   const existing = await readIndex(repository, tag, signal);
   if (existing.some((entry) => entry.digest === descriptor.digest)) return;
-  const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
-  const entry: Descriptor = {
-    mediaType: descriptor.mediaType,
-    digest: descriptor.digest,
-    size: descriptor.size,
-    ...(artifactType ? { artifactType } : {}),
-    ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
-  };
-  const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [...existing, entry] };
+  const manifests = [...existing, referrer.descriptor];
+  const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests };
   await repository.putManifest(tag, Buffer.from(JSON.stringify(index)), OCI_INDEX, { signal });
 }
 

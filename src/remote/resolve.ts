@@ -133,7 +133,7 @@ async function fetchFromLayout(
   };
 }
 
-/** Find the index.json entry for a tag or digest; with neither, the only entry (or `latest`). */
+/** Find the index.json entry for a tag or digest; with neither, the only image (or `latest`). */
 async function findInLayout(
   store: LayoutStore,
   tag: string | undefined,
@@ -144,7 +144,8 @@ async function findInLayout(
     return index.manifests.find((m) => m.digest === digest);
   }
   if (tag) return store.resolveTag(tag);
-  const index = await store.index();
-  if (index.manifests.length === 1) return index.manifests[0];
+  // Referrers recorded beside an image (signatures, SBOMs) do not make the choice ambiguous.
+  const images = await store.images();
+  if (images.length === 1) return images[0];
   return store.resolveTag('latest');
 }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,7 +5,7 @@ import { text } from 'node:stream/consumers';
 import test from 'ava';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { spawnSupport } from './support/child.ts';
+import { killHard, startSlowWriter } from './support/child.ts';
 import { tempDir, tree } from './support/tmp.ts';
 
 const content = Buffer.from('the quick brown fox jumps over the lazy dog\n');
@@ -131,26 +130,14 @@ test('two writers of one digest at once: one commits, the other reports it prese
 test('a writer killed with SIGKILL mid-write leaves no blob under its final name', async (t) => {
   const dir = await tempDir(t);
   const store = await LayoutStore.open(dir);
-  const size = 1024 * 1000;
-  const digest = digestBytes(Buffer.alloc(size, 0x61));
-  const child = spawnSupport('slow-writer.ts', [dir, digest, String(size)]);
-  let stderr = '';
-  child.stderr?.on('data', (data: Buffer) => {
-    stderr += data.toString();
-  });
-  const [line] = (await Promise.race([
-    once(child.stdout ?? child, 'data'),
-    once(child, 'exit').then(() => [stderr]),
-  ])) as [Buffer | string];
-  t.is(line.toString(), 'writing\n', stderr);
-  child.kill('SIGKILL');
-  await once(child, 'exit');
+  const { child, digest } = await startSlowWriter(dir);
+  await killHard(child);
   t.false(await store.has(digest));
   const leftovers = await sha256Entries(dir);
   t.is(leftovers.length, 1);
   t.true(leftovers[0]?.startsWith('.tmp-'));
   t.false(await store.has(digest));
-  const swept = await store.gc({ tempMaxAgeMs: 0 });
+  const swept = await store.gc();
   t.is(swept.tempFilesRemoved, 1);
   t.deepEqual(swept.deleted, []);
   t.deepEqual(await sha256Entries(dir), []);

@@ -2,6 +2,7 @@ import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { type Descriptor, LayoutStore, MediaTypes } from '../../src/layout/index.ts';
+import { killHard, startSlowWriter } from './support/child.ts';
 import { describe, putJson, writeImage } from './support/image.ts';
 import { tempDir } from './support/tmp.ts';
 
@@ -189,4 +190,33 @@ test('gc leaves foreign names and fresh temp files alone, removes old temp files
   t.deepEqual((await readdir(blobs)).sort(), ['.tmp-fresh', 'README']);
   t.deepEqual((await readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout']);
   t.true((await stat(join(blobs, 'README'))).isFile());
+});
+
+test('a writer removes the temp files of writers killed with SIGKILL, never a live writer’s', async (t) => {
+  const dir = await tempDir(t);
+  await LayoutStore.open(dir);
+  const blobs = join(dir, 'blobs', 'sha256');
+  // The live writer first: it sweeps when it starts, and would take the killed one's file.
+  const live = await startSlowWriter(dir, { fill: 0x62 });
+  t.teardown(() => killHard(live.child));
+  const killed = await startSlowWriter(dir, { fill: 0x61 });
+  await killHard(killed.child);
+  await writeFile(join(blobs, '.tmp-0123456789abcdef'), 'an older writer, owner unknown');
+  const temps = async () => (await readdir(blobs)).filter((n) => n.startsWith('.tmp-')).sort();
+  const [killedTemp, liveTemp] = await Promise.all(
+    [killed.child.pid, live.child.pid].map(async (pid) =>
+      (await temps()).find((name) => name.includes(`-${pid}-`)),
+    ),
+  );
+  t.truthy(killedTemp);
+  t.truthy(liveTemp);
+
+  const writer = await LayoutStore.open(dir);
+  await putBlob(writer, 'any write sweeps first');
+  t.deepEqual(await temps(), ['.tmp-0123456789abcdef', liveTemp].sort());
+
+  await killHard(live.child);
+  const result = await writer.gc();
+  t.is(result.tempFilesRemoved, 1, 'gc removes a dead writer’s temp file however young');
+  t.deepEqual(await temps(), ['.tmp-0123456789abcdef']);
 });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
+import { digestBytes } from '../../../src/digest/index.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../../..');
 
@@ -40,4 +41,35 @@ export async function succeeded(child: ChildProcess): Promise<string> {
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`child exited with ${code}: ${stderr}`);
   return stdout;
+}
+
+/**
+ * Start slow-writer.ts: it streams a blob of `size` bytes (all `fill`) into the layout `dir`,
+ * 1 KiB every 20 ms. Resolves once its first bytes are in its temp file; rejects if it exits first.
+ */
+export async function startSlowWriter(
+  dir: string,
+  options: { size?: number; fill?: number } = {},
+): Promise<{ child: ChildProcess; digest: string }> {
+  const { size = 1024 * 1000, fill = 0x61 } = options;
+  const digest = digestBytes(Buffer.alloc(size, fill));
+  const child = spawnSupport('slow-writer.ts', [dir, digest, String(size), String(fill)]);
+  let stderr = '';
+  child.stderr?.on('data', (data: Buffer) => {
+    stderr += data.toString();
+  });
+  const [line] = (await Promise.race([
+    once(child.stdout ?? child, 'data'),
+    once(child, 'exit').then(() => [stderr]),
+  ])) as [Buffer | string];
+  if (line.toString() !== 'writing\n') throw new Error(`slow writer failed: ${stderr}`);
+  return { child, digest };
+}
+
+/** Kill `child` with SIGKILL and wait until it is gone (nothing to do once it has exited). */
+export async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
 }

@@ -1,11 +1,11 @@
 // Child process for the crash test: streams a blob slowly into a layout until it is killed.
-// Usage: slow-writer.ts DIR DIGEST SIZE
+// Usage: slow-writer.ts DIR DIGEST SIZE [FILL]
 import { Readable } from 'node:stream';
 import { LayoutStore } from '../../../src/layout/index.ts';
 
-const [dir = '', digest = '', size = '0'] = process.argv.slice(2);
+const [dir = '', digest = '', size = '0', fill = '97'] = process.argv.slice(2);
 const store = await LayoutStore.open(dir);
-const chunk = Buffer.alloc(1024, 0x61);
+const chunk = Buffer.alloc(1024, Number(fill));
 let sent = 0;
 const body = new Readable({
   read() {
