@@ -4,6 +4,7 @@ import { usageError } from './args.ts';
 import { blobCommand } from './commands/blob.ts';
 import { cacheCommands } from './commands/cache.ts';
 import { copyCommand } from './commands/copy.ts';
+import { gcCommand } from './commands/gc.ts';
 import { indexCommand } from './commands/index-create.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { loginCommands } from './commands/login.ts';
@@ -119,6 +120,7 @@ Examples:
   indexCommand(program, run);
   blobCommand(program, run);
   tagsCommand(program, run);
+  gcCommand(program, run);
   cacheCommands(program, run);
   loginCommands(program, run);
   helpCommand(program);

@@ -168,6 +168,7 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
       }),
       warnings,
     }),
+    options.to.every((target) => target.type === 'local'),
   );
   for (const outcome of result.destinations) {
     if (outcome.status === 'exported') {

@@ -6,13 +6,15 @@ import type { Progress } from '../progress/index.ts';
 /**
  * Run a copy-like operation with the progress display of this run, then print its result:
  * with `--json` the contract object (plus `extraJson` fields after it); otherwise the digest on
- * stdout and a summary on stderr.
+ * stdout and a summary on stderr, where blobs sent are `written` when every destination is a
+ * layout (`toLayouts`), else `uploaded`.
  */
 export async function runCopy<R extends CopyResult>(
   ctx: CliContext,
   summary: string,
   operation: (onEvent: Progress['onEvent'] | undefined) => Promise<R>,
   extraJson: (result: R) => Record<string, unknown> = () => ({}),
+  toLayouts = false,
 ): Promise<R> {
   const started = Date.now();
   const progress = ctx.progress();
@@ -28,7 +30,7 @@ export async function runCopy<R extends CopyResult>(
   }
   const { blobs } = result;
   ctx.info(
-    `${summary}: ${blobs.uploaded} uploaded (${formatBytes(blobs.bytesUploaded)}), ` +
+    `${summary}: ${blobs.uploaded} ${toLayouts ? 'written' : 'uploaded'} (${formatBytes(blobs.bytesUploaded)}), ` +
       `${blobs.mounted} mounted, ${blobs.skipped} skipped, ${result.requests} requests ` +
       `in ${formatDuration(Date.now() - started)}`,
   );

@@ -89,15 +89,20 @@ async function copyImage(
     platform: options.platform,
     signal: ctx.signal,
   });
-  await runCopy(ctx, `copied ${formatReference(src)} to ${formatReference(dst)}`, (onEvent) =>
-    copy(source, dst, {
-      client: ctx.client,
-      concurrency: options.concurrency,
-      ociMediatypes: options.ociMediatypes,
-      tags: options.tag,
-      referrers: options.referrers,
-      signal: ctx.signal,
-      onEvent,
-    }),
+  await runCopy(
+    ctx,
+    `copied ${formatReference(src)} to ${formatReference(dst)}`,
+    (onEvent) =>
+      copy(source, dst, {
+        client: ctx.client,
+        concurrency: options.concurrency,
+        ociMediatypes: options.ociMediatypes,
+        tags: options.tag,
+        referrers: options.referrers,
+        signal: ctx.signal,
+        onEvent,
+      }),
+    undefined,
+    dst.kind === 'layout',
   );
 }

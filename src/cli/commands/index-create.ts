@@ -75,15 +75,20 @@ async function createIndex(
       );
     }
   }
-  await runCopy(ctx, `pushed index ${formatReference(dst)}`, (onEvent) =>
-    buildIndex(dst, sources, {
-      client: ctx.client,
-      ociMediatypes: options.ociMediatypes,
-      annotations: options.annotation,
-      allowDuplicatePlatforms: options.allowDuplicatePlatforms,
-      tags: options.tag,
-      signal: ctx.signal,
-      onEvent,
-    }),
+  await runCopy(
+    ctx,
+    `pushed index ${formatReference(dst)}`,
+    (onEvent) =>
+      buildIndex(dst, sources, {
+        client: ctx.client,
+        ociMediatypes: options.ociMediatypes,
+        annotations: options.annotation,
+        allowDuplicatePlatforms: options.allowDuplicatePlatforms,
+        tags: options.tag,
+        signal: ctx.signal,
+        onEvent,
+      }),
+    undefined,
+    dst.kind === 'layout',
   );
 }

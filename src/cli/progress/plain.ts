@@ -1,6 +1,7 @@
 import type { CopyEvent } from '../../push/index.ts';
 import { formatBytes, shortDigest } from '../format.ts';
 import type { Progress, ProgressStream } from './progress.ts';
+import { toLayout } from './tracker.ts';
 
 /** One line per finished step, for logs and pipes: `mounted sha256:… from repo`. */
 export class PlainProgress implements Progress {
@@ -29,11 +30,12 @@ function describe(event: CopyEvent): string | undefined {
     case 'blob-mounted':
       return `mounted ${shortDigest(event.digest)} ${formatBytes(event.size)} from ${event.from}`;
     case 'blob-done':
-      return `uploaded ${shortDigest(event.digest)} ${formatBytes(event.size)}`;
+      return `${toLayout(event) ? 'written' : 'uploaded'} ${shortDigest(event.digest)} ${formatBytes(event.size)}`;
     case 'manifest-pushed': {
       const { digest, mediaType } = event.descriptor;
       const tag = event.tag === undefined ? '' : ` as ${event.tag}`;
-      return `pushed manifest ${shortDigest(digest)}${tag} (${mediaType})`;
+      const verb = toLayout(event) ? 'wrote' : 'pushed';
+      return `${verb} manifest ${shortDigest(digest)}${tag} (${mediaType})`;
     }
     default:
       return undefined;

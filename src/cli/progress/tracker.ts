@@ -1,5 +1,10 @@
 import type { CopyEvent } from '../../push/index.ts';
 
+/** True when an event's destination is an OCI layout (`oci:DIR`): its blobs are written, not uploaded. */
+export function toLayout(event: { readonly target?: string }): boolean {
+  return event.target?.startsWith('oci:') ?? false;
+}
+
 /** One blob being transferred. */
 export interface BlobTransfer {
   readonly digest: string;
@@ -22,6 +27,10 @@ export class TransferTracker {
   skipped = 0;
   mounted = 0;
   uploaded = 0;
+  /** Blobs written into OCI layouts (the `uploaded` of a layout destination). */
+  written = 0;
+  /** Which kinds of destination the events named so far. */
+  readonly destinations = { layout: false, registry: false };
   manifests = 0;
   readonly startedAt: number;
   #finishedBytes = 0;
@@ -45,6 +54,8 @@ export class TransferTracker {
   }
 
   apply(event: CopyEvent, now: number): void {
+    if (event.target !== undefined)
+      this.destinations[toLayout(event) ? 'layout' : 'registry'] = true;
     switch (event.type) {
       case 'blob-skipped':
         this.skipped++;
@@ -62,7 +73,8 @@ export class TransferTracker {
         this.#blob(event);
         this.inFlight.delete(transferKey(event));
         this.#finishedBytes += event.size;
-        this.uploaded++;
+        if (toLayout(event)) this.written++;
+        else this.uploaded++;
         break;
       case 'manifest-pushed':
         this.manifests++;

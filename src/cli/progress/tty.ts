@@ -109,7 +109,11 @@ export class TtyProgress implements Progress {
     const rate = tracker.rate(now);
     const eta = tracker.eta(now);
     const counts = [
-      `${tracker.uploaded} uploaded`,
+      // A layout destination has its blobs written; uploaded stays shown for registries.
+      ...(tracker.destinations.registry || !tracker.destinations.layout
+        ? [`${tracker.uploaded} uploaded`]
+        : []),
+      ...(tracker.destinations.layout ? [`${tracker.written} written`] : []),
       `${tracker.mounted} mounted`,
       `${tracker.skipped} skipped`,
     ];

@@ -26,14 +26,14 @@ test('on a terminal, copy draws a bar per blob and a total line, then the summar
   t.true(output.includes(HIDE_CURSOR));
   const drawn = output.replaceAll('\x1b', '⎋');
   t.regex(drawn, /⎋\[2Ksha256:[0-9a-f]{12}… \[[=> ]{24}\] [\d.]+ k?B \/ [\d.]+ k?B\r?\n/);
-  t.regex(drawn, /⎋\[2Ktotal [\d.]+ k?B \/ [\d.]+ k?B.*\(\d+ uploaded, 0 mounted, 0 skipped\)/);
+  t.regex(drawn, /⎋\[2Ktotal [\d.]+ k?B \/ [\d.]+ k?B.*\(\d+ written, 0 mounted, 0 skipped\)/);
   t.regex(drawn, /⎋\[\d+A\r/, 'frames are redrawn in place');
   const shown = output.lastIndexOf(SHOW_CURSOR);
   t.true(shown > output.lastIndexOf(HIDE_CURSOR), 'the cursor is shown again');
   const after = output.slice(shown + SHOW_CURSOR.length);
   t.regex(
     after,
-    /^copied .*: 41 uploaded \([\d.]+ kB\), 0 mounted, 0 skipped, \d+ requests in \S+\r?\n/,
+    /^copied .*: 41 written \([\d.]+ kB\), 0 mounted, 0 skipped, \d+ requests in \S+\r?\n/,
   );
   t.regex(after, new RegExp(`^${pushed.digest}\\r?$`, 'm'));
 });

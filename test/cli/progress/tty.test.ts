@@ -122,3 +122,14 @@ test('a note before any frame is just a line', (t) => {
   t.deepEqual(tty.writes, ['warning: x\n']);
   progress.stop();
 });
+
+test('blobs done into an oci: layout count as written, not uploaded', (t) => {
+  const tty = terminal();
+  const progress = new TtyProgress(tty, { now: clock().now, intervalMs: 0 });
+  const target = 'oci:/tmp/layout';
+  progress.onEvent({ type: 'blob-start', digest: A, size: 100, target });
+  progress.onEvent({ type: 'blob-done', digest: A, size: 100, target });
+  progress.stop();
+  t.regex(visible(tty.writes[0]), /total 0 B \/ 100 B {2}\(0 written, 0 mounted, 0 skipped\)/);
+  t.regex(visible(tty.writes[1]), /total 100 B \/ 100 B.*\(1 written, 0 mounted, 0 skipped\)/);
+});
