@@ -163,12 +163,15 @@ real('builds report CACHED steps from the local cache, and wipe forgets them', a
     `FROM ${base}\nCOPY a.txt /a.txt\nRUN cat /etc/motd /a.txt > /b\n`,
   );
   const steps = async () =>
-    (await buildkit.build({ context, tag: `${registry.host}/app:v1` })).steps.map((s) => [
-      s.index,
-      // After a wipe the base comes from the registry, pinned by digest.
-      s.instruction.replace(/@sha256:[0-9a-f]{64}$/, ''),
-      s.cached,
-    ]);
+    (await buildkit.build({ context, tag: `${registry.host}/app:v1` })).steps
+      // BuildKit prints vertices as they finish; cached ones in any order.
+      .sort((a, b) => a.index - b.index)
+      .map((s) => [
+        s.index,
+        // After a wipe the base comes from the registry, pinned by digest.
+        s.instruction.replace(/@sha256:[0-9a-f]{64}$/, ''),
+        s.cached,
+      ]);
   const cold = [
     [1, `FROM ${base}`, false],
     [2, 'COPY a.txt /a.txt', false],
