@@ -25,7 +25,8 @@ export function serializeCacheConfig(config: CacheConfig): Buffer {
   return Buffer.from(`{${parts.join(',')}}`, 'utf8');
 }
 
-function writeLayer(layer: CacheLayer): string {
+/** One layer as {@link serializeCacheConfig} writes it. */
+export function writeLayer(layer: CacheLayer): string {
   const parts: string[] = [];
   if (layer.blob) parts.push(`"blob":${goJsonString(layer.blob)}`);
   if (layer.parent !== 0) parts.push(`"parent":${layer.parent}`);
@@ -42,7 +43,8 @@ function writeAnnotations(annotations: LayerAnnotations): string {
   return `{${parts.join(',')}}`;
 }
 
-function writeRecord(record: CacheRecord): string {
+/** One record as {@link serializeCacheConfig} writes it. */
+export function writeRecord(record: CacheRecord): string {
   const parts: string[] = [];
   if (record.results.length > 0)
     parts.push(`"layers":[${record.results.map(writeResult).join(',')}]`);
@@ -55,11 +57,13 @@ function writeRecord(record: CacheRecord): string {
   return `{${parts.join(',')}}`;
 }
 
-function writeResult(result: CacheResult): string {
+/** One result as {@link serializeCacheConfig} writes it. */
+export function writeResult(result: CacheResult): string {
   return `{"layer":${result.layer},"createdAt":${writeTime(result.createdAt)}}`;
 }
 
-function writeChain(chain: ChainedResult): string {
+/** One chain as {@link serializeCacheConfig} writes it. */
+export function writeChain(chain: ChainedResult): string {
   // Not omitempty in Go, and BuildKit only ever has a nil list when it has none.
   const layers = chain.layers.length > 0 ? `[${chain.layers.join(',')}]` : 'null';
   return `{"layers":${layers},"createdAt":${writeTime(chain.createdAt)}}`;

@@ -1,0 +1,272 @@
+import {
+  type CacheConfig,
+  type CacheInput,
+  type CacheLayer,
+  type CacheRecord,
+  type CacheResult,
+  type ChainedResult,
+  markValidatedCacheConfig,
+  validateCacheConfig,
+} from './config.ts';
+import { compareGoTimes } from './go-time.ts';
+
+/** Counts of a merge: what the sources held (added up) and what the merged config holds. */
+export interface CacheMergeStats {
+  /** Records of all sources, added up. */
+  readonly recordsIn: number;
+  /** Records of the merged config: one per distinct (key, links). */
+  readonly records: number;
+  /** Results and chained results of all sources, added up. */
+  readonly resultsIn: number;
+  /** Results of the merged config: one per record and layer chain, at its newest time. */
+  readonly results: number;
+  /** Layers the sources' results load, added up over the sources. */
+  readonly layersIn: number;
+  /** Layers of the merged config: one per distinct (blob, parent chain). */
+  readonly layers: number;
+}
+
+/** A merged config and its counts. */
+export interface MergedCacheConfig {
+  /** In first-seen order, not sorted: sort it with `sortCacheConfig` before writing it. */
+  readonly config: CacheConfig;
+  readonly stats: CacheMergeStats;
+}
+
+/** A record of the merged config being built. */
+interface MergedRecord {
+  readonly digest: string;
+  readonly inputs: readonly (readonly CacheInput[])[];
+  /** Newest time by merged layer index. */
+  readonly results: Map<number, string>;
+  /** Newest time and layers by layer list (`1,5,6`). */
+  readonly chains: Map<string, ChainedResult>;
+}
+
+/**
+ * The union of several cache configs, deduplicated the way BuildKit's importer matches them: a
+ * record is its cache key plus, per input, the set of (selector, linked record) pairs, linked
+ * records compared the same way, so two records are one when their keys and everything their
+ * inputs link to are the same. Identities are computed bottom-up once per record (a visited
+ * map, iterative), so cost is O(records + links + layers) whatever the number of paths.
+ *
+ * Layers are one when their blob and parent chain are. A merged record keeps the results of
+ * every copy, one per layer chain at its newest `createdAt`, newest first (BuildKit loads the
+ * newest). Records without results are kept too (they link keys together); layers no result
+ * loads are left out. Digests are compared case-insensitively and written as first seen.
+ */
+export function mergeCacheConfigs(configs: readonly CacheConfig[]): MergedCacheConfig {
+  const state = new MergeState();
+  let recordsIn = 0;
+  let resultsIn = 0;
+  let layersIn = 0;
+  for (const config of configs) {
+    validateCacheConfig(config);
+    recordsIn += config.records.length;
+    const merged = state.add(config);
+    resultsIn += merged.results;
+    layersIn += merged.layers;
+  }
+  const config = state.result();
+  markValidatedCacheConfig(config);
+  const results = config.records.reduce((n, r) => n + r.results.length + r.chains.length, 0);
+  return {
+    config,
+    stats: {
+      recordsIn,
+      records: config.records.length,
+      resultsIn,
+      results,
+      layersIn,
+      layers: config.layers.length,
+    },
+  };
+}
+
+class MergeState {
+  readonly #records: MergedRecord[] = [];
+  readonly #layers: CacheLayer[] = [];
+  /** Record identity (`digestId|group|group`) to merged index. */
+  readonly #recordIds = new Map<string, number>();
+  /** Layer identity (`blobId/parentIndex`) to merged index. */
+  readonly #layerIds = new Map<string, number>();
+  readonly #digests = new Map<string, number>();
+  readonly #blobs = new Map<string, number>();
+  readonly #selectorIds = new Map<string, number>([['', 0]]);
+  readonly #selectors: string[] = [''];
+
+  /** Merge one config in; returns how many results and layers it brought. */
+  add(config: CacheConfig): { results: number; layers: number } {
+    const layerOf = this.#layerMapper(config.layers);
+    const recordOf = this.#recordIdentities(config.records);
+    let results = 0;
+    config.records.forEach((record, index) => {
+      const target = this.#records[recordOf[index] as number] as MergedRecord;
+      for (const result of record.results) {
+        results++;
+        newest(target.results, layerOf(result.layer), result.createdAt);
+      }
+      for (const chain of record.chains) {
+        results++;
+        const layers = chain.layers.map(layerOf);
+        const key = layers.join(',');
+        const known = target.chains.get(key);
+        if (!known || compareGoTimes(chain.createdAt, known.createdAt) > 0) {
+          target.chains.set(key, { layers, createdAt: chain.createdAt });
+        }
+      }
+    });
+    return { results, layers: layerOf.count() };
+  }
+
+  result(): CacheConfig {
+    const records = this.#records.map((record): CacheRecord => {
+      const results: CacheResult[] = [];
+      for (const [layer, createdAt] of record.results) results.push({ layer, createdAt });
+      const chains = [...record.chains.values()];
+      if (results.length > 1) results.sort(newestFirst);
+      if (chains.length > 1) chains.sort(newestFirst);
+      return { digest: record.digest, results, chains, inputs: record.inputs };
+    });
+    return { layers: this.#layers, records };
+  }
+
+  /**
+   * Merged index of every record of `records`, found bottom-up: a record's identity needs its
+   * links' identities first. Iterative post-order with a visited array (configs are validated,
+   * so there is no loop); each record is scanned at most twice.
+   */
+  #recordIdentities(records: readonly CacheRecord[]): Int32Array {
+    const ids = new Int32Array(records.length).fill(-1);
+    const stack: number[] = [];
+    for (let root = 0; root < records.length; root++) {
+      if (ids[root] !== -1) continue;
+      stack.push(root);
+      while (stack.length > 0) {
+        const index = stack[stack.length - 1] as number;
+        if (ids[index] !== -1) {
+          stack.pop();
+          continue;
+        }
+        const record = records[index] as CacheRecord;
+        let pending = false;
+        for (const group of record.inputs) {
+          for (const { link } of group) {
+            if (ids[link] === -1) {
+              stack.push(link);
+              pending = true;
+            }
+          }
+        }
+        if (pending) continue;
+        stack.pop();
+        ids[index] = this.#identify(record, ids);
+      }
+    }
+    return ids;
+  }
+
+  /** The merged index of `record`, whose links all have merged indexes in `ids`. */
+  #identify(record: CacheRecord, ids: Int32Array): number {
+    const digestId = intern(this.#digests, record.digest.toLowerCase());
+    const groups = record.inputs.map((group) => {
+      const pairs = group.map(({ selector, link }) => ({
+        selector: selector ? this.#selector(selector) : 0,
+        link: ids[link] as number,
+      }));
+      pairs.sort((a, b) => a.link - b.link || a.selector - b.selector);
+      return pairs.filter(
+        (pair, i) =>
+          i === 0 ||
+          pair.link !== (pairs[i - 1] as typeof pair).link ||
+          pair.selector !== (pairs[i - 1] as typeof pair).selector,
+      );
+    });
+    let key = String(digestId);
+    for (const group of groups) {
+      key += '|';
+      for (const { selector, link } of group) key += selector ? `${selector}.${link},` : `${link},`;
+    }
+    const known = this.#recordIds.get(key);
+    if (known !== undefined) return known;
+    const index = this.#records.length;
+    this.#recordIds.set(key, index);
+    this.#records.push({
+      digest: record.digest,
+      inputs: groups.map((group) =>
+        group.map(({ selector, link }) =>
+          selector ? { selector: this.#selectors[selector] as string, link } : { link },
+        ),
+      ),
+      results: new Map(),
+      chains: new Map(),
+    });
+    return index;
+  }
+
+  #selector(selector: string): number {
+    let id = this.#selectorIds.get(selector);
+    if (id === undefined) {
+      id = this.#selectors.length;
+      this.#selectorIds.set(selector, id);
+      this.#selectors.push(selector);
+    }
+    return id;
+  }
+
+  /**
+   * A function giving the merged index of a layer of `layers`, mapping its parent chain on
+   * first use (memoised: each layer is walked once); `count()` tells how many it mapped.
+   */
+  #layerMapper(layers: readonly CacheLayer[]): ((index: number) => number) & { count(): number } {
+    const memo = new Int32Array(layers.length).fill(-1);
+    const walk: number[] = [];
+    let mapped = 0;
+    const layerOf = (index: number): number => {
+      let i = index;
+      while (i !== -1 && memo[i] === -1) {
+        walk.push(i);
+        i = (layers[i] as CacheLayer).parent;
+      }
+      let parent = i === -1 ? -1 : (memo[i] as number);
+      for (let k = walk.length - 1; k >= 0; k--) {
+        const at = walk[k] as number;
+        const layer = layers[at] as CacheLayer;
+        const key = `${intern(this.#blobs, layer.blob)}/${parent}`;
+        let merged = this.#layerIds.get(key);
+        if (merged === undefined) {
+          merged = this.#layers.length;
+          this.#layerIds.set(key, merged);
+          this.#layers.push(
+            layer.parent === parent ? layer : { ...layer, parent: parent as number },
+          );
+        }
+        memo[at] = merged;
+        parent = merged;
+        mapped++;
+      }
+      walk.length = 0;
+      return memo[index] as number;
+    };
+    return Object.assign(layerOf, { count: () => mapped });
+  }
+}
+
+/** Keep the newest time for `layer`. */
+function newest(results: Map<number, string>, layer: number, createdAt: string): void {
+  const known = results.get(layer);
+  if (known === undefined || compareGoTimes(createdAt, known) > 0) results.set(layer, createdAt);
+}
+
+function newestFirst(a: { createdAt: string }, b: { createdAt: string }): number {
+  return compareGoTimes(b.createdAt, a.createdAt);
+}
+
+function intern(ids: Map<string, number>, value: string): number {
+  let id = ids.get(value);
+  if (id === undefined) {
+    id = ids.size;
+    ids.set(value, id);
+  }
+  return id;
+}
