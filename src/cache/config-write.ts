@@ -1,11 +1,13 @@
-import type {
-  CacheConfig,
-  CacheInput,
-  CacheLayer,
-  CacheRecord,
-  CacheResult,
-  ChainedResult,
-  LayerAnnotations,
+import {
+  type CacheConfig,
+  type CacheInput,
+  type CacheLayer,
+  type CacheRecord,
+  type CacheResult,
+  type ChainedResult,
+  isValidatedCacheConfig,
+  type LayerAnnotations,
+  markValidatedCacheConfig,
 } from './config.ts';
 import { compareGoStrings, goJsonString } from './go-json.ts';
 import { ZERO_TIME } from './go-time.ts';
@@ -79,32 +81,36 @@ function writeTime(time: string): string {
 }
 
 /**
- * BuildKit's `sortConfig` (cache/remotecache/v1/utils.go), returning a new config: layers by
- * blob then (old) parent index; records by digest, then input count, then each input group's
- * size, selectors and linked digests; every index remapped; each input group by new link.
+ * BuildKit's `sortConfig` (cache/remotecache/v1/utils.go), returning a new config (`config`
+ * itself when it is sorted already): layers by blob then (old) parent index; records by digest,
+ * then input count, then each input group's size, selectors and linked digests; every index
+ * remapped; each input group by new link.
  * Chained results are remapped too (BuildKit never sorts a config that has them). Sorts are
  * stable where Go's are not, which only matters for entries Go considers equal.
  */
 export function sortCacheConfig(config: CacheConfig): CacheConfig {
   const { layers, records } = config;
+  const compare = stringComparer([...layers.map((l) => l.blob), ...records.map((r) => r.digest)]);
 
   const layerOrder = layers.map((_, i) => i);
   layerOrder.sort((a, b) => {
     const x = layers[a] as CacheLayer;
     const y = layers[b] as CacheLayer;
-    return compareGoStrings(x.blob, y.blob) || x.parent - y.parent;
+    return compare(x.blob, y.blob) || x.parent - y.parent;
   });
+  const digestOf = (index: number) => (records[index] as CacheRecord).digest;
+  const recordOrder = records.map((_, i) => i);
+  recordOrder.sort((a, b) =>
+    compareRecords(records[a] as CacheRecord, records[b] as CacheRecord, digestOf, compare),
+  );
+  // A stable sort of sorted entries changes nothing: keep the config (and its validation).
+  if (isIdentity(layerOrder) && isIdentity(recordOrder) && groupsSorted(records)) return config;
+
   const newLayer = inverse(layerOrder);
   const sortedLayers = layerOrder.map((old): CacheLayer => {
     const layer = layers[old] as CacheLayer;
     return layer.parent === -1 ? layer : { ...layer, parent: newLayer[layer.parent] as number };
   });
-
-  const digestOf = (index: number) => (records[index] as CacheRecord).digest;
-  const recordOrder = records.map((_, i) => i);
-  recordOrder.sort((a, b) =>
-    compareRecords(records[a] as CacheRecord, records[b] as CacheRecord, digestOf),
-  );
   const newRecord = inverse(recordOrder);
   const sortedRecords = recordOrder.map((old): CacheRecord => {
     const record = records[old] as CacheRecord;
@@ -126,15 +132,40 @@ export function sortCacheConfig(config: CacheConfig): CacheConfig {
     };
   });
 
-  return { layers: sortedLayers, records: sortedRecords };
+  const sorted = { layers: sortedLayers, records: sortedRecords };
+  if (isValidatedCacheConfig(config)) markValidatedCacheConfig(sorted);
+  return sorted;
+}
+
+/**
+ * Go's string order, as {@link compareGoStrings}; JavaScript's own comparison (much faster)
+ * when no string has a unit at or above U+D800, the only place where the two orders differ.
+ */
+function stringComparer(strings: readonly string[]): (a: string, b: string) => number {
+  const high = /[\ud800-\uffff]/;
+  if (strings.some((s) => high.test(s))) return compareGoStrings;
+  return (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function isIdentity(order: readonly number[]): boolean {
+  return order.every((value, index) => value === index);
+}
+
+function groupsSorted(records: readonly CacheRecord[]): boolean {
+  return records.every((record) =>
+    record.inputs.every((group) =>
+      group.every((input, i) => i === 0 || (group[i - 1] as CacheInput).link <= input.link),
+    ),
+  );
 }
 
 function compareRecords(
   a: CacheRecord,
   b: CacheRecord,
   digestOf: (index: number) => string,
+  compare: (a: string, b: string) => number,
 ): number {
-  const byDigest = compareGoStrings(a.digest, b.digest);
+  const byDigest = compare(a.digest, b.digest);
   if (byDigest !== 0) return byDigest;
   if (a.inputs.length !== b.inputs.length) return a.inputs.length - b.inputs.length;
   for (let i = 0; i < a.inputs.length; i++) {
@@ -146,7 +177,7 @@ function compareRecords(
       const q = y[j] as CacheInput;
       const bySelector = compareGoStrings(p.selector ?? '', q.selector ?? '');
       if (bySelector !== 0) return bySelector;
-      const byLink = compareGoStrings(digestOf(p.link), digestOf(q.link));
+      const byLink = compare(digestOf(p.link), digestOf(q.link));
       if (byLink !== 0) return byLink;
     }
   }
