@@ -264,10 +264,17 @@ class ConfigDecoder {
         return;
       }
       case 'endObject':
-      case 'endArray':
         this.#stack.pop();
         this.#deliver((top as Exclude<Frame, { kind: 'skip' }>).target);
         return;
+      case 'endArray': {
+        this.#stack.pop();
+        // A list grown by push keeps room for 17 entries: a copy of a short one is exact-sized
+        // (a config's many one- and two-entry lists are then a third of the memory).
+        const list = (top as Extract<Frame, { kind: 'slice' }>).target;
+        this.#deliver(list.length < 16 ? list.slice() : list);
+        return;
+      }
       default:
         this.#value(token, top);
     }

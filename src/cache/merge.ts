@@ -33,14 +33,12 @@ export interface MergedCacheConfig {
   readonly stats: CacheMergeStats;
 }
 
-/** A record of the merged config being built. */
+/** A record of the merged config being built: one result per layer (list), at its newest time. */
 interface MergedRecord {
   readonly digest: string;
   readonly inputs: readonly (readonly CacheInput[])[];
-  /** Newest time by merged layer index. */
-  readonly results: Map<number, string>;
-  /** Newest time and layers by layer list (`1,5,6`). */
-  readonly chains: Map<string, ChainedResult>;
+  readonly results: CacheResult[];
+  readonly chains: ChainedResult[];
 }
 
 /**
@@ -104,30 +102,30 @@ class MergeState {
       const target = this.#records[recordOf[index] as number] as MergedRecord;
       for (const result of record.results) {
         results++;
-        newest(target.results, layerOf(result.layer), result.createdAt);
+        const layer = layerOf(result.layer);
+        addNewest(target.results, { layer, createdAt: result.createdAt }, (r) => r.layer === layer);
       }
       for (const chain of record.chains) {
         results++;
         const layers = chain.layers.map(layerOf);
-        const key = layers.join(',');
-        const known = target.chains.get(key);
-        if (!known || compareGoTimes(chain.createdAt, known.createdAt) > 0) {
-          target.chains.set(key, { layers, createdAt: chain.createdAt });
-        }
+        const same = (known: ChainedResult) =>
+          known.layers.length === layers.length && known.layers.every((l, i) => l === layers[i]);
+        addNewest(target.chains, { layers, createdAt: chain.createdAt }, same);
       }
     });
     return { results, layers: layerOf.count() };
   }
 
   result(): CacheConfig {
-    const records = this.#records.map((record): CacheRecord => {
-      const results: CacheResult[] = [];
-      for (const [layer, createdAt] of record.results) results.push({ layer, createdAt });
-      const chains = [...record.chains.values()];
-      if (results.length > 1) results.sort(newestFirst);
-      if (chains.length > 1) chains.sort(newestFirst);
-      return { digest: record.digest, results, chains, inputs: record.inputs };
-    });
+    const records = this.#records.map(
+      (record): CacheRecord => ({
+        digest: record.digest,
+        // Sorted copies: exact-sized, where lists grown by push keep room for 17 entries.
+        results: record.results.slice().sort(newestFirst),
+        chains: record.chains.length === 0 ? [] : record.chains.slice().sort(newestFirst),
+        inputs: record.inputs,
+      }),
+    );
     return { layers: this.#layers, records };
   }
 
@@ -198,8 +196,8 @@ class MergeState {
           selector ? { selector: this.#selectors[selector] as string, link } : { link },
         ),
       ),
-      results: new Map(),
-      chains: new Map(),
+      results: [],
+      chains: [],
     });
     return index;
   }
@@ -252,10 +250,15 @@ class MergeState {
   }
 }
 
-/** Keep the newest time for `layer`. */
-function newest(results: Map<number, string>, layer: number, createdAt: string): void {
-  const known = results.get(layer);
-  if (known === undefined || compareGoTimes(createdAt, known) > 0) results.set(layer, createdAt);
+/** Add `result`, or keep the newer time of it and the one `same` finds (lists are short). */
+function addNewest<T extends { readonly createdAt: string }>(
+  list: T[],
+  result: T,
+  same: (known: T) => boolean,
+): void {
+  const at = list.findIndex(same);
+  if (at === -1) list.push(result);
+  else if (compareGoTimes(result.createdAt, (list[at] as T).createdAt) > 0) list[at] = result;
 }
 
 function newestFirst(a: { createdAt: string }, b: { createdAt: string }): number {

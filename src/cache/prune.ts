@@ -49,15 +49,15 @@ export interface CachePruneCounts {
 export interface PrunedCacheConfig {
   /** Sorted as BuildKit writes it: serialize it as is. */
   readonly config: CacheConfig;
-  /** Bytes `serializeCacheConfig(config)` writes. */
-  readonly configSize: number;
+  /** With `maxConfigSize`: the bytes `serializeCacheConfig(config)` writes. */
+  readonly configSize?: number;
   readonly kept: CachePruneCounts;
   /** `bytes`: blobs the config's layers referenced that no kept layer references. */
   readonly dropped: CachePruneCounts;
   /** Results dropped by `maxConfigSize` alone (the oldest of those the other limits kept). */
   readonly droppedForConfigSize: number;
-  /** Builds found (see `keepLast`), and how many of them still have a kept result. */
-  readonly builds: { readonly found: number; readonly kept: number };
+  /** With `keepLast`: builds found, and how many of them still have a kept result. */
+  readonly builds?: { readonly found: number; readonly kept: number };
 }
 
 /**
@@ -86,8 +86,8 @@ export function pruneCacheConfig(
       if (goTimeMillis(results.time[r] as string) < cutoff) alive[r] = 0;
     }
   }
-  const builds = findBuilds(view, results);
-  if (options.keepLast !== undefined) {
+  const builds = options.keepLast === undefined ? undefined : findBuilds(view, results);
+  if (builds && options.keepLast !== undefined) {
     const inBuild = reach(records, builds.newest(options.keepLast));
     for (let r = 0; r < results.count; r++) {
       if (inBuild[results.record[r] as number] === 0) alive[r] = 0;
@@ -139,8 +139,8 @@ export function pruneCacheConfig(
 
   let k = live.length;
   let chosen = selection(k);
-  let configSize = view.size(chosen);
-  if (options.maxConfigSize !== undefined && configSize > options.maxConfigSize) {
+  let configSize = options.maxConfigSize === undefined ? undefined : view.size(chosen);
+  if (options.maxConfigSize !== undefined && (configSize as number) > options.maxConfigSize) {
     // size(k) grows with k: find the largest k that fits.
     let low = 0;
     let high = k - 1;
@@ -156,9 +156,11 @@ export function pruneCacheConfig(
 
   const before = counts(all(records.length), all(layers.length), results.count, blobOf, sizeOf);
   const kept = counts(chosen.records, chosen.layers, k, blobOf, sizeOf);
+  const everything =
+    kept.records === before.records && kept.layers === before.layers && k === results.count;
   return {
-    config: view.subset(chosen),
-    configSize,
+    config: everything ? config : view.subset(chosen),
+    ...(configSize === undefined ? {} : { configSize }),
     kept,
     dropped: {
       records: before.records - kept.records,
@@ -167,7 +169,7 @@ export function pruneCacheConfig(
       bytes: before.bytes - kept.bytes,
     },
     droppedForConfigSize: live.length - k,
-    builds: { found: builds.count, kept: builds.keptBy(chosen) },
+    ...(builds ? { builds: { found: builds.count, kept: builds.keptBy(chosen) } } : {}),
   };
 }
 

@@ -29,98 +29,32 @@ export class SelectableConfig {
   readonly config: CacheConfig;
   /** Where each record's results start in {@link CacheSelection.results}; one more entry at the end. */
   readonly resultOffsets: Int32Array;
-  /** Bytes of each layer without its `parent` and without commas between fields. */
-  readonly #layerBytes: Int32Array;
-  readonly #layerFields: Uint8Array;
-  /** Bytes of each record's digest and inputs (zero-width links), braces, no commas. */
-  readonly #recordBytes: Float64Array;
-  readonly #recordFields: Uint8Array;
-  /** Flat input links and where each record's start. */
-  readonly #links: Int32Array;
-  readonly #linkOffsets: Int32Array;
-  /** Per result: bytes without layer indexes; whether it is a chain; its layers (flat). */
-  readonly #resultBytes: Int32Array;
-  readonly #resultChained: Uint8Array;
-  readonly #resultLayers: Int32Array;
-  readonly #resultLayerOffsets: Int32Array;
+  #sizes: EntrySizes | undefined;
 
   constructor(config: CacheConfig) {
     this.config = config;
-    const { layers, records } = config;
-    this.#layerBytes = new Int32Array(layers.length);
-    this.#layerFields = new Uint8Array(layers.length);
-    layers.forEach((layer, i) => {
-      const fields = (layer.blob ? 1 : 0) + (layer.annotations ? 1 : 0);
-      this.#layerFields[i] = fields;
-      this.#layerBytes[i] = utf8(writeLayer({ ...layer, parent: 0 })) - commas(fields);
-    });
-
-    let linkCount = 0;
-    let resultCount = 0;
-    let resultLayerCount = 0;
-    for (const record of records) {
-      for (const group of record.inputs) linkCount += group.length;
-      resultCount += record.results.length + record.chains.length;
-      resultLayerCount += record.results.length;
-      for (const chain of record.chains) resultLayerCount += chain.layers.length;
-    }
-    this.#recordBytes = new Float64Array(records.length);
-    this.#recordFields = new Uint8Array(records.length);
-    this.#links = new Int32Array(linkCount);
-    this.#linkOffsets = new Int32Array(records.length + 1);
+    const { records } = config;
     this.resultOffsets = new Int32Array(records.length + 1);
-    this.#resultBytes = new Int32Array(resultCount);
-    this.#resultChained = new Uint8Array(resultCount);
-    this.#resultLayers = new Int32Array(resultLayerCount);
-    this.#resultLayerOffsets = new Int32Array(resultCount + 1);
-    let link = 0;
     let result = 0;
-    let resultLayer = 0;
     records.forEach((record, i) => {
-      this.#linkOffsets[i] = link;
       this.resultOffsets[i] = result;
-      let links = 0;
-      for (const group of record.inputs) {
-        for (const input of group) {
-          this.#links[link++] = input.link;
-          links++;
-        }
-      }
-      const fields = (record.digest ? 1 : 0) + (record.inputs.length > 0 ? 1 : 0);
-      this.#recordFields[i] = fields;
-      const zeroLinks: CacheRecord = {
-        digest: record.digest,
-        results: [],
-        chains: [],
-        inputs: record.inputs.map((group) => group.map((input) => ({ ...input, link: 0 }))),
-      };
-      this.#recordBytes[i] = utf8(writeRecord(zeroLinks)) - links - commas(fields);
-      for (const plain of record.results) {
-        this.#resultLayerOffsets[result] = resultLayer;
-        this.#resultLayers[resultLayer++] = plain.layer;
-        this.#resultBytes[result++] = utf8(writeResult({ ...plain, layer: 0 })) - 1;
-      }
-      for (const chain of record.chains) {
-        this.#resultLayerOffsets[result] = resultLayer;
-        for (const layer of chain.layers) this.#resultLayers[resultLayer++] = layer;
-        const zeros = chain.layers.map(() => 0);
-        this.#resultChained[result] = 1;
-        this.#resultBytes[result++] =
-          utf8(writeChain({ ...chain, layers: zeros })) - chain.layers.length;
-      }
+      result += record.results.length + record.chains.length;
     });
-    this.#linkOffsets[records.length] = link;
     this.resultOffsets[records.length] = result;
-    this.#resultLayerOffsets[result] = resultLayer;
   }
 
   /** Number of results (and chained results) of the whole config. */
   get resultCount(): number {
-    return this.#resultBytes.length;
+    return this.resultOffsets[this.config.records.length] as number;
   }
 
-  /** Bytes `serializeCacheConfig(this.subset(selection))` would write. */
+  /**
+   * Bytes `serializeCacheConfig(this.subset(selection))` would write. The first call measures
+   * every entry once (about the cost of writing the config); later calls only add numbers.
+   */
   size(selection: CacheSelection): number {
+    this.#sizes ??= new EntrySizes(this.config);
+    const sizes = this.#sizes;
     const newLayer = ranks(selection.layers);
     const newRecord = ranks(selection.records);
     const { layers, records } = this.config;
@@ -131,8 +65,8 @@ export class SelectableConfig {
     for (let i = 0; i < layers.length; i++) {
       if (selection.layers[i] === 0) continue;
       layerCount++;
-      let n = this.#layerFields[i] as number;
-      layerBytes += this.#layerBytes[i] as number;
+      let n = sizes.layerFields[i] as number;
+      layerBytes += sizes.layerBytes[i] as number;
       const parent = (layers[i] as CacheLayer).parent;
       const index = parent === -1 ? -1 : (newLayer[parent] as number);
       if (index !== 0) {
@@ -151,27 +85,25 @@ export class SelectableConfig {
     for (let i = 0; i < records.length; i++) {
       if (selection.records[i] === 0) continue;
       recordCount++;
-      let n = this.#recordFields[i] as number;
-      let b = this.#recordBytes[i] as number;
-      for (let l = this.#linkOffsets[i] as number; l < (this.#linkOffsets[i + 1] as number); l++) {
-        b += digits(newRecord[this.#links[l] as number] as number);
+      let n = sizes.recordFields[i] as number;
+      let b = sizes.recordBytes[i] as number;
+      const linksEnd = sizes.linkOffsets[i + 1] as number;
+      for (let l = sizes.linkOffsets[i] as number; l < linksEnd; l++) {
+        b += digits(newRecord[sizes.links[l] as number] as number);
       }
       let plain = 0;
       let plainBytes = 0;
       let chained = 0;
       let chainBytes = 0;
-      for (
-        let r = this.resultOffsets[i] as number;
-        r < (this.resultOffsets[i + 1] as number);
-        r++
-      ) {
+      const resultsEnd = this.resultOffsets[i + 1] as number;
+      for (let r = this.resultOffsets[i] as number; r < resultsEnd; r++) {
         if (selection.results[r] === 0) continue;
-        let rb = this.#resultBytes[r] as number;
-        const end = this.#resultLayerOffsets[r + 1] as number;
-        for (let k = this.#resultLayerOffsets[r] as number; k < end; k++) {
-          rb += digits(newLayer[this.#resultLayers[k] as number] as number);
+        let rb = sizes.resultBytes[r] as number;
+        const end = sizes.resultLayerOffsets[r + 1] as number;
+        for (let k = sizes.resultLayerOffsets[r] as number; k < end; k++) {
+          rb += digits(newLayer[sizes.resultLayers[k] as number] as number);
         }
-        if (this.#resultChained[r] === 1) {
+        if (sizes.resultChained[r] === 1) {
           chained++;
           chainBytes += rb;
         } else {
@@ -233,6 +165,90 @@ export class SelectableConfig {
     const config: CacheConfig = { layers, records };
     markValidatedCacheConfig(config);
     return config;
+  }
+}
+
+/** What each entry of a config writes, apart from its indexes and the commas between fields. */
+class EntrySizes {
+  /** Bytes of each layer without its `parent`, and how many other fields it writes. */
+  readonly layerBytes: Int32Array;
+  readonly layerFields: Uint8Array;
+  /** Bytes of each record's braces, digest and inputs (links zero-width), and its field count. */
+  readonly recordBytes: Float64Array;
+  readonly recordFields: Uint8Array;
+  /** Flat input links and where each record's start. */
+  readonly links: Int32Array;
+  readonly linkOffsets: Int32Array;
+  /** Per result: bytes without layer indexes; whether it is a chain; its layers (flat). */
+  readonly resultBytes: Int32Array;
+  readonly resultChained: Uint8Array;
+  readonly resultLayers: Int32Array;
+  readonly resultLayerOffsets: Int32Array;
+
+  constructor(config: CacheConfig) {
+    const { layers, records } = config;
+    this.layerBytes = new Int32Array(layers.length);
+    this.layerFields = new Uint8Array(layers.length);
+    layers.forEach((layer, i) => {
+      const fields = (layer.blob ? 1 : 0) + (layer.annotations ? 1 : 0);
+      this.layerFields[i] = fields;
+      this.layerBytes[i] = utf8(writeLayer({ ...layer, parent: 0 })) - commas(fields);
+    });
+
+    let linkCount = 0;
+    let resultCount = 0;
+    let resultLayerCount = 0;
+    for (const record of records) {
+      for (const group of record.inputs) linkCount += group.length;
+      resultCount += record.results.length + record.chains.length;
+      resultLayerCount += record.results.length;
+      for (const chain of record.chains) resultLayerCount += chain.layers.length;
+    }
+    this.recordBytes = new Float64Array(records.length);
+    this.recordFields = new Uint8Array(records.length);
+    this.links = new Int32Array(linkCount);
+    this.linkOffsets = new Int32Array(records.length + 1);
+    this.resultBytes = new Int32Array(resultCount);
+    this.resultChained = new Uint8Array(resultCount);
+    this.resultLayers = new Int32Array(resultLayerCount);
+    this.resultLayerOffsets = new Int32Array(resultCount + 1);
+    let link = 0;
+    let result = 0;
+    let resultLayer = 0;
+    records.forEach((record, i) => {
+      this.linkOffsets[i] = link;
+      let links = 0;
+      for (const group of record.inputs) {
+        for (const input of group) {
+          this.links[link++] = input.link;
+          links++;
+        }
+      }
+      const fields = (record.digest ? 1 : 0) + (record.inputs.length > 0 ? 1 : 0);
+      this.recordFields[i] = fields;
+      const zeroLinks: CacheRecord = {
+        digest: record.digest,
+        results: [],
+        chains: [],
+        inputs: record.inputs.map((group) => group.map((input) => ({ ...input, link: 0 }))),
+      };
+      this.recordBytes[i] = utf8(writeRecord(zeroLinks)) - links - commas(fields);
+      for (const plain of record.results) {
+        this.resultLayerOffsets[result] = resultLayer;
+        this.resultLayers[resultLayer++] = plain.layer;
+        this.resultBytes[result++] = utf8(writeResult({ ...plain, layer: 0 })) - 1;
+      }
+      for (const chain of record.chains) {
+        this.resultLayerOffsets[result] = resultLayer;
+        for (const layer of chain.layers) this.resultLayers[resultLayer++] = layer;
+        const zeros = chain.layers.map(() => 0);
+        this.resultChained[result] = 1;
+        this.resultBytes[result++] =
+          utf8(writeChain({ ...chain, layers: zeros })) - chain.layers.length;
+      }
+    });
+    this.linkOffsets[records.length] = link;
+    this.resultLayerOffsets[result] = resultLayer;
   }
 }
 
