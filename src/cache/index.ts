@@ -82,6 +82,7 @@ export {
   recordKeys,
 } from './key.ts';
 export { type CacheItem, CacheKeyStore, type KeyStoreSource } from './match.ts';
+export { type CacheMergeStats, type MergedCacheConfig, mergeCacheConfigs } from './merge.ts';
 export {
   type CacheCompression,
   type CacheExportFormat,
@@ -95,6 +96,12 @@ export {
   type RegistryCacheExport,
   type RegistryCacheImport,
 } from './options.ts';
+export {
+  type CachePruneCounts,
+  type PruneCacheOptions,
+  type PrunedCacheConfig,
+  pruneCacheConfig,
+} from './prune.ts';
 export {
   type CacheFormat,
   type CacheSource,
