@@ -12,8 +12,9 @@ interface Flight<V> {
  * Deduplicates concurrent work by key: while a call for `key` is in flight, later callers join
  * it. The work runs on a signal of its own, not its first caller's: a caller whose signal aborts
  * leaves at once with its abort reason while the others keep waiting, and the work is aborted only
- * when every caller has left. Once the work settles the key is forgotten, so a failure can be
- * retried; a caller arriving after the last one left starts the work afresh.
+ * when every caller has left (the last one returns once the work has wound down). Once the work
+ * settles the key is forgotten, so a failure can be retried; a caller arriving after the last one
+ * left starts the work afresh.
  */
 export class SingleFlight<K, V> {
   readonly #flights = new Map<K, Flight<V>>();
@@ -35,11 +36,17 @@ export class SingleFlight<K, V> {
     if (!signal) return flight.promise;
     return new Promise<V>((resolve, reject) => {
       const leave = this.#aborts.add(signal, () => {
-        reject(signal.reason);
         flight.callers--;
-        if (flight.callers > 0) return;
+        if (flight.callers > 0) {
+          reject(signal.reason);
+          return;
+        }
+        // The last caller stops the work and returns once it has wound down (temp files
+        // removed, sockets closed), so that nothing runs on behind it.
         this.#forget(key, flight);
         flight.controller.abort(signal.reason);
+        const done = () => reject(signal.reason);
+        flight.promise.then(done, done);
       });
       flight.promise.then(
         (value) => {

@@ -113,3 +113,22 @@ test('callers on one signal share one abort listener, removed once the work sett
   t.deepEqual(await Promise.all(calls), [...gates.keys()]);
   t.is(getEventListeners(signal, 'abort').length, 0);
 });
+
+test('the last caller to leave returns only once the aborted work has wound down', async (t) => {
+  const flight = new SingleFlight<string, number>();
+  const steps: string[] = [];
+  const work = (signal: AbortSignal) =>
+    new Promise<number>((_resolve, reject) => {
+      signal.addEventListener('abort', () => {
+        setImmediate(() => {
+          steps.push('work cleaned up');
+          reject(signal.reason);
+        });
+      });
+    });
+  const controller = new AbortController();
+  const call = flight.do('k', work, controller.signal).catch(() => steps.push('caller returned'));
+  controller.abort();
+  await call;
+  t.deepEqual(steps, ['work cleaned up', 'caller returned']);
+});
