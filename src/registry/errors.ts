@@ -1,4 +1,5 @@
 import { OciferryError } from '../errors.ts';
+import { describeProxy } from './proxy.ts';
 import type { RateLimit } from './rate-limit.ts';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec error format). */
@@ -34,13 +35,13 @@ export interface RegistryErrorInit {
 /** Statuses worth retrying for idempotent requests. */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 /** Codes of failures below HTTP that a new attempt may not hit again. */
-const RETRYABLE_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT']);
+const RETRYABLE_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT', 'PROXY_UNREACHABLE']);
 
 /**
  * A registry request failed: an unexpected HTTP status (with the registry's parsed error JSON) or a
  * network failure. Codes include `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`, `UNAUTHORIZED`,
  * `DENIED`, `TOO_MANY_REQUESTS`, `SIZE_EXCEEDED`, `MEDIA_TYPE_MISMATCH`, `CONNECTION_FAILED`,
- * `TLS_ERROR`, `TIMEOUT`, `PROXY_REFUSED`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`. Never carries a credential.
+ * `TLS_ERROR`, `TIMEOUT`, `PROXY_REFUSED`, `PROXY_UNREACHABLE`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`. Never carries a credential.
  */
 export class RegistryError extends OciferryError {
   readonly status: number | undefined;
@@ -163,14 +164,41 @@ const UNRESOLVED = new Set(['ENOTFOUND']);
  */
 const PROXY_REFUSAL = /^Proxy (?:Authentication Required \((\d{3})\)|response \((\d{3})\) !== 200)/;
 
+/** Failures to open a connection: through a proxy, they are the proxy's. */
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /**
  * Turn a low-level failure (undici, node:net, node:tls) into a {@link RegistryError}, or return
- * `undefined` when it is not a network failure (an abort, one of our own errors, a bug).
+ * `undefined` when it is not a network failure (an abort, one of our own errors, a bug). `proxy`
+ * is the forward proxy the request went through: a connection that could not be opened is its
+ * failure (`PROXY_UNREACHABLE`), not the registry's.
  */
-export function networkError(err: unknown, method: string, url: string): RegistryError | undefined {
+export function networkError(
+  err: unknown,
+  method: string,
+  url: string,
+  proxy?: string,
+): RegistryError | undefined {
   if (err instanceof OciferryError || !(err instanceof Error)) return undefined;
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string') return undefined;
+  if (proxy !== undefined && CONNECT_CODES.has(code)) {
+    return new RegistryError({
+      code: 'PROXY_UNREACHABLE',
+      method,
+      url,
+      retryable: !UNRESOLVED.has(code),
+      message: `${method} ${url} failed: the forward proxy ${describeProxy(proxy)} cannot be reached: ${scrub(err.message)} (${code}); check the proxy settings (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)`,
+      cause: err,
+    });
+  }
   const describe = (what: string, retryable?: boolean) =>
     new RegistryError({
       code: what,

@@ -1,9 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
-import { type Dispatcher, EnvHttpProxyAgent, Pool } from 'undici';
+import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { Limiter } from '../util/limiter.ts';
 import { networkError, RegistryError } from './errors.ts';
+import { type ProxyOptions, ProxyRoutes } from './proxy.ts';
 import { redactUrl } from './redact.ts';
+
+export type { ProxyOptions } from './proxy.ts';
 
 /** HTTP methods the registry protocol uses. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -59,32 +62,6 @@ export interface RequestEvent {
   status: number;
 }
 
-/**
- * Forward proxies of {@link HttpClient}. Each field left out is read from the environment (the
- * lower-case variable first): the proxies when the client is made, `NO_PROXY` at each request.
- * An empty string overrides the environment with "none".
- */
-export interface ProxyOptions {
-  /**
-   * Proxy for `http://` origins; default `http_proxy`, else `HTTP_PROXY`. Requests go to it in
-   * absolute form (`GET http://host/path`), as curl sends them.
-   */
-  http?: string;
-  /**
-   * Proxy for `https://` origins, reached through a `CONNECT` tunnel (TLS stays end to end);
-   * default `https_proxy`, else `HTTPS_PROXY`. When that leaves none, `https://` origins use the
-   * `http` proxy (undici's rule; list hosts in `noProxy` to reach them directly).
-   */
-  https?: string;
-  /**
-   * Hosts reached directly: a comma- or space-separated list of `host`, `host:port`, `.domain`
-   * (the domain and every subdomain) or `*` (every host); default `no_proxy`, else `NO_PROXY`.
-   * Hosts are matched by name as written in the URL (no DNS, no CIDR ranges); loopback hosts are
-   * proxied too unless listed.
-   */
-  noProxy?: string;
-}
-
 /** Options of {@link HttpClient}. */
 export interface HttpClientOptions {
   /**
@@ -108,16 +85,16 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 
 /**
- * HTTP for the registry client: one keep-alive pool per origin (undici `Agent`, behind
- * `EnvHttpProxyAgent` so `HTTP(S)_PROXY`/`NO_PROXY` or {@link ProxyOptions} apply), a concurrency
- * limit per host, timeouts, and redirects followed by our code with `Authorization` dropped once
- * the origin changes.
+ * HTTP for the registry client: one keep-alive pool per origin (undici `Agent`, or a `ProxyAgent`
+ * where `HTTP(S)_PROXY`/`NO_PROXY` or {@link ProxyOptions} send the request through a proxy; never
+ * for loopback hosts), a concurrency limit per host, timeouts, and redirects followed by our code
+ * with `Authorization` dropped once the origin changes.
  */
 export class HttpClient {
-  /** Dispatchers by whether they verify certificates, made on first use. */
-  readonly #dispatchers = new Map<boolean, Dispatcher>();
+  /** Dispatchers by whether they verify certificates and by proxy, made on first use. */
+  readonly #dispatchers = new Map<string, Dispatcher>();
   readonly #insecure: (host: string) => boolean;
-  readonly #proxy: ProxyOptions | undefined;
+  readonly #proxies: ProxyRoutes;
   readonly #limiters = new Map<string, Limiter>();
   readonly #concurrency: number;
   readonly #userAgent: string;
@@ -142,7 +119,7 @@ export class HttpClient {
     };
     this.#onRequest = options.onRequest;
     this.#onWarning = options.onWarning;
-    this.#proxy = options.proxy;
+    this.#proxies = new ProxyRoutes(options.proxy);
     const insecure = options.insecure ?? false;
     if (typeof insecure === 'boolean') {
       this.#insecure = () => insecure;
@@ -152,28 +129,37 @@ export class HttpClient {
     }
   }
 
-  /** The dispatcher for `url`: one that skips certificate checks only for an insecure host. */
-  #dispatcherFor(url: URL): Dispatcher {
+  /**
+   * The dispatcher for `url` (one that skips certificate checks only for an insecure host) and
+   * the proxy it goes through, if any.
+   */
+  #dispatcherFor(url: URL): { dispatcher: Dispatcher; proxy: string | undefined } {
     const verify = url.protocol !== 'https:' || !this.#insecure(url.host);
-    let dispatcher = this.#dispatchers.get(verify);
+    const proxy = this.#proxies.proxyFor(url);
+    const key = `${verify}\n${proxy ?? ''}`;
+    let dispatcher = this.#dispatchers.get(key);
     if (!dispatcher) {
       const { headersMs, bodyIdleMs } = this.#timeouts;
-      dispatcher = new EnvHttpProxyAgent({
-        httpProxy: this.#proxy?.http,
-        httpsProxy: this.#proxy?.https,
-        noProxy: this.#proxy?.noProxy,
-        proxyTunnel: false,
+      const options = {
         connect: { timeout: this.#timeouts.connectMs, rejectUnauthorized: verify },
-        requestTls: { rejectUnauthorized: verify },
         headersTimeout: headersMs,
         bodyTimeout: bodyIdleMs,
-        // undici opens the pool to an absolute-form proxy with no options of ours: our timeouts.
-        factory: (origin, pool) =>
-          new Pool(origin, { ...pool, headersTimeout: headersMs, bodyTimeout: bodyIdleMs }),
-      });
-      this.#dispatchers.set(verify, dispatcher);
+      };
+      dispatcher =
+        proxy === undefined
+          ? new Agent(options)
+          : new ProxyAgent({
+              ...options,
+              uri: proxy,
+              proxyTunnel: false,
+              requestTls: { rejectUnauthorized: verify },
+              // undici opens the pool to an absolute-form proxy with no options of ours: our timeouts.
+              factory: (origin, pool) =>
+                new Pool(origin, { ...pool, headersTimeout: headersMs, bodyTimeout: bodyIdleMs }),
+            });
+      this.#dispatchers.set(key, dispatcher);
     }
-    return dispatcher;
+    return { dispatcher, proxy };
   }
 
   /** HTTP exchanges sent so far, redirect hops included. */
@@ -262,9 +248,10 @@ export class HttpClient {
     signal: AbortSignal | undefined,
   ): Promise<HttpResponse> {
     this.#requestCount++;
+    const { dispatcher, proxy } = this.#dispatcherFor(url);
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#dispatcherFor(url).request({
+      response = await dispatcher.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method,
@@ -275,7 +262,7 @@ export class HttpClient {
     } catch (err) {
       this.#onRequest?.({ method, url: redactUrl(url), status: 0 });
       signal?.throwIfAborted();
-      throw networkError(err, method, redactUrl(url)) ?? err;
+      throw networkError(err, method, redactUrl(url), proxy) ?? err;
     }
     this.#onRequest?.({ method, url: redactUrl(url), status: response.statusCode });
     this.#reportWarnings(response.headers.warning);

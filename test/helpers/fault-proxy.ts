@@ -133,6 +133,8 @@ export interface FaultProxy {
   hits(rule: FaultRule): number;
   /** Every request the proxy received, faulted or not, in arrival order. */
   readonly forwarded: SeenRequest[];
+  /** Most requests the proxy had in hand at once (received, not yet answered in full). */
+  readonly peakInFlight: number;
   /** The CDN origin that redirects point at, and every request it received. */
   readonly cdn: { url: string; host: string; requests: SeenRequest[] };
   /** Closes both origins and every open connection; idempotent. */
@@ -266,7 +268,12 @@ export async function startFaultProxy(
     req.pipe(upstream);
   };
 
+  let inFlight = 0;
+  let peakInFlight = 0;
   proxy.on('request', (req, res) => {
+    inFlight++;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    res.once('close', () => inFlight--);
     const path = req.url ?? '/';
     forwarded.push({ method: req.method ?? 'GET', path, headers: req.headers });
     void serve('proxy', req, res, path, requestHeaders(req.rawHeaders, origin.host));
@@ -303,6 +310,9 @@ export async function startFaultProxy(
     rules,
     hits: (rule) => hitCounts.get(rule) ?? 0,
     forwarded,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     cdn: { url: cdnUrl, host: new URL(cdnUrl).host, requests: cdnRequests },
     stop,
   };

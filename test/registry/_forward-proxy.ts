@@ -1,7 +1,10 @@
 /**
  * A forward HTTP proxy for tests, on 127.0.0.1: absolute-form requests (`GET http://host/path`) for
  * `http://` targets and `CONNECT host:port` tunnels for `https://` ones, to loopback targets only.
- * It logs every request it received, and can demand `Proxy-Authorization`.
+ * Clients never send loopback hosts to a proxy, so tests name the target with a reserved `.test`
+ * host name (`registry.test:PORT`, see {@link proxiedName}), which the proxy, like any proxy that
+ * resolves names for its clients, maps to 127.0.0.1. It logs every request it received, and can
+ * demand `Proxy-Authorization`.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -32,6 +35,14 @@ export interface ForwardProxy {
   /** Every request received, in arrival order. */
   readonly log: ProxiedRequest[];
   stop(): Promise<void>;
+}
+
+/** Host names the proxy resolves to 127.0.0.1: `127.0.0.1` itself and any `*.test` name. */
+const LOOPBACK_TARGET = /^(?:127\.0\.0\.1|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.test)$/i;
+
+/** `registry.test:PORT` for `127.0.0.1:PORT`: a name clients send to the proxy, which maps it back. */
+export function proxiedName(host: string, name = 'registry'): string {
+  return `${name}.test:${host.split(':')[1]}`;
 }
 
 const HOP_BY_HOP = new Set([
@@ -72,14 +83,14 @@ export async function startForwardProxy(
     };
     if (!allowed(req)) return refuse(407, { 'proxy-authenticate': 'Basic realm="test proxy"' });
     const target = URL.canParse(req.url ?? '') ? new URL(req.url ?? '') : undefined;
-    if (target?.protocol !== 'http:' || target.hostname !== '127.0.0.1') return refuse(400);
+    if (target?.protocol !== 'http:' || !LOOPBACK_TARGET.test(target.hostname)) return refuse(400);
     const headers: string[] = [];
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i] as string;
       if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, req.rawHeaders[i + 1] as string);
     }
     const upstream = http.request({
-      host: target.hostname,
+      host: '127.0.0.1',
       port: target.port,
       method: req.method,
       path: `${target.pathname}${target.search}`,
@@ -103,9 +114,9 @@ export async function startForwardProxy(
       client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\n\r\n`);
     };
     if (!allowed(req)) return refuse(407, 'Proxy Authentication Required');
-    const match = /^127\.0\.0\.1:(\d+)$/.exec(req.url ?? '');
-    if (!match) return refuse(400, 'Bad Request');
-    const upstream = net.connect(Number(match[1]), '127.0.0.1', () => {
+    const match = /^([^:]+):(\d+)$/.exec(req.url ?? '');
+    if (!match || !LOOPBACK_TARGET.test(match[1] ?? '')) return refuse(400, 'Bad Request');
+    const upstream = net.connect(Number(match[2]), '127.0.0.1', () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       upstream.write(head);
       upstream.pipe(client).pipe(upstream);

@@ -8,7 +8,7 @@ import { OCI_MANIFEST } from '../../src/registry/oci.ts';
 import type { AccessLogEntry } from '../helpers/access-log.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { startForwardProxy } from './_forward-proxy.ts';
+import { proxiedName, startForwardProxy } from './_forward-proxy.ts';
 import { ALICE_PASSWORD, clientFor, imageParts, registryWithClient } from './_support.ts';
 import { startTlsFront } from './_tls-front.ts';
 
@@ -84,21 +84,18 @@ test('onRequest sees every exchange with secrets stripped from the URL', async (
 
 test('requests beyond the per-host concurrency wait for a free slot', async (t) => {
   const registry = await startRegistry(t, { auth: 'none' });
-  const proxy = await startFaultProxy(t, registry.url, []);
-  const elapsed = async (concurrency: number) => {
+  const peak = async (concurrency: number) => {
+    // Each request is held long enough for every one sent at once to reach the proxy together.
+    const proxy = await startFaultProxy(t, registry.url, []);
     const client = clientFor(t, proxy.host, undefined, { concurrency });
     const repo = client.repository(proxy.host, 'slow/app');
     await repo.headBlob(MISSING);
-    const rule = { method: 'HEAD', path: /\/blobs\//, times: 6, action: { delayMs: 300 } };
-    proxy.rules.splice(0, proxy.rules.length, rule);
-    const started = Date.now();
+    proxy.rules.push({ method: 'HEAD', path: /\/blobs\//, times: 6, action: { delayMs: 500 } });
     await Promise.all(Array.from({ length: 6 }, () => repo.headBlob(MISSING)));
-    return Date.now() - started;
+    return proxy.peakInFlight;
   };
-  const serial = await elapsed(2);
-  t.true(serial >= 880, `6 requests, 2 at a time, took ${serial} ms`);
-  const parallel = await elapsed(6);
-  t.true(parallel < 880, `6 requests, 6 at a time, took ${parallel} ms`);
+  t.is(await peak(2), 2, '6 requests, 2 at a time');
+  t.is(await peak(6), 6, '6 requests, 6 at a time');
 });
 
 test('plain HTTP is refused to a registry that is not allowed it', async (t) => {
@@ -132,19 +129,22 @@ test('an unreachable registry fails with CONNECTION_FAILED after the retries', a
 
 test('a registry that does not answer in time fails with TIMEOUT', async (t) => {
   const registry = await startRegistry(t, { auth: 'none' });
+  // The proxy holds manifest GETs longer than any test lasts: only a timeout ends them.
   const proxy = await startFaultProxy(t, registry.url, [
-    { method: 'GET', path: /\/manifests\//, action: { delayMs: 5000 } },
+    { method: 'GET', path: /\/manifests\//, action: { delayMs: 600_000 } },
   ]);
   const client = clientFor(t, proxy.host, undefined, {
-    timeouts: { headersMs: 200 },
+    timeouts: { headersMs: 1000 },
     retry: { attempts: 2, baseDelayMs: 1 },
   });
-  const started = Date.now();
-  const err = await t.throwsAsync(client.repository(proxy.host, 'slow/app').getManifest('v1'), {
-    instanceOf: RegistryError,
-  });
+  const repo = client.repository(proxy.host, 'slow/app');
+  t.is(await repo.headManifest('v1'), undefined, 'the ping is done and answered in time');
+  const err = await t.throwsAsync(repo.getManifest('v1'), { instanceOf: RegistryError });
   t.is(err?.code, 'TIMEOUT');
-  t.true(Date.now() - started < 3000);
+  t.is(
+    proxy.forwarded.filter((r) => r.method === 'GET' && r.path.includes('/manifests/')).length,
+    2,
+  );
 });
 
 test('an aborted request rejects with the abort reason at once', async (t) => {
@@ -154,15 +154,19 @@ test('an aborted request rejects with the abort reason at once', async (t) => {
   ]);
   const client = clientFor(t, proxy.host, undefined);
   const controller = new AbortController();
-  setTimeout(() => controller.abort(new Error('user gave up')), 100);
-  const started = Date.now();
+  // Abort once the proxy holds the manifest GET, which it would answer (404) only after 5 s.
+  const held = setInterval(() => {
+    if (proxy.forwarded.some((r) => r.path.includes('/manifests/'))) {
+      clearInterval(held);
+      controller.abort(new Error('user gave up'));
+    }
+  }, 5);
+  t.teardown(() => clearInterval(held));
   await t.throwsAsync(
     client.repository(proxy.host, 'slow/app').getManifest('v1', { signal: controller.signal }),
-    {
-      message: 'user gave up',
-    },
+    { message: 'user gave up' },
   );
-  t.true(Date.now() - started < 2000);
+  t.is(proxy.forwarded.filter((r) => r.path.includes('/manifests/')).length, 1, 'no retry');
 });
 
 /** `METHOD http://host/path?query` of each registry access-log entry, sorted, to compare with a proxy log. */
@@ -172,50 +176,71 @@ function registryTargets(host: string, entries: readonly AccessLogEntry[]): stri
     .sort();
 }
 
-test('requests to an http registry and its token realm go through the http proxy', async (t) => {
-  const { registry } = await registryWithClient(t, 'token');
+test('every request to an http registry goes through the http proxy, in absolute form', async (t) => {
+  const { registry } = await registryWithClient(t, 'basic');
   const proxy = await startForwardProxy(t);
+  const name = proxiedName(registry.host);
   const client = clientFor(
     t,
-    registry.host,
+    name,
     { kind: 'basic', username: 'alice', password: ALICE_PASSWORD },
-    { proxy: { http: proxy.url, noProxy: '' } },
+    { plainHttp: true, proxy: { http: proxy.url, noProxy: '' } },
   );
-  const image = await imageParts(client, registry.host, 'proxied/app', 'proxied');
-  const repo = client.repository(registry.host, 'proxied/app');
+  const image = await imageParts(client, name, 'proxied/app', 'proxied');
+  const repo = client.repository(name, 'proxied/app');
   await repo.putManifest('v1', image.manifest, OCI_MANIFEST);
   t.is((await repo.getManifest('v1')).descriptor.digest, image.digest);
-  const seen = proxy.log.map((r) => `${r.method} ${r.target}`);
-  const realm = registry.tokenRealm ?? '';
-  const tokenGets = seen.filter((line) => line.startsWith(`GET ${realm}?`));
-  t.is(tokenGets.length, registry.tokenRequests.length);
-  t.true(tokenGets.length > 0);
   t.deepEqual(
-    seen.filter((line) => !line.startsWith(`GET ${realm}?`)).sort(),
-    registryTargets(registry.host, await registry.requests()),
-    'every request the registry logged came through the proxy, in absolute form',
+    proxy.log.map((line) => `${line.method} ${line.target}`).sort(),
+    registryTargets(name, await registry.requests()),
+    'every request the registry logged came through the proxy, and nothing else',
   );
   t.true(proxy.log.every((r) => r.refused === undefined && r.method !== 'CONNECT'));
+});
+
+test('loopback registries are reached directly whatever the proxy settings', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  const proxy = await startForwardProxy(t);
+  for (const host of [registry.host, `localhost:${registry.host.split(':')[1]}`]) {
+    const client = clientFor(t, host, undefined, {
+      proxy: { http: proxy.url, https: proxy.url, noProxy: '' },
+    });
+    t.is(await client.repository(host, 'direct/app').headManifest('v1'), undefined);
+  }
+  t.deepEqual(proxy.log, []);
+  t.is((await registry.requests({ path: /\/manifests\/v1$/ })).length, 2);
 });
 
 test('NO_PROXY hosts, with or without their port, are reached directly', async (t) => {
   const registry = await startRegistry(t, { auth: 'none' });
   const proxy = await startForwardProxy(t);
+  const name = proxiedName(registry.host);
   const otherPort = Number(registry.host.split(':')[1]) + 1;
   const cases = [
-    ['127.0.0.1', false],
-    [registry.host, false],
-    [`example.com, 127.0.0.1:${otherPort}`, true],
+    ['registry.test', false],
+    [name, false],
+    ['.test', false],
+    [`example.com, registry.test:${otherPort}`, true],
     ['*', false],
     ['', true],
   ] as const;
   for (const [noProxy, proxied] of cases) {
     const before = proxy.log.length;
     const mark = await registry.mark();
-    const client = clientFor(t, registry.host, undefined, { proxy: { http: proxy.url, noProxy } });
-    t.is(await client.repository(registry.host, 'direct/app').headManifest('v1'), undefined);
-    const logged = await registry.requests({ since: mark });
-    t.is(logged.length, 2, 'ping and HEAD reached the registry');
+    const client = clientFor(t, name, undefined, {
+      plainHttp: true,
+      proxy: { http: proxy.url, noProxy },
+    });
+    const head = client.repository(name, 'direct/app').headManifest('v1');
+    if (proxied) {
+      t.is(await head, undefined);
+      const logged = await registry.requests({ since: mark });
+      t.is(logged.length, 2, 'ping and HEAD reached the registry');
+    } else {
+      // registry.test resolves nowhere but at the proxy: a direct request fails to resolve it.
+      const err = await t.throwsAsync(head, { instanceOf: RegistryError });
+      t.is(err?.code, 'CONNECTION_FAILED', `NO_PROXY=${JSON.stringify(noProxy)}`);
+    }
     t.is(proxy.log.length - before, proxied ? 2 : 0, `NO_PROXY=${JSON.stringify(noProxy)}`);
   }
 });
@@ -223,34 +248,68 @@ test('NO_PROXY hosts, with or without their port, are reached directly', async (
 test('HTTP_PROXY and NO_PROXY are read from the environment by default', async (t) => {
   const registry = await startRegistry(t, { auth: 'none' });
   const proxy = await startForwardProxy(t);
+  const name = proxiedName(registry.host);
   const script = [
     "import { RegistryClient } from './src/registry/index.ts';",
-    'const client = new RegistryClient({ retry: { attempts: 1 } });',
-    `await client.repository(${JSON.stringify(registry.host)}, 'env/app').headManifest('v1');`,
+    'const client = new RegistryClient({ plainHttp: true, retry: { attempts: 1 } });',
+    `const repo = client.repository(${JSON.stringify(name)}, 'env/app');`,
+    "console.log(await repo.headManifest('v1').then(() => 'ok', (err) => err.code));",
     'await client.close();',
   ].join('\n');
-  const run = (env: Record<string, string>) =>
-    execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: join(import.meta.dirname, '..', '..'),
-      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent-ociferry-test-home', ...env },
-    });
-  await run({ HTTP_PROXY: proxy.url });
+  const run = async (env: Record<string, string>) =>
+    (
+      await execFileAsync(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        {
+          cwd: join(import.meta.dirname, '..', '..'),
+          env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent-ociferry-test-home', ...env },
+        },
+      )
+    ).stdout.trim();
+  t.is(await run({ HTTP_PROXY: proxy.url }), 'ok');
   t.deepEqual(
     proxy.log.map((r) => `${r.method} ${r.target}`),
-    [`GET ${registry.url}/v2/`, `HEAD ${registry.url}/v2/env/app/manifests/v1`],
+    [`GET http://${name}/v2/`, `HEAD http://${name}/v2/env/app/manifests/v1`],
   );
-  await run({ http_proxy: proxy.url, NO_PROXY: registry.host });
+  t.is(await run({ http_proxy: proxy.url, NO_PROXY: 'registry.test' }), 'CONNECTION_FAILED');
   t.is(proxy.log.length, 2, 'NO_PROXY from the environment bypasses the proxy');
-  t.is((await registry.requests()).length, 4);
+  t.is((await registry.requests()).length, 2);
+});
+
+test('a proxy that cannot be reached is named in the error, not the registry', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  const proxy = await startForwardProxy(t);
+  await proxy.stop();
+  const name = proxiedName(registry.host);
+  for (const scheme of ['http', 'https'] as const) {
+    const client = clientFor(t, name, undefined, {
+      plainHttp: scheme === 'http',
+      retry: { attempts: 2, baseDelayMs: 1 },
+      proxy: { [scheme]: proxy.url.replace('//', '//proxyuser:proxy-secret-pw@'), noProxy: '' },
+    });
+    const err = await t.throwsAsync(client.repository(name, 'down/app').headManifest('v1'), {
+      instanceOf: RegistryError,
+    });
+    t.is(err?.code, 'PROXY_UNREACHABLE');
+    t.true(err?.retryable);
+    t.regex(
+      err?.message ?? '',
+      new RegExp(
+        `^GET ${scheme}://${name}/v2/ failed: the forward proxy ${proxy.url} cannot be reached: .*ECONNREFUSED`,
+      ),
+    );
+    t.false(err?.message.includes('proxy-secret-pw'));
+  }
 });
 
 test('an https registry is reached through a CONNECT tunnel of the https proxy, TLS end to end', async (t) => {
   // Relative upload Locations: behind the TLS front the registry cannot know its scheme.
   const registry = await startRegistry(t, { auth: 'basic', relativeUrls: true });
-  const front = await startTlsFront(t, registry.host);
+  const front = proxiedName(await startTlsFront(t, registry.host));
   const proxy = await startForwardProxy(t);
   const alice = { kind: 'basic', username: 'alice', password: ALICE_PASSWORD } as const;
-  const options = { plainHttp: false, proxy: { https: proxy.url, noProxy: '' } };
+  const options = { proxy: { https: proxy.url, noProxy: '' } };
   const client = clientFor(t, front, alice, { ...options, insecure: true });
   const image = await imageParts(client, front, 'tunnel/app', 'tunnel');
   await client.repository(front, 'tunnel/app').putManifest('v1', image.manifest, OCI_MANIFEST);
@@ -275,7 +334,9 @@ test('an https registry is reached through a CONNECT tunnel of the https proxy, 
 for (const scheme of ['http', 'https'] as const) {
   test(`proxy credentials go to the ${scheme} proxy and never into errors`, async (t) => {
     const registry = await startRegistry(t, { auth: 'none' });
-    const host = scheme === 'https' ? await startTlsFront(t, registry.host) : registry.host;
+    const host = proxiedName(
+      scheme === 'https' ? await startTlsFront(t, registry.host) : registry.host,
+    );
     const proxy = await startForwardProxy(t, {
       credentials: { username: 'proxyuser', password: 'proxy-secret-pw' },
     });
@@ -301,22 +362,27 @@ for (const scheme of ['http', 'https'] as const) {
 
 test('timeouts hold for requests through the proxy', async (t) => {
   const registry = await startRegistry(t, { auth: 'none' });
+  // The fault proxy holds manifest GETs longer than any test lasts: only a timeout ends them.
   const faults = await startFaultProxy(t, registry.url, [
-    { method: 'GET', path: /\/manifests\//, action: { delayMs: 5000 } },
+    { method: 'GET', path: /\/manifests\//, action: { delayMs: 600_000 } },
   ]);
   const proxy = await startForwardProxy(t);
-  const client = clientFor(t, faults.host, undefined, {
+  const name = proxiedName(faults.host);
+  const client = clientFor(t, name, undefined, {
+    plainHttp: true,
     proxy: { http: proxy.url, noProxy: '' },
-    timeouts: { headersMs: 200 },
+    timeouts: { headersMs: 1000 },
     retry: { attempts: 2, baseDelayMs: 1 },
   });
-  const started = Date.now();
-  const err = await t.throwsAsync(client.repository(faults.host, 'slow/app').getManifest('v1'), {
-    instanceOf: RegistryError,
-  });
+  const repo = client.repository(name, 'slow/app');
+  t.is(await repo.headManifest('v1'), undefined, 'the ping is done and answered in time');
+  const err = await t.throwsAsync(repo.getManifest('v1'), { instanceOf: RegistryError });
   t.is(err?.code, 'TIMEOUT');
-  t.true(Date.now() - started < 3000);
-  t.is(proxy.log.filter((r) => r.target.includes('/manifests/')).length, 2);
+  t.is(proxy.log.filter((r) => r.method === 'GET' && r.target.includes('/manifests/')).length, 2);
+  t.is(
+    faults.forwarded.filter((r) => r.method === 'GET' && r.path.includes('/manifests/')).length,
+    2,
+  );
 });
 
 test('insecure as a list skips certificate checks for the registries listed, not for others', async (t) => {
