@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import type { Authenticator, Authorization } from './auth/authenticator.ts';
 import { parseChallenges, preferredChallenge } from './auth/challenge.ts';
 import { discardBody, readBody } from './body.ts';
@@ -11,9 +12,13 @@ import {
   headerValue,
   headerValues,
 } from './http.ts';
+import { httpsRequiredError } from './ping.ts';
 import { describeRateLimit, parseRateLimit, type RateLimit } from './rate-limit.ts';
 import { redactUrl } from './redact.ts';
 import { parseRetryAfter } from './retry.ts';
+import { probeHandshake } from './scheme.ts';
+
+type Scheme = 'http' | 'https';
 
 /** One request to a registry's API. */
 export interface RegistryRequest {
@@ -41,8 +46,14 @@ export interface RegistryRequest {
 
 /** Options of {@link Transport}. */
 export interface TransportOptions {
-  /** Plain HTTP for all registries, none, or per registry; default: loopback registries only. */
+  /**
+   * Plain HTTP for every registry (true), none (false), or per registry. Default: HTTPS, except
+   * that a loopback registry (`localhost`, 127.0.0.0/8, `[::1]`) whose TLS handshake is answered
+   * in plain HTTP is spoken to over plain HTTP, as docker does; decided once per registry.
+   */
   plainHttp?: boolean | ((registry: string) => boolean);
+  /** Longest wait for the handshake that decides a loopback registry's scheme; default 30 s. */
+  probeTimeoutMs?: number;
   /** Called with each registry answer that states a request quota (`RateLimit-*` headers). */
   onRateLimit?: (registry: string, rateLimit: RateLimit) => void;
 }
@@ -59,26 +70,60 @@ const ERROR_BODY_LIMIT = 64 * 1024;
 export class Transport {
   readonly http: HttpClient;
   readonly #auth: Authenticator;
-  readonly #plainHttp: (registry: string) => boolean;
+  /** The scheme of a registry, or `probe` to decide it from a handshake. */
+  readonly #policy: (registry: string) => Scheme | 'probe';
+  readonly #probeTimeoutMs: number | undefined;
+  /** Schemes decided by a handshake, by API host. */
+  readonly #schemes = new Map<string, Scheme>();
+  readonly #probes = new SingleFlight<string, Scheme>();
   readonly #onRateLimit: TransportOptions['onRateLimit'];
 
   constructor(http: HttpClient, auth: Authenticator, options: TransportOptions = {}) {
     this.http = http;
     this.#auth = auth;
     this.#onRateLimit = options.onRateLimit;
+    this.#probeTimeoutMs = options.probeTimeoutMs;
     const plain = options.plainHttp;
-    this.#plainHttp =
-      typeof plain === 'function' ? plain : (registry) => plain ?? isLoopbackRegistry(registry);
+    this.#policy =
+      typeof plain === 'function'
+        ? (registry) => (plain(registry) ? 'http' : 'https')
+        : plain !== undefined
+          ? () => (plain ? 'http' : 'https')
+          : (registry) => (isLoopbackRegistry(registry) ? 'probe' : 'https');
   }
 
-  /** `https://host/` (or `http://`) of a registry's API; `docker.io` maps to its API host. */
-  baseUrl(registry: string): URL {
-    return new URL(`${this.#plainHttp(registry) ? 'http' : 'https'}://${apiHost(registry)}/`);
+  /**
+   * `https://host/` (or `http://`) of a registry's API; `docker.io` maps to its API host. For a
+   * loopback registry the first call may start a TLS handshake to learn whether it speaks HTTPS.
+   */
+  async baseUrl(registry: string, signal?: AbortSignal): Promise<URL> {
+    const host = apiHost(registry);
+    return new URL(`${await this.#scheme(registry, host, signal)}://${host}/`);
+  }
+
+  async #scheme(registry: string, host: string, signal?: AbortSignal): Promise<Scheme> {
+    const policy = this.#policy(registry);
+    if (policy !== 'probe') return policy;
+    const known = this.#schemes.get(host);
+    if (known !== undefined) return known;
+    // One handshake per host, shared by concurrent callers; it stops when the last of them leaves.
+    return this.#probes.do(
+      host,
+      async (flight) => {
+        const timeoutMs = this.#probeTimeoutMs;
+        const handshake = await probeHandshake(host, { timeoutMs, signal: flight });
+        if (handshake === 'unknown') return 'https';
+        const scheme = handshake === 'plain-http' ? 'http' : 'https';
+        this.#schemes.set(host, scheme);
+        return scheme;
+      },
+      signal,
+    );
   }
 
   /** Send `request` to `registry`; resolves with a response whose status is in `request.expect`. */
   async request(registry: string, request: RegistryRequest): Promise<HttpResponse> {
-    const baseUrl = this.baseUrl(registry);
+    const baseUrl = await this.baseUrl(registry, request.signal);
     const url = request.url ?? new URL(request.path ?? '/v2/', baseUrl);
     const target = {
       registry,
@@ -162,13 +207,15 @@ async function errorFromResponse(
 ): Promise<RegistryError> {
   let errors: ReturnType<typeof parseErrorBody> = [];
   if (method !== 'HEAD') {
+    let text = '';
     try {
-      errors = parseErrorBody(
-        (await readBody(response, method, ERROR_BODY_LIMIT)).toString('utf8'),
-      );
+      text = (await readBody(response, method, ERROR_BODY_LIMIT)).toString('utf8');
     } catch {
       // An unreadable error body still leaves the status to report.
     }
+    const https = httpsRequiredError(response, method, text);
+    if (https) return https;
+    errors = parseErrorBody(text);
   } else {
     await discardBody(response);
   }

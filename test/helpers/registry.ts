@@ -13,6 +13,7 @@ import {
   matchesFilter,
   type RequestFilter,
 } from './access-log.ts';
+import { selfSignedCertificate } from './certificate.ts';
 import { freePort } from './free-port.ts';
 import { htpasswd } from './htpasswd.ts';
 import { resolveRegistryBinary } from './registry-binary.ts';
@@ -49,14 +50,21 @@ export interface StartRegistryOptions {
   users?: Record<string, TestUser>;
   /** Answer with relative `Location` headers (`http.relativeurls`); default false (absolute URLs). */
   relativeUrls?: boolean;
+  /**
+   * Serve HTTPS (`http.tls`) with a self-signed certificate for 127.0.0.1 (see `certificate`);
+   * default false (plain HTTP).
+   */
+  tls?: boolean;
 }
 
 /** A running distribution registry, its users and its access log. */
 export interface TestRegistry {
   /** '127.0.0.1:PORT' */
   readonly host: string;
-  /** 'http://127.0.0.1:PORT' */
+  /** 'http://127.0.0.1:PORT' ('https://' with `tls`) */
   readonly url: string;
+  /** With `tls`: path of the registry's certificate (PEM), e.g. for `NODE_EXTRA_CA_CERTS`. */
+  readonly certificate?: string;
   readonly auth: AuthMode;
   /** Storage root (temporary). */
   readonly rootDir: string;
@@ -138,6 +146,8 @@ interface RegistryConfig {
   rootDir: string;
   auth: Record<string, unknown> | undefined;
   relativeUrls: boolean;
+  /** Certificate and key files to serve HTTPS with. */
+  tls: { certificate: string; key: string } | undefined;
 }
 
 /** A spawned registry: its access log, stderr tail and exit state. */
@@ -158,9 +168,10 @@ class RegistryProcess {
     configPath: string,
     ports: { http: number; debug: number },
     agent: Agent,
+    tls: boolean,
   ) {
     this.host = `127.0.0.1:${ports.http}`;
-    this.url = `http://${this.host}`;
+    this.url = `${tls ? 'https' : 'http'}://${this.host}`;
     this.#debugUrl = `http://127.0.0.1:${ports.debug}`;
     this.#agent = agent;
     this.#child = spawn(binary, ['serve', configPath], {
@@ -283,6 +294,7 @@ async function launch(config: RegistryConfig, agent: Agent): Promise<RegistryPro
         addr: `127.0.0.1:${ports.http}`,
         secret: randomBytes(16).toString('hex'),
         relativeurls: config.relativeUrls,
+        ...(config.tls ? { tls: config.tls } : {}),
         // Only for the goroutine dump that makes requests() exact; see RegistryProcess.sync.
         debug: { addr: `127.0.0.1:${ports.debug}` },
       },
@@ -292,7 +304,7 @@ async function launch(config: RegistryConfig, agent: Agent): Promise<RegistryPro
     const configPath = join(config.dir, 'config.yml');
     // JSON is YAML, and spares us a YAML writer.
     await writeFile(configPath, JSON.stringify(yaml, null, 2));
-    const proc = new RegistryProcess(config.binary, configPath, ports, agent);
+    const proc = new RegistryProcess(config.binary, configPath, ports, agent, !!config.tls);
     if (await proc.waitReady()) return proc;
     await proc.stop();
     const stderr = proc.stderrTail;
@@ -326,7 +338,8 @@ export async function startRegistry(
   const binary = await resolveRegistryBinary();
   const dir = await mkdtemp(join(tmpdir(), 'ociferry-registry-'));
   const rootDir = join(dir, 'root');
-  const agent = new Agent();
+  // The harness's own requests (readiness, sentinels) trust the self-signed certificate.
+  const agent = new Agent({ connect: { rejectUnauthorized: false } });
   let tokenServer: TokenServer | undefined;
   let proc: RegistryProcess | undefined;
   let stopping: Promise<void> | undefined;
@@ -354,7 +367,16 @@ export async function startRegistry(
       });
       authSection = await tokenAuthConfig(tokenServer.realm, signingKey, dir);
     }
-    const running = await launch({ binary, dir, rootDir, relativeUrls, auth: authSection }, agent);
+    let tls: RegistryConfig['tls'];
+    if (options.tls) {
+      const { key, cert } = await selfSignedCertificate();
+      tls = { certificate: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+      await Promise.all([writeFile(tls.certificate, cert), writeFile(tls.key, key)]);
+    }
+    const running = await launch(
+      { binary, dir, rootDir, relativeUrls, auth: authSection, tls },
+      agent,
+    );
     proc = running;
     await running.sync();
     /** Log entries from before this point (startup probes) are not the test's. */
@@ -386,6 +408,7 @@ export async function startRegistry(
     return {
       host: running.host,
       url: running.url,
+      ...(tls ? { certificate: tls.certificate } : {}),
       auth,
       rootDir,
       users,

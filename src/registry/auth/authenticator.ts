@@ -1,7 +1,7 @@
 import { SingleFlight } from '../../util/single-flight.ts';
-import { discardBody } from '../body.ts';
 import { RegistryError } from '../errors.ts';
 import { type HttpClient, headerValues } from '../http.ts';
+import { checkPing } from '../ping.ts';
 import { redactUrl } from '../redact.ts';
 import { type Challenge, parseChallenges, preferredChallenge } from './challenge.ts';
 import type { Credential, CredentialStore } from './credentials.ts';
@@ -97,7 +97,7 @@ export class Authenticator {
   async #ping(target: AuthTarget, signal: AbortSignal): Promise<Challenge | null> {
     const url = new URL('/v2/', target.baseUrl);
     const response = await this.#http.send({ method: 'GET', url, signal });
-    await discardBody(response);
+    await checkPing(response);
     if (response.status === 429 || response.status >= 500) {
       throw new RegistryError({ status: response.status, method: 'GET', url: redactUrl(url) });
     }

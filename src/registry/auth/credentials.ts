@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { OciferryError } from '../../errors.ts';
+import { withSignal } from '../../util/with-signal.ts';
 import { getWithHelper } from './credential-helper.ts';
 
 /** What a registry is authenticated with. */
@@ -415,15 +416,4 @@ function remember<V>(
   cache.set(key, promise);
   promise.catch(() => cache.delete(key));
   return promise;
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as it aborts (the work goes on). */
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
