@@ -28,20 +28,21 @@ const MAX_PAGES = 100_000;
 
 /**
  * Every item of a paginated list, page by page: each `Link: <url>; rel="next"` is resolved against
- * the URL of the request that returned it and followed exactly as given.
+ * the URL of the response that carried it and followed exactly as given. A `Link` back to a page
+ * already read fails with `PAGINATION_LOOP` rather than end the list early without a word.
  */
 export async function* paginate<T>(list: PagedList<T>): AsyncGenerator<T> {
-  let url: URL | undefined = new URL(list.path, list.transport.baseUrl(list.registry));
+  let next: URL | undefined;
   const seen = new Set<string>();
-  for (let page = 0; url !== undefined && page < MAX_PAGES; page++) {
-    seen.add(url.href);
-    const pageUrl: URL = url;
-    const { body, next, headers } = await withRetry(
+  let items = 0;
+  for (let first = true; first || next !== undefined; first = false) {
+    const pageUrl = next;
+    const page = await withRetry(
       list.retry,
       async () => {
         const response = await list.transport.request(list.registry, {
           method: 'GET',
-          url: pageUrl,
+          ...(pageUrl === undefined ? { path: list.path } : { url: pageUrl }),
           headers: list.headers,
           scopes: list.scopes,
           repository: list.repository,
@@ -51,15 +52,32 @@ export async function* paginate<T>(list: PagedList<T>): AsyncGenerator<T> {
         });
         const bytes = await readBody(response, 'GET', PAGE_LIMIT, 'list page');
         return {
+          url: pageUrl ?? response.url,
           body: parseJson(bytes, redactUrl(response.url)),
-          next: nextLink(headerValues(response.headers, 'link'), pageUrl),
+          next: nextLink(headerValues(response.headers, 'link'), response.url),
           headers: response.headers,
         };
       },
       list.signal,
     );
-    yield* list.items(body, headers);
-    url = next !== undefined && !seen.has(next.href) ? next : undefined;
+    seen.add(page.url.href);
+    const pageItems = list.items(page.body, page.headers);
+    items += pageItems.length;
+    yield* pageItems;
+    next = page.next;
+    if (next !== undefined && (seen.has(next.href) || seen.size >= MAX_PAGES)) {
+      const url = redactUrl(page.url);
+      const why = seen.has(next.href)
+        ? `a Link to ${redactUrl(next)}, a page already read`
+        : `a Link to page ${MAX_PAGES + 1}`;
+      throw new RegistryError({
+        code: 'PAGINATION_LOOP',
+        status: 200,
+        method: 'GET',
+        url,
+        message: `GET ${url} answered with ${why}: the registry's pagination loops, and the ${items} items of ${seen.size} pages read may not be all`,
+      });
+    }
   }
 }
 

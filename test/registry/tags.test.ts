@@ -135,3 +135,30 @@ test('a 405 to a page size the registry should accept is not papered over', asyn
   }
   t.is(proxy.forwarded.filter((r) => r.path.includes('/tags/list')).length, 2);
 });
+
+test('a Link back to a page already read fails with PAGINATION_LOOP instead of ending quietly', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  const proxy = await startFaultProxy(t, registry.url, []);
+  const page = (tags: string[], link: string) => ({
+    status: 200,
+    headers: { 'content-type': 'application/json', link },
+    body: JSON.stringify({ name: 'tags/loop', tags }),
+  });
+  proxy.rules.push(
+    { path: /\/tags\/list$/, action: page(['alpha'], '<list?last=alpha>; rel="next"') },
+    { path: /last=alpha$/, action: page(['beta'], '</v2/tags/loop/tags/list>; rel="next"') },
+  );
+  const client = clientFor(t, proxy.host, undefined);
+  const listed: string[] = [];
+  const listing = (async () => {
+    for await (const tag of client.repository(proxy.host, 'tags/loop').listTags()) listed.push(tag);
+  })();
+  const err = await t.throwsAsync(listing, { instanceOf: RegistryError });
+  t.is(err?.code, 'PAGINATION_LOOP');
+  t.regex(
+    err?.message ?? '',
+    /^GET http:\/\/127\.0\.0\.1:\d+\/v2\/tags\/loop\/tags\/list\?last=alpha answered with a Link to http:\/\/127\.0\.0\.1:\d+\/v2\/tags\/loop\/tags\/list, a page already read: the registry's pagination loops, and the 2 items of 2 pages read may not be all$/,
+  );
+  t.deepEqual(listed, ['alpha', 'beta']);
+  t.is(proxy.forwarded.filter((r) => r.path.includes('/tags/list')).length, 2);
+});
