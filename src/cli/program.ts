@@ -79,7 +79,10 @@ function createProgram(io: CliIO, run: Run): Command {
       'Copy images and indexes between registries and OCI layouts with cross-repository mounts and streamed transfers, inspect them without pulling, build indexes from remote images.',
     )
     .version(packageVersion(), '-V, --version', 'print the version')
-    .option('--plain-http', 'use plain HTTP for every registry (default: only loopback hosts)')
+    .option(
+      '--plain-http',
+      'use plain HTTP for every registry (default: HTTPS; a loopback registry that answers in plain HTTP gets plain HTTP)',
+    )
     .option('--insecure', 'skip TLS certificate verification')
     .addOption(
       new Option('--progress <mode>', 'progress display: bars on a terminal, else lines')

@@ -31,8 +31,9 @@ export function apiHost(registry: string): string {
 }
 
 /**
- * True when `registry` (any port) is `localhost`, in 127.0.0.0/8 or `[::1]`: the hosts where plain
- * HTTP is allowed without `--plain-http`. Decided on the host the URL parser connects to.
+ * True when `registry` (any port) is `localhost`, in 127.0.0.0/8 or `[::1]`: the hosts that get
+ * plain HTTP without `--plain-http` when they answer in it, and that no proxy is used for.
+ * Decided on the host the URL parser connects to.
  */
 export function isLoopbackRegistry(registry: string): boolean {
   let hostname: string;

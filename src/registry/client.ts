@@ -14,7 +14,11 @@ import { Transport } from './transport.ts';
 export interface RegistryClientOptions {
   /** Where credentials come from, looked up at each request; default `new CredentialStore()`. */
   credentials?: CredentialStore;
-  /** Plain HTTP for every registry, none, or per registry; default: loopback registries only. */
+  /**
+   * Plain HTTP for every registry (true), none (false), or per registry. Default: HTTPS, except
+   * that a loopback registry whose TLS handshake is answered in plain HTTP gets plain HTTP (as
+   * docker does), learnt from one handshake per registry.
+   */
   plainHttp?: boolean | ((registry: string) => boolean);
   /**
    * Skip TLS certificate verification: for every registry, or only for the registries listed (as
