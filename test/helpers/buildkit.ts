@@ -524,6 +524,11 @@ async function baseRootfs(busybox: string, files: Record<string, string>): Promi
  * until it answers. Throws {@link BuildkitUnavailableError} when it cannot be had.
  */
 export async function startBuildkit(options: StartBuildkitOptions = {}): Promise<TestBuildkit> {
+  if (process.getuid?.() !== 0) {
+    throw new BuildkitUnavailableError(
+      'dockerd needs root: run the tests as root (as CI does) to include the BuildKit tests',
+    );
+  }
   const tools = options.tools ?? (await resolveBuildkitTools());
   const drivers = options.storageDrivers ?? ['overlay2', 'vfs'];
   const dir = await mkdtemp(join(tmpdir(), 'ociferry-dockerd-'));
