@@ -36,7 +36,8 @@ const MAX_BACKOFF_MS = 250;
 /**
  * Run `task` holding the lock file `lockPath`: created exclusively (`wx`), refreshed while held,
  * deleted after. A waiter backs off exponentially with jitter up to `timeoutMs`, and breaks a lock
- * whose holder is a dead process on this host or that has not been refreshed for `staleMs`.
+ * whose holder is a dead process on this host, or, held from another host, has not been refreshed
+ * for `staleMs`.
  */
 export async function withFileLock<T>(
   lockPath: string,
@@ -135,9 +136,14 @@ async function readLock(path: string): Promise<LockState | undefined> {
   return { owner, mtimeMs };
 }
 
+/**
+ * A holder on this host is judged by its process alone: alive, it keeps the lock however long it
+ * is busy or starved of CPU (a late refresh must not let a second writer in). Holders elsewhere,
+ * or unknown, by the age of their last refresh.
+ */
 function isStale(state: LockState, staleMs: number): boolean {
   const { owner } = state;
-  if (owner && owner.hostname === hostname() && !processExists(owner.pid)) return true;
+  if (owner && owner.hostname === hostname()) return !processExists(owner.pid);
   return Date.now() - state.mtimeMs > staleMs;
 }
 

@@ -23,7 +23,10 @@ export interface OpenOptions {
   create?: boolean;
   /** How long an index update waits for `index.json.lock` held by another writer. Default 10 s. */
   lockTimeoutMs?: number;
-  /** A lock not refreshed for this long is broken as stale (holders refresh it). Default 30 s. */
+  /**
+   * A lock held from another host and not refreshed for this long is broken as stale (holders
+   * refresh it); one held on this host is broken only when its process is gone. Default 30 s.
+   */
   staleLockMs?: number;
 }
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { LayoutStore, LockTimeoutError } from '../../src/layout/index.ts';
 import { withFileLock } from '../../src/layout/lock.ts';
-import { spawnSupport, succeeded } from './support/child.ts';
+import { killHard, spawnSupport, succeeded } from './support/child.ts';
 import { writeImage } from './support/image.ts';
 import { tempDir } from './support/tmp.ts';
 
@@ -110,7 +110,7 @@ test('an abort signal stops waiting for the lock', async (t) => {
   t.deepEqual(await store.tags(), []);
 });
 
-test('a holder busy for longer than staleMs keeps its lock by refreshing it', async (t) => {
+test('a live holder on this host keeps its lock however long it is busy, past staleMs', async (t) => {
   const lockPath = join(await tempDir(t), 'x.lock');
   const options = { timeoutMs: 20_000, staleMs: 1500 };
   const events: string[] = [];
@@ -126,6 +126,24 @@ test('a holder busy for longer than staleMs keeps its lock by refreshing it', as
   await Promise.all([first, second]);
   t.deepEqual(events, ['first in', 'first out', 'second in']);
   t.false(await exists(lockPath));
+});
+
+test('a holder on this host that is alive but stopped keeps its lock past staleMs', async (t) => {
+  const lockPath = join(await tempDir(t), 'x.lock');
+  const holder = spawnSupport('lock-holder.ts', [lockPath]);
+  t.teardown(() => killHard(holder));
+  const [line] = (await once(holder.stdout ?? holder, 'data')) as [Buffer];
+  t.is(line.toString(), 'held\n');
+  // A stopped process refreshes nothing, as one starved of CPU on a busy machine.
+  holder.kill('SIGSTOP');
+  t.teardown(() => {
+    holder.kill('SIGCONT');
+  });
+  const error = await t.throwsAsync(
+    withFileLock(lockPath, { timeoutMs: 1500, staleMs: 100 }, async () => 'got in'),
+    { code: 'LOCK_TIMEOUT' },
+  );
+  t.is(error?.message.includes(`pid ${holder.pid}@`), true);
 });
 
 test('concurrent tag updates from one store all land', async (t) => {
