@@ -2,15 +2,11 @@ import type { Descriptor } from '../registry/oci.ts';
 import { contextOf } from '../remote/ociferry-context.ts';
 import { compareGoTimes } from './go-time.ts';
 import type { GraphResult } from './graph.ts';
-import { CacheNotFoundError, type OpenCacheSourceOptions, openCacheSource } from './import.ts';
+import type { OpenCacheSourceOptions } from './import.ts';
 import { UNCOMPRESSED_ANNOTATION } from './inline.ts';
+import { openCacheSources } from './open-sources.ts';
 import { BlobPresence } from './presence.ts';
-import {
-  assertCacheKeys,
-  type CacheSource,
-  type CacheSourceInput,
-  isCacheSource,
-} from './source.ts';
+import { assertCacheKeys, type CacheSource, type CacheSourceInput } from './source.ts';
 
 /** Options of {@link checkCache}. */
 export interface CheckCacheOptions extends OpenCacheSourceOptions {
@@ -52,10 +48,20 @@ export interface CacheCheckResult {
   readonly requests: number;
   /** Sources skipped because they do not exist (as BuildKit skips such imports). */
   readonly warnings: readonly string[];
+  /** What was looked up: always `record-digest` (see {@link CHECK_MEANING}). */
+  readonly lookup: 'record-digest';
+  /** {@link CHECK_MEANING}, so a reader of the JSON knows what a hit is. */
+  readonly meaning: string;
 }
 
+/** What a `cache check` hit is, and what it is not. */
+export const CHECK_MEANING =
+  "a hit is a cache record with this digest whose newest result's blobs the cache lists; it is not BuildKit's decision, which also matches each input's links (a step whose files changed keeps its digest) and skips steps below a hit: use cache explain for that";
+
 /**
- * Whether the caches hold results for `keys`, without downloading a layer: only manifests and
+ * Whether the caches hold a record with each digest of `keys` that has a result: a lookup by
+ * record digest alone, not BuildKit's decision (see {@link CHECK_MEANING}; `explainCache` and
+ * `CacheKeyStore` match keys as BuildKit does). Downloads no layer: only manifests and
  * cache configs are read, and each blob of a hit's chain is checked with HEAD (or stat). Every key
  * is looked up in every source; when several have a result, the newest one wins (first source on
  * a tie), as BuildKit's solver picks among combined cache imports. A key whose records have no
@@ -71,21 +77,10 @@ export async function checkCache(
   assertCacheKeys(keys);
   const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
-  const warnings: string[] = [];
-  const inputs: readonly CacheSourceInput[] = Array.isArray(sources) ? sources : [sources];
-  const opened = await Promise.all(
-    inputs.map(async (input) => {
-      if (isCacheSource(input)) return input;
-      try {
-        return await openCacheSource(input, { ...options, client });
-      } catch (error) {
-        if (!(error instanceof CacheNotFoundError)) throw error;
-        warnings.push(`${error.message}; skipped`);
-        return undefined;
-      }
-    }),
-  );
-  const available = opened.filter((source): source is CacheSource => source !== undefined);
+  const { sources: available, warnings } = await openCacheSources(sources, {
+    ...options,
+    client,
+  });
 
   const chosen: Array<{ key: string; source: CacheSource; result: GraphResult }> = [];
   const misses: string[] = [];
@@ -115,19 +110,7 @@ export async function checkCache(
       key,
       source: source.name,
       createdAt: result.createdAt,
-      chain: result.layers.map((layer) => {
-        // Listed: the graph keeps only results whose every blob the manifest lists.
-        const descriptor = source.blobs.get(layer.blob) as Descriptor;
-        const diffID =
-          descriptor.annotations?.[UNCOMPRESSED_ANNOTATION] ?? layer.annotations?.diffID;
-        return {
-          digest: descriptor.digest,
-          size: descriptor.size,
-          mediaType: descriptor.mediaType,
-          ...(diffID ? { diffID } : {}),
-          exists: answers[index]?.get(layer.blob) === true,
-        };
-      }),
+      chain: chainBlobs(source, result, answers[index] ?? new Map()),
     }),
   );
   return {
@@ -136,5 +119,27 @@ export async function checkCache(
     layerBytesDownloaded: 0,
     requests: client.requestCount - before,
     warnings,
+    lookup: 'record-digest',
+    meaning: CHECK_MEANING,
   };
+}
+
+/** The blobs of a result's chain as the manifest lists them, and whether each exists. */
+export function chainBlobs(
+  source: CacheSource,
+  result: GraphResult,
+  exists: ReadonlyMap<string, boolean>,
+): ChainBlob[] {
+  return result.layers.map((layer) => {
+    // Listed: the graph keeps only results whose every blob the manifest lists.
+    const descriptor = source.blobs.get(layer.blob) as Descriptor;
+    const diffID = descriptor.annotations?.[UNCOMPRESSED_ANNOTATION] ?? layer.annotations?.diffID;
+    return {
+      digest: descriptor.digest,
+      size: descriptor.size,
+      mediaType: descriptor.mediaType,
+      ...(diffID ? { diffID } : {}),
+      exists: exists.get(layer.blob) === true,
+    };
+  });
 }

@@ -1,13 +1,15 @@
 import { contextOf } from '../remote/ociferry-context.ts';
 import type { CacheRecord } from './config.ts';
-import { compareGoTimes } from './go-time.ts';
 import type { CacheGraph } from './graph.ts';
-import { CacheNotFoundError, type OpenCacheSourceOptions, openCacheSource } from './import.ts';
+import { type OpenCacheSourceOptions, openCacheSource } from './import.ts';
 import { type CacheKey, type CacheKeyInput, recordKeys } from './key.ts';
 import { layerHistory } from './layer-history.ts';
 import { type CacheItem, CacheKeyStore } from './match.ts';
+import { openCacheSources } from './open-sources.ts';
+import { buildOrder, finalRecords } from './order.ts';
 import { BlobPresence } from './presence.ts';
 import { type CacheSource, type CacheSourceInput, isCacheSource } from './source.ts';
+import { stepLayers } from './step-layers.ts';
 
 /** Options of {@link explainCache}. */
 export interface ExplainCacheOptions extends OpenCacheSourceOptions {
@@ -119,25 +121,13 @@ export async function explainCache(
   const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
   const opened = { ...options, client };
-  const warnings: string[] = [];
-  const inputs: readonly CacheSourceInput[] = Array.isArray(from) ? from : [from];
-  const [buildSource, ...fromSources] = await Promise.all([
+  const [buildSource, { sources: caches, warnings }] = await Promise.all([
     isCacheSource(build) ? build : openCacheSource(build, opened),
-    ...inputs.map(async (input) => {
-      if (isCacheSource(input)) return input;
-      try {
-        return await openCacheSource(input, opened);
-      } catch (error) {
-        if (!(error instanceof CacheNotFoundError)) throw error;
-        warnings.push(`${error.message}; skipped`);
-        return undefined;
-      }
-    }),
+    openCacheSources(from, opened),
   ]);
-  const caches = fromSources.filter((source): source is CacheSource => source !== undefined);
   const history = await layerHistory(buildSource as CacheSource, { signal: options.signal });
   const solver = new SolverModel(
-    (buildSource as CacheSource).graph,
+    buildSource.graph,
     new CacheKeyStore(caches),
     new BlobPresence(options),
   );
@@ -147,7 +137,7 @@ export async function explainCache(
     ...explanation,
     requests: client.requestCount - before,
     layerBytesDownloaded: 0,
-    build: (buildSource as CacheSource).name,
+    build: buildSource.name,
     from: caches.map((source) => source.name),
     warnings,
   };
@@ -172,7 +162,7 @@ class SolverModel {
   readonly #complete = new Set<number>();
   /** Keys as far as known now (content keys of incomplete parents left out), by record. */
   #partial = new Map<number, CacheKey>();
-  readonly #usable = new Map<CacheItem<CacheSource>, Promise<string[]>>();
+  #layerOf: Map<number, string> | undefined;
 
   constructor(graph: CacheGraph, store: CacheKeyStore<CacheSource>, presence: BlobPresence) {
     this.#graph = graph;
@@ -187,15 +177,7 @@ class SolverModel {
 
   /** Final steps: records with inputs that no record links from. */
   finals(): number[] {
-    const used = new Uint8Array(this.records.length);
-    for (const record of this.records) {
-      for (const group of record.inputs) for (const input of group) used[input.link] = 1;
-    }
-    const finals: number[] = [];
-    this.records.forEach((record, index) => {
-      if (record.inputs.length > 0 && used[index] === 0) finals.push(index);
-    });
-    return finals;
+    return finalRecords(this.records);
   }
 
   async run(): Promise<void> {
@@ -232,7 +214,7 @@ class SolverModel {
 
   async #tryLoad(index: number): Promise<boolean> {
     const items = this.#store.match(this.#partialKey(index));
-    const item = await this.#firstUsable(items);
+    const item = await this.#presence.loadable(items);
     if (!item) return false;
     this.#state.set(index, 'loaded');
     this.#loaded.set(index, { item });
@@ -243,31 +225,6 @@ class SolverModel {
   #markComplete(index: number): void {
     this.#complete.add(index);
     this.#partial = new Map();
-  }
-
-  /** The newest result among `items` whose blobs all exist (BuildKit tries them newest first). */
-  async #firstUsable(
-    items: readonly CacheItem<CacheSource>[],
-  ): Promise<CacheItem<CacheSource> | undefined> {
-    const candidates = items
-      .filter((item) => item.result !== undefined)
-      .sort((a, b) => compareGoTimes(b.result?.createdAt as string, a.result?.createdAt as string));
-    for (const item of candidates) {
-      if ((await this.#missingBlobs(item)).length === 0) return item;
-    }
-    return undefined;
-  }
-
-  #missingBlobs(item: CacheItem<CacheSource>): Promise<string[]> {
-    let missing = this.#usable.get(item);
-    if (!missing) {
-      const blobs = (item.result?.layers ?? []).map((layer) => layer.blob);
-      missing = this.#presence
-        .check(item.source, blobs)
-        .then((found) => blobs.filter((blob) => found.get(blob) !== true));
-      this.#usable.set(item, missing);
-    }
-    return missing;
   }
 
   /**
@@ -359,52 +316,6 @@ class SolverModel {
     };
   }
 
-  #layerOf?: Map<number, string>;
-
-  /** Each step's layer: its result's top layer, else its place in its final step's chain. */
-  #layers(): Map<number, string> {
-    if (this.#layerOf) return this.#layerOf;
-    const layers = new Map<number, string>();
-    this.records.forEach((_, index) => {
-      const result = this.#graph.newestResult(index);
-      const top = result?.layers[result.layers.length - 1];
-      if (top) layers.set(index, top.blob);
-    });
-    for (const final of this.finals()) this.#alignChain(final, layers);
-    this.#layerOf = layers;
-    return layers;
-  }
-
-  /**
-   * Steps without a result on the input-0 line down from `final` (each COPY or RUN adds one
-   * layer on top of its input 0) take the layer at their place in the final result's chain,
-   * when every step of that line that has a result sits exactly at its place.
-   */
-  #alignChain(final: number, layers: Map<number, string>): void {
-    const result = this.#graph.newestResult(final);
-    if (!result) return;
-    const line: number[] = [];
-    for (let index: number | undefined = final; index !== undefined; ) {
-      const record = this.records[index] as CacheRecord;
-      if (record.inputs.length === 0) break;
-      line.push(index);
-      const parents: readonly CacheRecord['inputs'][number][number][] = record.inputs[0] ?? [];
-      index = parents.find(
-        (input) => (this.records[input.link] as CacheRecord).inputs.length > 0,
-      )?.link;
-    }
-    const chain = result.layers.map((layer) => layer.blob);
-    const misplaced = line.some((index, k) => {
-      const own = layers.get(index);
-      return own !== undefined && chain[chain.length - 1 - k] !== own;
-    });
-    if (misplaced) return;
-    line.forEach((index, k) => {
-      const blob = chain[chain.length - 1 - k];
-      if (blob !== undefined && !layers.has(index)) layers.set(index, blob);
-    });
-  }
-
   async #step(index: number, history: ReadonlyMap<string, string>): Promise<ExplainedStep> {
     const record = this.records[index] as CacheRecord;
     const inputs = record.inputs.flatMap((group, input) =>
@@ -413,37 +324,43 @@ class SolverModel {
         return link.selector ? { input, from, selector: link.selector } : { input, from };
       }),
     );
-    const layer = this.#layers().get(index);
+    this.#layerOf ??= stepLayers(this.#graph);
+    const layer = this.#layerOf.get(index);
     const createdBy = layer === undefined ? undefined : history.get(layer);
-    const base = {
-      digest: record.digest,
+    const facts = {
       record: index,
       inputs,
       ...(layer === undefined ? {} : { layer }),
       ...(createdBy === undefined ? {} : { createdBy }),
     };
+    const { digest } = record;
     const state = this.#state.get(index);
     if (state === 'loaded') {
       const { item } = this.#loaded.get(index) as Loaded;
       const createdAt = item.result?.createdAt as string;
       return {
-        ...base,
+        digest,
         cached: true,
-        code: 'loaded',
         reason: `loaded from ${item.source.name} (result of ${createdAt})`,
+        code: 'loaded',
+        ...facts,
         source: item.source.name,
         createdAt,
       };
     }
     if (state === 'skipped') {
-      return {
-        ...base,
-        cached: true,
-        code: 'skipped',
-        reason: 'not needed: a later step is loaded from the caches',
-      };
+      const reason = 'not needed: a later step is loaded from the caches';
+      return { digest, cached: true, reason, code: 'skipped', ...facts };
     }
-    return { ...base, cached: false, ...(await this.#whyRuns(index)) };
+    const { code, reason, missingBlobs } = await this.#whyRuns(index);
+    return {
+      digest,
+      cached: false,
+      reason,
+      code,
+      ...facts,
+      ...(missingBlobs ? { missingBlobs } : {}),
+    };
   }
 
   /** Why a step that runs found no usable result (its full key: every parent completed). */
@@ -470,7 +387,7 @@ class SolverModel {
       }
       const missing = new Set<string>();
       for (const item of withResult) {
-        for (const blob of await this.#missingBlobs(item)) missing.add(blob);
+        for (const blob of await this.#presence.missing(item)) missing.add(blob);
       }
       return {
         code: 'blobs-missing',
@@ -544,37 +461,6 @@ class SolverModel {
 function hasResultInConfig(item: CacheItem<CacheSource>): boolean {
   const record = item.source.config.records[item.record];
   return record !== undefined && (record.results.length > 0 || record.chains.length > 0);
-}
-
-/** Records in build order: depth-first from the final steps, inputs in order, each once. */
-function buildOrder(records: readonly CacheRecord[], finals: readonly number[]): number[] {
-  const order: number[] = [];
-  const seen = new Uint8Array(records.length);
-  const visit = (root: number) => {
-    const stack: Array<{ index: number; next: number; links: number[] }> = [];
-    const open = (index: number) => {
-      seen[index] = 1;
-      const links = (records[index] as CacheRecord).inputs.flatMap((group) =>
-        group.map((input) => input.link),
-      );
-      stack.push({ index, next: 0, links });
-    };
-    if (seen[root]) return;
-    open(root);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as (typeof stack)[number];
-      if (top.next === top.links.length) {
-        order.push(top.index);
-        stack.pop();
-        continue;
-      }
-      const link = top.links[top.next++] as number;
-      if (!seen[link]) open(link);
-    }
-  };
-  for (const final of finals) visit(final);
-  for (let index = 0; index < records.length; index++) visit(index);
-  return order;
 }
 
 function show(selector: string): string {

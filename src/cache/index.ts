@@ -2,6 +2,7 @@ export { DEFAULT_CACHE_DIR_MAX_BYTES } from './cache-dir.ts';
 export {
   type CacheCheckResult,
   type CacheHit,
+  CHECK_MEANING,
   type ChainBlob,
   type CheckCacheOptions,
   checkCache,
@@ -81,6 +82,20 @@ export {
   recordDigest,
   recordKeys,
 } from './key.ts';
+export {
+  type CacheKeyLookupResult,
+  type KeyLookup,
+  type LookupCacheKeysOptions,
+  lookupCacheKeys,
+} from './lookup.ts';
+export {
+  type CacheListing,
+  type ListedConfig,
+  type ListedInput,
+  type ListedRecord,
+  type ListedResult,
+  listCache,
+} from './ls.ts';
 export { type CacheItem, CacheKeyStore, type KeyStoreSource } from './match.ts';
 export { type CacheMergeStats, type MergedCacheConfig, mergeCacheConfigs } from './merge.ts';
 export {

@@ -1,6 +1,8 @@
 import type { ContextOptions } from '../remote/ociferry-context.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { compareGoTimes } from './go-time.ts';
 import { type CacheImportCache, importCacheOf } from './import-cache.ts';
+import type { CacheItem } from './match.ts';
 import type { CacheSource } from './source.ts';
 
 /** Options of {@link BlobPresence}. */
@@ -81,5 +83,28 @@ export class BlobPresence {
     const answers = new Map<string, boolean>();
     for (const blob of blobs) answers.set(blob, await (known.get(blob) as Promise<boolean>));
     return answers;
+  }
+
+  /** The blobs of `item`'s result that its cache lacks (none for a loadable result). */
+  async missing(item: CacheItem<CacheSource>): Promise<string[]> {
+    const blobs = (item.result?.layers ?? []).map((layer) => layer.blob);
+    const found = await this.check(item.source, blobs);
+    return blobs.filter((blob) => found.get(blob) !== true);
+  }
+
+  /**
+   * The record BuildKit loads among `items`: the newest result first, the next when a blob is
+   * missing (its load fails and BuildKit tries the others); undefined when none loads.
+   */
+  async loadable(
+    items: readonly CacheItem<CacheSource>[],
+  ): Promise<CacheItem<CacheSource> | undefined> {
+    const candidates = items
+      .filter((item) => item.result !== undefined)
+      .sort((a, b) => compareGoTimes(b.result?.createdAt ?? '', a.result?.createdAt ?? ''));
+    for (const item of candidates) {
+      if ((await this.missing(item)).length === 0) return item;
+    }
+    return undefined;
   }
 }

@@ -3,13 +3,18 @@ import test from 'ava';
 import type { CacheConfig, CacheInput } from '../../src/cache/config.ts';
 import { CacheGraph } from '../../src/cache/graph.ts';
 import {
+  CacheImportCache,
   type CacheKey,
   CacheKeyStore,
+  checkCache,
   contentKey,
+  lookupCacheKeys,
+  openCacheSource,
   operationKey,
   recordDigest,
   recordKeys,
 } from '../../src/cache/index.ts';
+import { writeSampleImages } from './_buildkit.ts';
 
 const hex = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const TIME = '2026-01-01T00:00:00Z';
@@ -190,4 +195,44 @@ test('a deep chain of keys matches without recursion', (t) => {
   const graph = CacheGraph.from(config(records, 1));
   const keys = recordKeys(graph);
   t.is(store(graph.config).match(keys[depth - 1]!).length, 1);
+});
+
+test('lookupCacheKeys: a build key whose files changed is no hit, though its digest has a result', async (t) => {
+  const dir = await writeSampleImages(t, ['chain-v1', 'chain-v2'], {
+    missing: { 'chain-v1': [3] },
+  });
+  const cache = new CacheImportCache();
+  const from = `type=local,src=${dir},tag=chain-v1`;
+  const build = await openCacheSource(`type=local,src=${dir},tag=chain-v2`, { cache });
+  const keys = recordKeys(build.graph);
+  const byInstruction = new Map(build.layers.map((layer, i) => [layer.digest, i]));
+  const steps = build.config.records
+    .map((_record, index) => ({
+      index,
+      layer: build.graph.newestResult(index)?.layers.at(-1)?.blob,
+    }))
+    .filter((step) => step.layer !== undefined)
+    .sort((a, b) => (byInstruction.get(a.layer!) ?? 0) - (byInstruction.get(b.layer!) ?? 0));
+  // Layers 1..5: COPY a, RUN echo, COPY b, COPY c, RUN cat.
+  const asked = steps.map((step) => keys[step.index]!);
+  const result = await lookupCacheKeys(asked, from, { cache });
+  t.deepEqual(
+    result.keys.map((found) => [found.matched, found.hit !== undefined]),
+    [
+      [1, true],
+      [1, true],
+      [1, false], // COPY b.txt: its layer is missing from chain-v1, so its result cannot load
+      [0, false], // COPY c.txt: c.txt changed
+      [0, false],
+    ],
+  );
+  const run = result.keys[1]?.hit;
+  t.is(run?.source, from);
+  t.is(run?.chain.length, 3);
+  t.true(run?.chain.every((blob) => blob.exists));
+  t.is(result.layerBytesDownloaded, 0);
+  // A digest-only check says COPY c.txt hits.
+  const check = await checkCache(from, [asked[3]!.digest], { cache });
+  t.is(check.hits.length, 1);
+  t.is(check.lookup, 'record-digest');
 });

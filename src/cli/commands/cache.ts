@@ -16,6 +16,7 @@ import { cacheKeyArg, positiveIntegerArg, usage } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { cacheExplainCommand } from './cache-explain.ts';
+import { cacheLsCommand } from './cache-ls.ts';
 import type { CacheCommandKit } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
@@ -53,12 +54,12 @@ export function cacheCommands(program: Command, run: Run): void {
 
   cache
     .command('check')
-    .summary('which cache keys hit, without downloading a layer')
+    .summary('which record digests have a result in the caches, without downloading a layer')
     .description(
-      'Look cache keys up in BuildKit caches: reads their manifests and cache configs and asks whether each layer of a hit exists (HEAD or stat), never downloading a layer. With several --from, the newest result wins, as in BuildKit.',
+      "Look record digests up in BuildKit caches: a hit is a record with that digest whose result's blobs the cache manifest lists (the newest result wins across several --from, as in BuildKit). This is a lookup by digest alone, not BuildKit's decision: BuildKit also matches each input's links, so a COPY whose files changed keeps its digest yet runs, and steps below a hit are skipped although their records may have no result. Use cache explain for what BuildKit would do. Reads manifests and cache configs, asks whether each layer of a hit exists (HEAD or stat), never downloads a layer.",
     )
     .requiredOption('--from <csv>', 'cache to read (repeatable)', collectImport)
-    .argument('<key...>', 'cache keys (digests, as BuildKit computes them)', collectKeys)
+    .argument('<key...>', 'record digests (cache ls lists them)', collectKeys)
     .option('--cache-dir <dir>', CACHE_DIR_HELP)
     .addHelpText(
       'after',
@@ -67,7 +68,9 @@ ${CSV_HELP}
 
 Prints one line per key ("hit" or "miss"); with --json, {"hits": [{"key", "source",
 "createdAt", "chain": [{"digest", "size", "mediaType", "diffID", "exists"}]}], "misses": [...],
-"layerBytesDownloaded": 0, "requests", "warnings"}. A miss is not an error: the status is 0.
+"layerBytesDownloaded": 0, "requests", "warnings", "lookup": "record-digest", "meaning"}.
+"exists" false means the blob is listed but missing: BuildKit could not load that result.
+A miss is not an error: the status is 0.
 
 Examples:
   $ ociferry cache check --from type=registry,ref=ghcr.io/org/app:buildcache sha256:…
@@ -125,6 +128,7 @@ Examples:
       honourInsecure(ctx, caches);
     },
   };
+  cacheLsCommand(cache, run, kit);
   cacheExplainCommand(cache, run, kit);
 }
 
@@ -181,8 +185,8 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
 
 /** The `--json` object: the contract's fields first, then the warnings. */
 function checkJson(result: CacheCheckResult): Record<string, unknown> {
-  const { hits, misses, layerBytesDownloaded, requests, warnings } = result;
-  return { hits, misses, layerBytesDownloaded, requests, warnings };
+  const { hits, misses, layerBytesDownloaded, requests, warnings, lookup, meaning } = result;
+  return { hits, misses, layerBytesDownloaded, requests, warnings, lookup, meaning };
 }
 
 function checkText(keys: readonly string[], result: CacheCheckResult): string {
