@@ -79,7 +79,8 @@ export class LazyBlob {
    */
   async unlazy(store: LayoutStore, options: UnlazyOptions = {}): Promise<boolean> {
     const { onProgress, signal } = options;
-    if (await store.has(this.digest)) return false;
+    // A file of another size under the name is not the blob: writeBlob replaces it.
+    if ((await store.info(this.digest))?.size === this.size) return false;
     const key = `${store.dir}\0${this.digest}`;
     const report =
       onProgress &&

@@ -160,3 +160,17 @@ test('a layout to layout copy of many blobs adds no listener per blob to the sig
     [],
   );
 });
+
+test('unlazy into a layout replaces a wrong file under a blob name', async (t) => {
+  const root = await tempDir(t);
+  const source = await LayoutStore.open(join(root, 'src'));
+  const written = await writeImage(source);
+  await source.putTag('v1', written.manifest);
+  const image = await resolve(`oci:${source.dir}:v1`);
+  const store = await LayoutStore.open(join(root, 'dst'));
+  const layer = written.layers[0]?.digest ?? '';
+  await mkdir(join(store.dir, 'blobs', 'sha256'));
+  await writeFile(join(store.dir, 'blobs', 'sha256', layer.slice('sha256:'.length)), 'garbage!');
+  await image.unlazy(store, { tag: 'v1' });
+  await t.notThrowsAsync(store.readBytes(layer));
+});
