@@ -43,14 +43,61 @@ for (const [input, reason] of [
   });
 }
 
-test('a valid digest never contains a path separator or dot segment', (t) => {
-  fc.assert(
-    fc.property(fc.string(), (s) => {
-      if (!isDigest(s)) return true;
-      return !s.includes('/') && !s.includes('\\') && !s.includes('..');
-    }),
+/** Hex lengths of the supported algorithms. */
+const HEX_LENGTH = { sha256: 64, sha512: 128, blake3: 64 } as const;
+
+/** Valid digests of every supported algorithm. */
+const validDigest = fc
+  .constantFrom(...(Object.keys(HEX_LENGTH) as (keyof typeof HEX_LENGTH)[]))
+  .chain((algorithm) =>
+    fc
+      .string({
+        unit: fc.constantFrom(...'0123456789abcdef'),
+        minLength: HEX_LENGTH[algorithm],
+        maxLength: HEX_LENGTH[algorithm],
+      })
+      .map((hex) => `${algorithm}:${hex}`),
   );
-  t.pass();
+
+/** What an attacker or a typo puts into a digest: separators, dot segments, case, other bytes. */
+const intruder = fc.constantFrom('/', '\\', '.', '..', '../', '%2f', 'A', 'g', ':', ' ', '\0');
+
+/** One edit of a string: none, or an intruder inserted at, or replacing the character at, a place. */
+const edit = fc.oneof(
+  fc.constant((s: string) => s),
+  fc.tuple(fc.nat(), intruder).map(([at, text]) => (s: string) => {
+    const i = at % (s.length + 1);
+    return s.slice(0, i) + text + s.slice(i);
+  }),
+  fc.tuple(fc.nat(), intruder).map(([at, text]) => (s: string) => {
+    const i = at % s.length;
+    return s.slice(0, i) + text + s.slice(i + 1);
+  }),
+);
+
+/** Valid digests and near misses of them (a separator in place of one hex character, ...). */
+const nearDigest = fc
+  .tuple(validDigest, fc.array(edit, { maxLength: 2 }))
+  .map(([digest, edits]) => edits.reduce((s, apply) => apply(s), digest));
+
+test('a valid digest never contains a path separator or dot segment', (t) => {
+  let valid = 0;
+  let refusedWithSeparator = 0;
+  fc.assert(
+    fc.property(nearDigest, (s) => {
+      const separated = s.includes('/') || s.includes('\\') || s.includes('..');
+      if (!isDigest(s)) {
+        if (separated) refusedWithSeparator++;
+        return true;
+      }
+      valid++;
+      return !separated;
+    }),
+    { numRuns: 1000 },
+  );
+  // The property says something only if both sides of it were exercised.
+  t.true(valid >= 100, `${valid} valid digests generated`);
+  t.true(refusedWithSeparator >= 100, `${refusedWithSeparator} near misses with a separator`);
 });
 
 test('hashers agree with known vectors', (t) => {
