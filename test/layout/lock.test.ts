@@ -100,13 +100,12 @@ test('an abort signal stops waiting for the lock', async (t) => {
   const store = await LayoutStore.open(dir, { lockTimeoutMs: 60_000 });
   const image = await writeImage(store);
   await lockFile(dir, { pid: process.pid, hostname: hostname() });
-  const started = Date.now();
   const error = await t.throwsAsync(
     store.putTag('v1', image.manifest, { signal: AbortSignal.timeout(200) }),
     { any: true },
   );
+  // Waiting out the lock timeout instead would end in LockTimeoutError.
   t.regex((error as Error | undefined)?.name ?? '', /^(AbortError|TimeoutError)$/);
-  t.true(Date.now() - started < 10_000);
   t.deepEqual(await store.tags(), []);
 });
 
