@@ -648,7 +648,7 @@ class RunningBuildkit implements TestBuildkit {
   }
 
   async wipe(): Promise<void> {
-    await this.#dockerOk(['builder', 'prune', '--all', '--force']);
+    // Removes the whole build cache too (what `builder prune --all` would).
     await this.#dockerOk(['system', 'prune', '--all', '--force']);
     const left = (await this.#dockerOk(['image', 'ls', '--all', '--quiet'])).stdout.trim();
     if (left !== '') await this.#dockerOk(['image', 'rm', '--force', ...left.split(/\s+/)]);
