@@ -72,8 +72,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
   return status;
 }
 
-/** The commander program: global flags and every command. */
-function createProgram(io: CliIO, run: Run): Command {
+/** The commander program: global flags and every command (the README's synopsis is checked against it). */
+export function createProgram(io: CliIO, run: Run): Command {
   const program = new Command('ociferry')
     .description(
       'Copy images and indexes between registries and OCI layouts with cross-repository mounts and streamed transfers, inspect them without pulling, build indexes from remote images.',
