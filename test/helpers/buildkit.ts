@@ -4,8 +4,8 @@
  * Debian's `/usr/bin/docker` client. Builds return BuildKit's progress output parsed per vertex,
  * so tests can read which steps BuildKit served from cache (`CACHED`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, existsSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { constants, existsSync, readFileSync, rmSync } from 'node:fs';
 import { access, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -314,24 +314,41 @@ export interface StartBuildkitOptions {
   tools?: BuildkitTools;
 }
 
-/** dockerds still running; killed (with their containerd) if the test process exits first. */
-const live = new Set<ChildProcess>();
-const containerdPidFiles = new Map<ChildProcess, string>();
+/** dockerds still running, with their directories; cleaned up if the test process exits first. */
+const live = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
 
-function killOnExit(child: ChildProcess, containerdPidFile: string): void {
-  live.add(child);
-  containerdPidFiles.set(child, containerdPidFile);
+function killOnExit(child: ChildProcess, dir: string): void {
+  live.set(child, dir);
   child.once('exit', () => live.delete(child));
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const c of live) {
+    for (const [c, d] of live) {
       c.kill('SIGKILL');
-      const pidFile = containerdPidFiles.get(c);
-      if (pidFile && existsSync(pidFile)) killPid(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+      const pidFile = containerdPidFile(d);
+      if (existsSync(pidFile)) killPid(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+      // dockerd bind-mounts its data root onto itself; a killed one leaves that mounted.
+      for (const point of mountPointsUnder(readFileSync('/proc/self/mounts', 'utf8'), d)) {
+        spawnSync('umount', ['-l', point]);
+      }
+      rmSync(d, { recursive: true, force: true });
     }
   });
+}
+
+/** Where dockerd's managed containerd writes its PID. */
+function containerdPidFile(dir: string): string {
+  return join(dir, 'exec', 'containerd', 'containerd.pid');
+}
+
+/** Mount points under `dir` in a mounts table (`/proc/self/mounts`), deepest first. */
+function mountPointsUnder(mounts: string, dir: string): string[] {
+  return mounts
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 function killPid(pid: number, signal: NodeJS.Signals | 0): boolean {
@@ -375,7 +392,7 @@ class DockerdProcess {
     this.socket = join(dir, 'docker.sock');
     this.logPath = join(dir, 'dockerd.log');
     const execRoot = join(dir, 'exec');
-    this.containerdPidFile = join(execRoot, 'containerd', 'containerd.pid');
+    this.containerdPidFile = containerdPidFile(dir);
     this.#agent = new Agent({ connect: { socketPath: this.socket } });
     this.#child = spawn(
       dockerd,
@@ -398,7 +415,7 @@ class DockerdProcess {
       ],
       { stdio: ['ignore', logFd, logFd], env: daemonEnv() },
     );
-    killOnExit(this.#child, this.containerdPidFile);
+    killOnExit(this.#child, dir);
     this.#exited = new Promise((resolve) => {
       this.#child.once('error', (error) => {
         this.#exitReason = `failed to start: ${error.message}`;
@@ -457,12 +474,9 @@ class DockerdProcess {
 /** Unmount whatever is still mounted under `dir` (deepest first) so it can be removed. */
 async function unmountUnder(dir: string): Promise<void> {
   const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
-  const points = mounts
-    .split('\n')
-    .map((line) => (line.split(' ')[1] ?? '').replace(/\\040/g, ' '))
-    .filter((point) => point.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const point of points) await run('umount', ['-l', point]).catch(() => undefined);
+  for (const point of mountPointsUnder(mounts, dir)) {
+    await run('umount', ['-l', point]).catch(() => undefined);
+  }
 }
 
 function run(
@@ -683,7 +697,13 @@ export type BuildkitForTests =
 export async function buildkitForTests(test: TestFn): Promise<BuildkitForTests> {
   try {
     const buildkit = await startBuildkit();
-    test.after.always('stop dockerd', () => buildkit.stop());
+    try {
+      test.after.always('stop dockerd', () => buildkit.stop());
+    } catch (error) {
+      // Too late to declare hooks (tests declared before this call): stop, then say why.
+      await buildkit.stop();
+      throw error;
+    }
     return { buildkit };
   } catch (error) {
     if (!(error instanceof BuildkitUnavailableError) || process.env[REQUIRE_BUILDKIT_ENV] === '1')
