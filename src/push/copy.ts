@@ -124,7 +124,9 @@ export async function copyToMany(
 ): Promise<CopyManyResult> {
   const client = options.client ?? contextOf(options).client;
   const requestsBefore = client.requestCount;
-  const opened = await Promise.all(destinations.map((entry) => openDestination(entry, client)));
+  const opened = await Promise.all(
+    destinations.map((entry) => openDestination(entry, source, client, options)),
+  );
   const live = opened.flatMap((entry) => ('target' in entry ? [entry] : []));
   const remotes = live.map((entry) => entry.source ?? source);
   const blobs = new BlobCopier(
@@ -141,7 +143,6 @@ export async function copyToMany(
     live.map(async (entry, index) => {
       const session = new CopySession(entry.target, blobs.lane(index), sessionOptions(options));
       try {
-        await checkDigest(remotes[index] as Remote, entry.reference, options);
         const root = await session.push(remotes[index] as Remote, {
           deferManifest: true,
           skipIfPresent: true,
@@ -183,16 +184,20 @@ type OpenedDestination = { destination: string } & (
   | { error: unknown }
 );
 
+/** Open a destination for writing, once its `@digest` (if any) is one the copy produces. */
 async function openDestination(
   entry: string | Reference | ManyDestination,
+  shared: Remote,
   client: RegistryClient,
+  options: CopyOptions,
 ): Promise<OpenedDestination> {
   const given = typeof entry === 'string' || 'kind' in entry ? entry : entry.reference;
   const destination = typeof given === 'string' ? given : formatReference(given);
   try {
     const reference = typeof given === 'string' ? parseReference(given) : given;
-    const target = await openTarget(reference, client);
     const source = typeof entry === 'string' || 'kind' in entry ? undefined : entry.source;
+    await checkDigest(source ?? shared, reference, options);
+    const target = await openTarget(reference, client);
     return { destination, reference, target, source };
   } catch (error) {
     return { destination, error };

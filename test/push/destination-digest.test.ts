@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { buildIndex, copy } from '../../src/push/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
@@ -31,6 +35,12 @@ test('a destination @digest the source does not have is refused before any write
     message: `${to.host}/app/dst@${OTHER_DIGEST} names ${OTHER_DIGEST}, but the source is ${pushed.digest} and a copy keeps its digest; drop the digest or name the source's`,
   });
   t.deepEqual(await writes(to, mark), []);
+  const dir = path.join(await mkdtemp(path.join(tmpdir(), 'ociferry-digest-')), 'layout');
+  t.teardown(() => rm(path.dirname(dir), { recursive: true, force: true }));
+  await t.throwsAsync(copy(source, `oci:${dir}@${OTHER_DIGEST}`, { client: c }), {
+    code: 'DESTINATION_DIGEST_MISMATCH',
+  });
+  t.false(existsSync(dir), 'no layout was created');
   const copied = await copy(source, `${to.host}/app/dst@${pushed.digest}`, { client: c });
   t.is(copied.digest, pushed.digest);
 });
