@@ -1,5 +1,5 @@
 import { contextOf } from '../remote/ociferry-context.ts';
-import type { CacheLayer, CacheRecord } from './config.ts';
+import type { CacheRecord } from './config.ts';
 import { CacheGraph, type GraphResult } from './graph.ts';
 import { type OpenCacheSourceOptions, openCacheSource } from './import.ts';
 import { layerHistory } from './layer-history.ts';
@@ -94,8 +94,14 @@ export async function listCache(
   const history = await layerHistory(opened, { signal: options.signal });
   const { records } = opened.config;
   const layers = stepLayers(graph);
+  const resultsByRecord = new Map<number, GraphResult[]>();
+  for (const result of graph.allResults()) {
+    const list = resultsByRecord.get(result.record);
+    if (list) list.push(result);
+    else resultsByRecord.set(result.record, [result]);
+  }
   const listed = buildOrder(records, finalRecords(records)).map((index) =>
-    listRecord(opened, graph, index, layers, history),
+    listRecord(opened, resultsByRecord, index, layers, history),
   );
   let bytes = 0;
   for (const descriptor of opened.blobs.values()) bytes += descriptor.size;
@@ -111,7 +117,7 @@ export async function listCache(
 
 function listRecord(
   source: CacheSource,
-  graph: CacheGraph,
+  resultsByRecord: ReadonlyMap<number, GraphResult[]>,
   index: number,
   layers: ReadonlyMap<number, string>,
   history: ReadonlyMap<string, string>,
@@ -125,30 +131,7 @@ function listRecord(
       return link.selector ? { ...base, selector: link.selector } : base;
     }),
   );
-  const results = [
-    ...record.results.map((result) =>
-      listResult(source, {
-        record: index,
-        digest: record.digest,
-        createdAt: result.createdAt,
-        layers: graph.chain(result.layer),
-        chained: false,
-      }),
-    ),
-    ...record.chains.map((chained) =>
-      listResult(source, {
-        record: index,
-        digest: record.digest,
-        createdAt: chained.createdAt,
-        layers: chained.layers.map((layer) => ({
-          index: layer,
-          blob: (graph.config.layers[layer] as CacheLayer).blob,
-          parentIndex: -1,
-        })),
-        chained: true,
-      }),
-    ),
-  ];
+  const results = (resultsByRecord.get(index) ?? []).map((result) => listResult(source, result));
   const layer = layers.get(index);
   const createdBy = layer === undefined ? undefined : history.get(layer);
   return {

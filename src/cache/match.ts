@@ -15,8 +15,8 @@ export interface CacheItem<S extends KeyStoreSource = KeyStoreSource> {
   readonly record: number;
   readonly digest: string;
   /**
-   * The result BuildKit v0.8 keeps for the record: the last of its results whose every blob the
-   * cache manifest lists (each one parsed replaces the one before). Undefined when none.
+   * The result BuildKit's importer keeps for the record: the last one it parses (`results`, then
+   * `chains`) among those whose every blob the cache manifest lists. Undefined when none.
    */
   readonly result: GraphResult | undefined;
 }
@@ -116,12 +116,16 @@ export class CacheKeyStore<S extends KeyStoreSource = KeyStoreSource> {
 
   #add(source: S): void {
     const { records } = source.graph.config;
+    // The importer keeps one result per record: each it parses replaces the one before,
+    // `results` first, then `chains` (written by BuildKit v0.10 and later; v0.8 ignores them).
+    const kept = new Map<number, GraphResult>();
+    for (const result of source.graph.allResults()) kept.set(result.record, result);
     const items = records.map(
       (record, index): CacheItem<S> => ({
         source,
         record: index,
         digest: record.digest.toLowerCase(),
-        result: keptResult(source.graph, index),
+        result: kept.get(index),
       }),
     );
     items.forEach((item, index) => {
@@ -154,21 +158,6 @@ export class CacheKeyStore<S extends KeyStoreSource = KeyStoreSource> {
     }
     return [...(found ?? [])];
   }
-}
-
-/** The result BuildKit v0.8's importer keeps for a record: the last usable one listed. */
-function keptResult(graph: CacheGraph, record: number): GraphResult | undefined {
-  const { results } = graph.config.records[record] as CacheRecord;
-  const last = results[results.length - 1];
-  if (last === undefined) return undefined;
-  const digest = (graph.config.records[record] as CacheRecord).digest;
-  return {
-    record,
-    digest,
-    createdAt: last.createdAt,
-    layers: graph.chain(last.layer),
-    chained: false,
-  };
 }
 
 function linkKey(input: number, digest: string, selector: string | undefined): string {

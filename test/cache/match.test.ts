@@ -236,3 +236,32 @@ test('lookupCacheKeys: a build key whose files changed is no hit, though its dig
   t.is(check.hits.length, 1);
   t.is(check.lookup, 'record-digest');
 });
+
+test('the importer keeps the last result it parses: results first, then chains', (t) => {
+  const base = config([{ d: 1 }, { d: 60, in: [[[0]]], layer: 1 }]);
+  const [root, step] = base.records as [CacheConfig['records'][0], CacheConfig['records'][0]];
+  const twoResults = {
+    ...base,
+    records: [
+      root,
+      {
+        ...step,
+        results: [
+          { layer: 2, createdAt: '2026-02-01T00:00:00Z' },
+          { layer: 1, createdAt: '2026-01-01T00:00:00Z' },
+        ],
+      },
+    ],
+  };
+  t.is(store(twoResults).match(key(60, [[[key(1)]]]))[0]?.result?.layers.length, 2);
+  const withChain = {
+    ...base,
+    records: [root, { ...step, chains: [{ layers: [3, 0], createdAt: TIME }] }],
+  };
+  const result = store(withChain).match(key(60, [[[key(1)]]]))[0]?.result;
+  t.true(result?.chained);
+  t.deepEqual(
+    result?.layers.map((layer) => layer.blob),
+    [hex(1003), hex(1000)],
+  );
+});
