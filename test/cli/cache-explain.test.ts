@@ -105,3 +105,28 @@ test('cache explain without --build is a usage error', async (t) => {
   t.is(run.code, 2);
   t.regex(run.stderr, /--build/);
 });
+
+test('cache explain: a result whose blob the registry lost runs, found by HEAD', async (t) => {
+  const registry = await pushSamples(t, ['chain-v1'], 'lost');
+  const c = client(t);
+  const image = await resolve(`${registry.host}/lost:chain-v1`, { client: c });
+  if (image.kind !== 'image') return t.fail('an image');
+  const lost = image.manifest.layers[4]?.digest as string; // COPY c.txt's layer
+  const deleted = await fetch(`${registry.url}/v2/lost/blobs/${lost}`, { method: 'DELETE' });
+  t.is(deleted.status, 202);
+  const mark = await registry.mark();
+  const ref = `${registry.host}/lost:chain-v1`;
+  const run = await ociferry(['cache', 'explain', '--json', '--build', ref, '--from', ref]);
+  t.is(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  t.deepEqual(
+    result.steps.map((step: { code: string }) => step.code),
+    ['skipped', 'skipped', 'loaded', 'blobs-missing', 'blobs-missing'],
+  );
+  t.deepEqual(result.steps[3].missingBlobs, [lost]);
+  const heads = await registry.requests({ method: 'HEAD', since: mark });
+  t.true(heads.some((entry) => entry.path.endsWith(lost)));
+  const gets = await registry.requests({ method: 'GET', path: BLOB_GET, since: mark });
+  t.true(gets.length > 0);
+  for (const get of gets) t.true(get.path.endsWith(image.manifest.config.digest), 'configs only');
+});
