@@ -18,6 +18,10 @@ export class BytesProvider implements Provider {
     return this;
   }
 
+  isLocal(): boolean {
+    return true;
+  }
+
   async info(digest: string): Promise<BlobInfo | undefined> {
     const bytes = this.#blobs.get(digest);
     return bytes && { digest, size: bytes.length };

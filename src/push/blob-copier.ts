@@ -87,7 +87,7 @@ export class BlobCopier {
     );
   }
 
-  /** Bytes read from sources for all targets, each read counted once. */
+  /** Bytes downloaded from sources for all targets, each read counted once. */
   get bytesDownloaded(): number {
     return this.#bytesDownloaded;
   }
@@ -183,8 +183,8 @@ export class BlobCopier {
       members.length > 1
         ? new Tee(
             () =>
-              this.#read(descriptor, provider, signal, (bytes) => {
-                shared += bytes;
+              this.#read(descriptor, provider, signal, (bytes, download) => {
+                if (download) shared += bytes;
               }),
             members.length,
           )
@@ -317,8 +317,8 @@ export class BlobCopier {
       if (attempts > 1) shared?.tee.release(shared.branch);
       if (branch) return counted(branch, uploaded);
       // Read alone: one counting stage for both directions.
-      return this.#read(descriptor, provider, signal, (bytes) => {
-        stats.bytesDownloaded += bytes;
+      return this.#read(descriptor, provider, signal, (bytes, download) => {
+        if (download) stats.bytesDownloaded += bytes;
         uploaded(bytes);
       });
     };
@@ -328,17 +328,21 @@ export class BlobCopier {
     this.#learn(target, digest);
   }
 
-  /** Open one read of the source, counting its bytes into `count` and the copy's total. */
+  /**
+   * Open one read of the source, reporting its bytes to `count`; those that cross the network
+   * (not from a layout or memory) are downloads and go into the copy's total too.
+   */
   async #read(
     descriptor: Descriptor,
     provider: Provider,
     signal: AbortSignal | undefined,
-    count: (bytes: number) => void,
+    count: (bytes: number, download: boolean) => void,
   ): Promise<Readable> {
+    const download = provider.isLocal?.(descriptor.digest) !== true;
     const body = await provider.fetch(descriptor, { signal });
     return counted(body, (bytes) => {
-      this.#bytesDownloaded += bytes;
-      count(bytes);
+      if (download) this.#bytesDownloaded += bytes;
+      count(bytes, download);
     });
   }
 

@@ -57,7 +57,7 @@ export interface CopyManyResult {
   readonly destinations: readonly DestinationOutcome[];
   /**
    * Blob figures added up over the destinations copied, except `bytesDownloaded`: every byte
-   * read from the source, each read counted once, whichever destinations it fed.
+   * downloaded from the source, each read counted once, whichever destinations it fed.
    */
   readonly blobs: BlobStats;
   /** HTTP exchanges of the whole copy. */

@@ -41,8 +41,9 @@ export interface BlobStats {
   /** Bytes of the upload attempts that succeeded. */
   bytesUploaded: number;
   /**
-   * Bytes read from the source, every read counted: a read shared by several destinations counts
-   * once, at the first of them that took it; a retried upload reads afresh and counts again.
+   * Bytes of blobs read from the source over the network, every read counted: a read shared by
+   * several destinations counts once, at the first of them that took it; a retried upload reads
+   * afresh and counts again. Reads from a local layout or from memory are not downloads.
    */
   bytesDownloaded: number;
 }

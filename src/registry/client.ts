@@ -1,5 +1,6 @@
 import { apiHost } from '../reference/index.ts';
 import { Authenticator } from './auth/authenticator.ts';
+import type { Challenge } from './auth/challenge.ts';
 import { CredentialStore } from './auth/credentials.ts';
 import { TokenCache } from './auth/token-cache.ts';
 import { discardBody } from './body.ts';
@@ -97,6 +98,16 @@ export class RegistryClient {
   /** How failed idempotent requests are repeated (see {@link RegistryClientOptions.retry}). */
   get retryPolicy(): RetryPolicy {
     return this.#retry;
+  }
+
+  /**
+   * How `registry` asks clients to authenticate (null: it does not), as its `GET /v2/` answers:
+   * one ping per registry and client, shared with every request the client sends there, so
+   * asking before a copy costs no request the copy would not make. Tells registries apart
+   * (Harbor's token service is `harbor-registry`).
+   */
+  challenge(registry: string, options: SignalOptions = {}): Promise<Challenge | null> {
+    return this.#transport.challenge(registry, options.signal);
   }
 
   /** Repository `repository` on `registry` (`docker.io` or `host[:port]`, as in a reference). */

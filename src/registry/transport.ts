@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { Authenticator, Authorization } from './auth/authenticator.ts';
-import { parseChallenges, preferredChallenge } from './auth/challenge.ts';
+import { type Challenge, parseChallenges, preferredChallenge } from './auth/challenge.ts';
 import { discardBody, readBody } from './body.ts';
 import { parseErrorBody, RegistryError } from './errors.ts';
 import {
@@ -119,6 +119,11 @@ export class Transport {
       },
       signal,
     );
+  }
+
+  /** The registry's auth challenge (null: none), from the `/v2/` ping its requests share. */
+  challenge(registry: string, signal?: AbortSignal): Promise<Challenge | null> {
+    return this.#auth.challenge({ registry, baseUrl: this.baseUrl(registry), scopes: [], signal });
   }
 
   /** Send `request` to `registry`; resolves with a response whose status is in `request.expect`. */

@@ -18,6 +18,10 @@ export class LayoutProvider implements Provider {
     this.description = `oci:${store.dir}`;
   }
 
+  isLocal(): boolean {
+    return true;
+  }
+
   info(digest: string): Promise<BlobInfo | undefined> {
     return this.store.info(digest);
   }

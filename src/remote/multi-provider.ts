@@ -38,6 +38,10 @@ export class MultiProvider implements Provider {
     return this.#byDigest.get(digest) ?? this.#fallback;
   }
 
+  isLocal(digest: string): boolean {
+    return this.providerOf(digest)?.isLocal?.(digest) ?? false;
+  }
+
   info(digest: string, options?: { signal?: AbortSignal }): Promise<BlobInfo | undefined> {
     const provider = this.providerOf(digest);
     return provider ? provider.info(digest, options) : Promise.resolve(undefined);

@@ -29,6 +29,11 @@ export interface Provider {
   readonly description: string;
   /** Set when the provider reads from a registry repository. */
   readonly location?: RegistryLocation;
+  /**
+   * True when reading `digest` stays on this machine (a layout directory, bytes in memory): such
+   * reads are not downloads. Absent: every read crosses the network.
+   */
+  isLocal?(digest: string): boolean;
   /** Digest and size if the provider has the blob, undefined if not. May cost a HEAD request. */
   info(digest: string, options?: { signal?: AbortSignal }): Promise<BlobInfo | undefined>;
   /** Stream a blob; a whole-blob read fails with a digest error if the bytes are wrong. */

@@ -58,7 +58,7 @@ export class Authenticator {
 
   /** The authorization for a first attempt of a request to `target`. */
   async authorize(target: AuthTarget): Promise<Authorization> {
-    const challenge = await this.#challenge(target);
+    const challenge = await this.challenge(target);
     if (challenge === null) return ANONYMOUS;
     return this.#answer(target, challenge, false);
   }
@@ -87,7 +87,7 @@ export class Authenticator {
   }
 
   /** The registry's challenge (null: no auth needed), from the memo or a ping of `/v2/`. */
-  async #challenge(target: AuthTarget): Promise<Challenge | null> {
+  async challenge(target: AuthTarget): Promise<Challenge | null> {
     const known = this.#challenges.get(target.registry);
     if (known !== undefined) return known;
     return this.#pings.do(target.registry, (signal) => this.#ping(target, signal), target.signal);
