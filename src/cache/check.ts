@@ -46,7 +46,7 @@ export interface CacheCheckResult {
   readonly layerBytesDownloaded: 0;
   /** HTTP exchanges the check made (token requests included). */
   readonly requests: number;
-  /** Sources skipped because they do not exist (as BuildKit skips such imports). */
+  /** Sources skipped as BuildKit skips a failed import: missing, not a cache, or malformed. */
   readonly warnings: readonly string[];
   /** What was looked up: always `record-digest` (see {@link CHECK_MEANING}). */
   readonly lookup: 'record-digest';
@@ -65,9 +65,10 @@ export const CHECK_MEANING =
  * cache configs are read, and each blob of a hit's chain is checked with HEAD (or stat). Every key
  * is looked up in every source; when several have a result, the newest one wins (first source on
  * a tie), as BuildKit's solver picks among combined cache imports. A key whose records have no
- * result (or only results with blobs missing from the manifest) is a miss. Sources that do not
- * exist are skipped with a warning. Blobs seen at a registry within the import cache's presence
- * TTL are not asked again, so repeating a check costs one manifest request per source.
+ * result (or only results with blobs missing from the manifest) is a miss. Sources BuildKit would
+ * fail to import are skipped with a warning (see `openCacheSources`). Blobs seen at a registry
+ * within the import cache's presence TTL are not asked again, so repeating a check costs one
+ * manifest request per source.
  */
 export async function checkCache(
   sources: CacheSourceInput | readonly CacheSourceInput[],

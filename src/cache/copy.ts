@@ -1,26 +1,32 @@
+import { pipeline, type Readable } from 'node:stream';
 import { digestBytes } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import { type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
+import type { RemoteContext } from '../remote/context.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
 import { contextOf } from '../remote/ociferry-context.ts';
+import type { Provider } from '../remote/provider.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
+import { countingStage } from '../util/counting.ts';
 import { BytesProvider } from './bytes-provider.ts';
 import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig } from './config.ts';
 import { serializeCacheConfig, sortCacheConfig } from './config-write.ts';
 import { formatCsvFields } from './csv.ts';
 import { CacheOptionsError } from './errors.ts';
-import { type CacheWrapperFormat, cacheManifest, wrapperFormat } from './export.ts';
+import { type CacheWrapperFormat, cacheManifest, givesForm, wrapperFormat } from './export.ts';
 import { compareGoTimes } from './go-time.ts';
 import {
   type FoundCache,
   findCache,
   loadCacheSource,
   type OpenCacheSourceOptions,
+  type WrappedConfig,
 } from './import.ts';
 import { type CacheExportTarget, type CacheMode, parseCacheExport } from './options.ts';
+import { formRefusalWarning } from './readers.ts';
 import {
   assertCacheKeys,
   type CacheFormat,
@@ -34,11 +40,15 @@ export type CacheTargetInput = CacheExportTarget | string;
 
 /** Options of {@link copyCache}. */
 export interface CopyCacheOptions extends OpenCacheSourceOptions {
-  /** Mode for every target, overriding theirs (a target without `mode=` is `min`, as in BuildKit). */
+  /**
+   * Mode for every target, overriding theirs. Where neither gives one, every record is kept
+   * (`min` when `keys` are given).
+   */
   mode?: CacheMode;
   /**
-   * For `mode=min`: keep the records these keys name and everything they reach. Default: the
-   * record holding the newest result (see {@link copyCache}).
+   * For `mode=min`: keep the records these keys name and everything they reach (default: the
+   * record holding the newest result, see {@link copyCache}). Implies `mode=min` for targets
+   * without a mode.
    */
   keys?: readonly string[];
   /** `ignore-error` for every target, overriding theirs. */
@@ -46,18 +56,35 @@ export interface CopyCacheOptions extends OpenCacheSourceOptions {
   /** Blob transfers at once per destination, default 8. */
   concurrency?: number;
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * Called with each warning as it arises: those about the targets before anything is written,
+   * so that a caller sees them even when the copy then fails. The result lists them all too.
+   */
+  onWarning?: (warning: string) => void;
+}
+
+/** What a copy changed of the cache at one destination (nothing: it went as it is). */
+export interface CacheConversion {
+  /** `min`: only the records the keys (or the newest result) reach were kept. */
+  readonly mode?: 'min';
+  /** The form written, when it is not the source's ({@link CacheCopyResult.sourceFormat}). */
+  readonly form?: CacheWrapperFormat;
 }
 
 /** What happened at one destination. */
 export type CacheExportOutcome =
-  | (CopyResult & {
+  | (Omit<CopyResult, 'converted'> & {
       readonly status: 'exported';
       /** The target as a `--to` value. */
       readonly target: string;
+      /** `min` when records were selected, `max` when every record of the source was kept. */
       readonly mode: CacheMode;
-      readonly format: CacheWrapperFormat;
+      /** The form written. */
+      readonly format: CacheFormat;
       /** False when the source manifest was copied byte for byte (digest kept). */
       readonly rebuilt: boolean;
+      /** What was converted; absent when the cache was copied as it is. */
+      readonly converted?: CacheConversion;
     })
   | {
       readonly status: 'failed';
@@ -69,12 +96,15 @@ export type CacheExportOutcome =
 /**
  * Result of {@link copyCache}. The copy fields (digest, mediaType, size, tags) are those of the
  * first destination written (empty when none was); `blobs` and `requests` add up all of them.
+ * `converted` is always empty: the per-destination `converted` says what changed.
  */
 export interface CacheCopyResult extends CopyResult {
   /** The source as a `--from` value. */
   readonly source: string;
+  /** The form of the source. */
+  readonly sourceFormat: CacheFormat;
   readonly destinations: readonly CacheExportOutcome[];
-  /** Ignored export failures and keys that selected nothing. */
+  /** Ignored export failures, keys that selected nothing, forms a destination refuses. */
   readonly warnings: readonly string[];
 }
 
@@ -87,28 +117,41 @@ export class CacheExportEmptyError extends OciferryError {
 
 /**
  * Copy a BuildKit cache to one or more registries or local stores. The source manifest is read
- * once and shared by every destination (its config only when a destination needs a new wrapper;
+ * once and shared by every destination (its config only when a destination needs a new config;
  * never a layer). All destinations are written at once and each blob is read from the source
  * at most once for all of them (see `copyToMany`): skipped where present, mounted on the same
  * registry (a destination on the same registry as an earlier one mounts from it), else
  * streamed to every destination that needs it together (never to disk between registries).
  *
- * - `mode=max` with the source's wrapper format copies the manifest byte for byte: same digest.
- * - `mode=max` in another format (`image-manifest`, `oci-mediatypes`) keeps the config blob and
- *   writes a new wrapper around it, as BuildKit's exporter would.
+ * - Without `mode=`, `image-manifest=` and `oci-mediatypes=` the cache goes as it is: the same
+ *   manifest, byte for byte (same digest), and nothing but the manifest read. An inline cache
+ *   (an image or index whose image configs carry `moby.buildkit.cache.v0`) is copied as that
+ *   image, to a registry and to a local store alike, since BuildKit imports it from both; its
+ *   image configs are read once to make sure it is a cache.
+ * - `mode=max` keeps every record: as is when the form stays.
+ * - `image-manifest=` / `oci-mediatypes=` set the form: each changes one property of the
+ *   source's form and keeps the other (see `wrapperFormat`). A new form keeps the config blob
+ *   and writes a new wrapper around it (the manifest is all that is read), as BuildKit's
+ *   exporter would; an inline cache becomes a standalone one (its config derived from the
+ *   image configs).
  * - `mode=min` keeps the records `keys` name, every record their inputs reach, and the layer
  *   chains of those records' results. Without keys it keeps what the record holding the newest
  *   result reaches (the final step of the last build; first record on a tie). The new config is
  *   sorted and written as BuildKit writes it, so the same selection always has the same digest.
+ *   Its form is the source's unless a form key is given (an inline source: image-manifest).
  *
- * Inline caches always get a new config and wrapper. Local stores are written as BuildKit's
- * `ociindex.Put` does: `index.json` entry with `org.opencontainers.image.ref.name` = tag replacing
- * the previous holder of the tag; `reset=true` then deletes blobs no entry references.
- * `compression=` applies to new blobs only, so a copy keeps blobs as they are;
+ * Each destination's `converted` says what changed. Before writing an index or Docker-list form
+ * to a registry, the registry's `/v2/` challenge (the one ping every copy makes) is looked at: a
+ * Harbor registry, which refuses those forms, gets a warning. Local stores are written as
+ * BuildKit's `ociindex.Put` does: `index.json` entry with `org.opencontainers.image.ref.name` =
+ * tag replacing the previous holder of the tag; `reset=true` then deletes blobs no entry
+ * references. `compression=` applies to new blobs only, so a copy keeps blobs as they are;
  * `force-compression=true` cannot be honoured without the layers and fails the export. An export
  * that cannot be prepared (options, `mode=min` selecting nothing) fails before anything is
  * written; one failing while written leaves the others to finish. With `ignore-error`, a failed
  * export becomes a warning; otherwise the first failure (in `to` order) is thrown at the end.
+ * `blobs.bytesDownloaded` counts the bytes of blobs that crossed the network: the config read to
+ * rebuild (or the image configs of an inline cache), and the blobs streamed from a registry.
  */
 export async function copyCache(
   from: CacheSourceInput,
@@ -121,20 +164,33 @@ export async function copyCache(
   const targets = (Array.isArray(to) ? to : [to]).map((target: CacheTargetInput) =>
     typeof target === 'string' ? parseCacheExport(target) : target,
   );
+  const warnings: string[] = [];
+  const warn = (warning: string) => {
+    warnings.push(warning);
+    options.onWarning?.(warning);
+  };
   const openOptions = { ...options, client };
   const source = isCacheSource(from)
     ? copySource(from, openOptions)
     : copySource(await findCache(from, openOptions), openOptions);
   // A manifest wrapping no config must be an inline cache: find out before any export.
   if (source.format === 'inline') await source.load();
-  const warnings: string[] = [];
   const wrappers = new Map<string, Remote>();
   const exports: PlannedExport[] = [];
   for (const target of targets) {
     const name = cacheTargetName(target);
-    const mode = options.mode ?? target.mode;
-    const format = wrapperFormat(target);
     const ignore = options.ignoreError ?? target.ignoreError;
+    const select = (options.mode ?? target.mode ?? (options.keys ? 'min' : 'max')) === 'min';
+    const format: CacheFormat =
+      select || givesForm(target) ? wrapperFormat(target, source.format) : source.format;
+    const converted: CacheConversion | undefined =
+      select || format !== source.format
+        ? {
+            ...(select ? { mode: 'min' as const } : {}),
+            ...(format === source.format ? {} : { form: format as CacheWrapperFormat }),
+          }
+        : undefined;
+    const plan = { target, name, mode: select ? 'min' : 'max', format, ignore } as const;
     try {
       if (target.forceCompression) {
         throw new CacheOptionsError(
@@ -142,22 +198,27 @@ export async function copyCache(
           { key: 'force-compression' },
         );
       }
-      const asIs = mode === 'max' && source.format === format;
       let remote = source.remote;
-      if (!asIs) {
-        const key = `${mode} ${format}`;
+      if (converted) {
+        const key = `${select} ${format}`;
+        const form = format as CacheWrapperFormat;
+        const { context } = source.remote;
         remote =
-          wrappers.get(key) ?? rebuild(await source.load(), mode, format, options.keys, warnings);
+          wrappers.get(key) ??
+          (!select && source.wrapped
+            ? rewrap(source.wrapped, context, form)
+            : rebuild(await source.load(), context, select, form, options.keys, warn));
         wrappers.set(key, remote);
       }
-      exports.push({ target, name, mode, format, ignore, remote, rebuilt: !asIs });
+      exports.push({ ...plan, remote, converted });
     } catch (error) {
       if (!ignore || options.signal?.aborted) throw error;
-      exports.push({ target, name, mode, format, ignore, error });
+      exports.push({ ...plan, error });
     }
   }
 
   const writing = exports.filter((planned) => planned.remote !== undefined);
+  await warnOfRefusedForms(writing, client, options.signal, warn);
   const copied = await copyToMany(
     source.remote,
     writing.map((planned) => ({
@@ -168,8 +229,10 @@ export async function copyCache(
   );
   const destinations: CacheExportOutcome[] = [];
   let failure: { error: unknown } | undefined;
+  // The source's config bytes count once, at the first destination written.
+  let loaded = source.bytesDownloaded();
   for (const planned of exports) {
-    const { target, name, mode, format } = planned;
+    const { target, name, mode, format, converted } = planned;
     let error = planned.error;
     const outcome = copied.destinations[writing.indexOf(planned)];
     if (outcome?.status === 'copied') {
@@ -177,14 +240,18 @@ export async function copyCache(
         if (target.type === 'local' && target.reset) {
           await (await LayoutStore.open(target.dest)).gc({ signal: options.signal });
         }
+        const { converted: _, blobs, ...result } = outcome.result;
         destinations.push({
-          ...outcome.result,
+          ...result,
+          blobs: { ...blobs, bytesDownloaded: blobs.bytesDownloaded + loaded },
           status: 'exported',
           target: name,
           mode,
           format,
-          rebuilt: planned.rebuilt ?? false,
+          rebuilt: converted !== undefined,
+          ...(converted ? { converted } : {}),
         });
+        loaded = 0;
         continue;
       } catch (gcError) {
         error = gcError;
@@ -197,7 +264,7 @@ export async function copyCache(
       continue;
     }
     const message = error instanceof Error ? error.message : String(error);
-    warnings.push(`export to ${name} failed (ignore-error=true): ${message}`);
+    warn(`export to ${name} failed (ignore-error=true): ${message}`);
     destinations.push({
       status: 'failed',
       target: name,
@@ -213,10 +280,14 @@ export async function copyCache(
     mediaType: first?.mediaType ?? '',
     size: first?.size ?? 0,
     tags: first?.tags ?? [],
-    converted: first?.converted ?? new Map(),
-    blobs: copied.blobs,
+    converted: new Map(),
+    blobs: {
+      ...copied.blobs,
+      bytesDownloaded: copied.blobs.bytesDownloaded + source.bytesDownloaded(),
+    },
     requests: client.requestCount - before,
     source: source.name,
+    sourceFormat: source.format,
     destinations,
     warnings,
   };
@@ -227,12 +298,32 @@ interface PlannedExport {
   readonly target: CacheExportTarget;
   readonly name: string;
   readonly mode: CacheMode;
-  readonly format: CacheWrapperFormat;
+  readonly format: CacheFormat;
   readonly ignore: boolean;
   readonly remote?: Remote;
-  /** False when the source manifest goes as it is (digest kept). */
-  readonly rebuilt?: boolean;
+  /** What the remote changes of the source; undefined when it is the source as it is. */
+  readonly converted?: CacheConversion;
   readonly error?: unknown;
+}
+
+/** Warn before writing a form a destination registry is known to refuse (see `readers.ts`). */
+async function warnOfRefusedForms(
+  writing: readonly PlannedExport[],
+  client: NonNullable<OpenCacheSourceOptions['client']>,
+  signal: AbortSignal | undefined,
+  warn: (warning: string) => void,
+): Promise<void> {
+  const found = await Promise.all(
+    writing.map(async ({ target, name, format }) => {
+      if (target.type !== 'registry' || (format !== 'index' && format !== 'manifest-list')) {
+        return undefined;
+      }
+      // The copy's own ping, made early; a failure is the copy's to report.
+      const challenge = await client.challenge(target.ref.registry, { signal }).catch(() => null);
+      return formRefusalWarning(name, format, challenge);
+    }),
+  );
+  for (const warning of found) if (warning) warn(warning);
 }
 
 /** Where an export writes, as a reference. */
@@ -247,24 +338,67 @@ interface CopySource {
   readonly name: string;
   readonly remote: Remote;
   readonly format: CacheFormat;
+  /** The config the manifest wraps and its blob list; undefined for an inline cache. */
+  readonly wrapped: WrappedConfig | undefined;
   /** The source with its config (loaded once, on the first call). */
   load(): Promise<CacheSource>;
+  /** Bytes of blobs (config, image configs) downloaded by `load` so far. */
+  bytesDownloaded(): number;
 }
 
 function copySource(from: CacheSource | FoundCache, options: OpenCacheSourceOptions): CopySource {
   if ('graph' in from) {
-    return { name: from.name, remote: from.remote, format: from.format, load: async () => from };
+    const { configDescriptor: config, format, layers } = from;
+    return {
+      name: from.name,
+      remote: from.remote,
+      format,
+      wrapped: config && { format, config, layers },
+      load: async () => from,
+      bytesDownloaded: () => 0,
+    };
   }
   let loaded: Promise<CacheSource> | undefined;
+  let downloaded = 0;
   return {
     name: from.name,
     remote: from.remote,
     format: from.wrapped?.format ?? 'inline',
+    wrapped: from.wrapped,
     load: () => {
-      loaded ??= loadCacheSource(from, options);
+      // Read through a counting provider; the copy itself reads through the source's own.
+      loaded ??= loadCacheSource(
+        {
+          ...from,
+          remote: countingRemote(from.remote, (bytes) => {
+            downloaded += bytes;
+          }),
+        },
+        options,
+      );
       return loaded;
     },
+    bytesDownloaded: () => downloaded,
   };
+}
+
+/** `remote` read through a provider that reports the bytes crossing the network to `count`. */
+function countingRemote(remote: Remote, count: (bytes: number) => void): Remote {
+  const inner = remote.context.provider;
+  const provider: Provider = {
+    description: inner.description,
+    ...(inner.location ? { location: inner.location } : {}),
+    isLocal: (digest) => inner.isLocal?.(digest) === true,
+    info: (digest, infoOptions) => inner.info(digest, infoOptions),
+    fetch: async (descriptor, fetchOptions) => {
+      const body = await inner.fetch(descriptor, fetchOptions);
+      if (inner.isLocal?.(descriptor.digest)) return body;
+      const counter = countingStage(count);
+      pipeline(body, counter, () => undefined);
+      return counter as Readable;
+    },
+  };
+  return remoteFromBytes(remote.descriptor, remote.bytes, { ...remote.context, provider });
 }
 
 /** A cache export as the `--to` CSV value that names it. */
@@ -276,33 +410,42 @@ export function cacheTargetName(target: CacheExportTarget): string {
   return formatCsvFields(fields);
 }
 
-/** A new wrapper (and, unless copying a whole wrapped config, a new config) over the source's blobs. */
+/** A new wrapper around a wrapped config and its blobs, config unchanged (nothing read). */
+function rewrap(
+  wrapped: WrappedConfig,
+  context: RemoteContext,
+  format: CacheWrapperFormat,
+): Remote {
+  const manifest = cacheManifest(format, wrapped.config, wrapped.layers);
+  return remoteFromBytes(manifest.descriptor, manifest.bytes, context);
+}
+
+/**
+ * A new config (the records `mode=min` selects, or all those of an inline cache) in a new
+ * wrapper over the source's blobs, read through `context` (the source's own provider).
+ */
 function rebuild(
   source: CacheSource,
-  mode: CacheMode,
+  context: RemoteContext,
+  select: boolean,
   format: CacheWrapperFormat,
   keys: readonly string[] | undefined,
-  warnings: string[],
+  warn: (warning: string) => void,
 ): Remote {
-  const context = source.remote.context;
-  const provider = new MultiProvider({ fallback: context.provider });
-  let config: Descriptor;
-  let layers: readonly Descriptor[];
-  if (mode === 'max' && source.configDescriptor) {
-    config = source.configDescriptor;
-    layers = source.layers;
-  } else {
-    const selected = mode === 'max' ? source.config : minimalConfig(source, keys, warnings);
-    const written = sortCacheConfig(withoutLayerAnnotations(selected));
-    const bytes = serializeCacheConfig(written);
-    config = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestBytes(bytes), size: bytes.length };
-    provider.add(
-      config.digest,
-      new BytesProvider('cache config written for export').add(config.digest, bytes),
-    );
-    // Every blob is listed: the graph keeps only results whose blobs the manifest lists.
-    layers = written.layers.map((layer) => source.blobs.get(layer.blob) as Descriptor);
-  }
+  const selected = select ? minimalConfig(source, keys, warn) : source.config;
+  const written = sortCacheConfig(withoutLayerAnnotations(selected));
+  const bytes = serializeCacheConfig(written);
+  const config = {
+    mediaType: CACHE_CONFIG_MEDIA_TYPE,
+    digest: digestBytes(bytes),
+    size: bytes.length,
+  };
+  const provider = new MultiProvider({ fallback: context.provider }).add(
+    config.digest,
+    new BytesProvider('cache config written for export').add(config.digest, bytes),
+  );
+  // Every blob is listed: the graph keeps only results whose blobs the manifest lists.
+  const layers = written.layers.map((layer) => source.blobs.get(layer.blob) as Descriptor);
   const manifest = cacheManifest(format, config, layers);
   return remoteFromBytes(manifest.descriptor, manifest.bytes, { ...context, provider });
 }
@@ -311,15 +454,14 @@ function rebuild(
 function minimalConfig(
   source: CacheSource,
   keys: readonly string[] | undefined,
-  warnings: string[],
+  warn: (warning: string) => void,
 ): CacheConfig {
   const { graph } = source;
   let roots: (string | number)[];
   if (keys) {
     roots = keys.filter((key) => graph.has(key));
     for (const key of keys) {
-      if (!graph.has(key))
-        warnings.push(`key ${key} is not in ${source.name}; nothing kept for it`);
+      if (!graph.has(key)) warn(`key ${key} is not in ${source.name}; nothing kept for it`);
     }
   } else {
     const newest = newestRecord(graph.config);

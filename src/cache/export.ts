@@ -20,10 +20,26 @@ export interface CacheManifest {
   readonly bytes: Buffer;
 }
 
-/** The wrapper an export target asks for: `image-manifest`, else an OCI index or a Docker list. */
-export function wrapperFormat(target: CacheExportFormat): CacheWrapperFormat {
-  if (target.imageManifest) return 'image-manifest';
-  return target.ociMediatypes ? 'index' : 'manifest-list';
+/** True when the target gives `image-manifest=` or `oci-mediatypes=`, i.e. asks for a form. */
+export function givesForm(target: CacheExportFormat): boolean {
+  return target.imageManifest !== undefined || target.ociMediatypes !== undefined;
+}
+
+/**
+ * The wrapper an export target asks for. Each key sets one property of the form and the other
+ * is kept from `keep` (the source's form): `image-manifest=` the wrapping (image manifest, or an
+ * index / Docker list of the blobs), `oci-mediatypes=` the media types (OCI or Docker). What
+ * neither the target nor `keep` says takes BuildKit's defaults (OCI media types, image-manifest
+ * wrapping), so without `keep` this is the form BuildKit's exporter writes for these options.
+ * An image manifest is OCI only: `image-manifest=true` means OCI, `oci-mediatypes=false` a list.
+ */
+export function wrapperFormat(target: CacheExportFormat, keep?: CacheFormat): CacheWrapperFormat {
+  const kept = keep === 'inline' ? undefined : keep;
+  const oci = target.imageManifest === true || (target.ociMediatypes ?? kept !== 'manifest-list');
+  if (!oci) return 'manifest-list';
+  const imageManifest =
+    target.imageManifest ?? (kept === undefined ? true : kept === 'image-manifest');
+  return imageManifest ? 'image-manifest' : 'index';
 }
 
 /**

@@ -63,6 +63,43 @@ export class NotACacheError extends OciferryError {
   }
 }
 
+/**
+ * Codes of the errors that make BuildKit skip a cache import (a warning, and the build goes on):
+ * nothing there, not a cache, a manifest or config that is malformed, too large or not the bytes
+ * its digest names, a blob the manifest lists that is gone.
+ */
+const FAILED_IMPORT_CODES: ReadonlySet<string> = new Set([
+  'CACHE_NOT_FOUND',
+  'NOT_A_CACHE',
+  'CACHE_CONFIG_INVALID',
+  'CONFIG_INVALID',
+  'JSON_INVALID',
+  'MANIFEST_INVALID',
+  'SIZE_EXCEEDED',
+  'DIGEST_MISMATCH',
+  'BLOB_UNKNOWN',
+  'MANIFEST_UNKNOWN',
+]);
+
+/**
+ * True when `error`, thrown while opening a cache, is about the cache itself: one BuildKit skips
+ * as a failed import (see {@link FAILED_IMPORT_CODES}). Failures to reach the source (network,
+ * TLS, credentials, a 5xx) and aborts are not: they say nothing of what BuildKit, with its own
+ * network and credentials, would import.
+ */
+export function isFailedImport(error: unknown): error is OciferryError {
+  if (!(error instanceof OciferryError)) return false;
+  if (error instanceof RegistryError) return error.status === 404;
+  return FAILED_IMPORT_CODES.has(error.code);
+}
+
+/** The warning for a source skipped as a failed import: the source, the problem, `skipped`. */
+export function failedImportWarning(source: CacheImportSource | string, error: Error): string {
+  const name = cacheSourceName(typeof source === 'string' ? parseCacheImport(source) : source);
+  const problem = error.message.includes(name) ? error.message : `${name}: ${error.message}`;
+  return `${problem}; skipped`;
+}
+
 /** Image config size cap when reading an inline cache: the records may be base64 of 16 MiB. */
 const IMAGE_CONFIG_LIMIT = 32 * 1024 * 1024;
 

@@ -27,6 +27,7 @@ export {
 } from './config-parse.ts';
 export { serializeCacheConfig, sortCacheConfig } from './config-write.ts';
 export {
+  type CacheConversion,
   type CacheCopyResult,
   CacheExportEmptyError,
   type CacheExportOutcome,
@@ -50,6 +51,7 @@ export {
   type CacheManifest,
   type CacheWrapperFormat,
   cacheManifest,
+  givesForm,
   wrapperFormat,
 } from './export.ts';
 export {
@@ -62,6 +64,8 @@ export {
 } from './graph.ts';
 export {
   CacheNotFoundError,
+  failedImportWarning,
+  isFailedImport,
   NotACacheError,
   type OpenCacheSourceOptions,
   openCacheSource,
@@ -117,6 +121,7 @@ export {
   type PrunedCacheConfig,
   pruneCacheConfig,
 } from './prune.ts';
+export { formRefusalWarning, isHarborChallenge } from './readers.ts';
 export {
   type CacheFormat,
   type CacheSource,

@@ -1,15 +1,22 @@
-import { CacheNotFoundError, type OpenCacheSourceOptions, openCacheSource } from './import.ts';
+import {
+  failedImportWarning,
+  isFailedImport,
+  type OpenCacheSourceOptions,
+  openCacheSource,
+} from './import.ts';
 import { type CacheSource, type CacheSourceInput, isCacheSource } from './source.ts';
 
-/** The caches a lookup searches, and a warning for each one that does not exist. */
+/** The caches a lookup searches, and a warning for each one skipped as a failed import. */
 export interface OpenedSources {
   readonly sources: readonly CacheSource[];
   readonly warnings: readonly string[];
 }
 
 /**
- * Open the caches a lookup imports, in parallel. A cache that does not exist is skipped with a
- * warning, as BuildKit goes on without an import it cannot find; other errors are thrown.
+ * Open the caches a lookup imports, in parallel. A cache BuildKit would fail to import (missing,
+ * not a cache, malformed or oversized: see `isFailedImport`) is skipped with a warning naming it
+ * and the problem, as BuildKit goes on without it; other errors (network, credentials) are
+ * thrown, since they say nothing of what BuildKit would import.
  */
 export async function openCacheSources(
   inputs: CacheSourceInput | readonly CacheSourceInput[],
@@ -23,8 +30,8 @@ export async function openCacheSources(
       try {
         return await openCacheSource(input, options);
       } catch (error) {
-        if (!(error instanceof CacheNotFoundError)) throw error;
-        warnings.push(`${error.message}; skipped`);
+        if (!isFailedImport(error)) throw error;
+        warnings.push(failedImportWarning(input, error));
         return undefined;
       }
     }),

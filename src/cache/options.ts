@@ -14,7 +14,10 @@ export interface RegistryCacheImport {
   readonly type: 'registry';
   /** Normalised; `:latest` added when the ref has neither tag nor digest, as BuildKit does. */
   readonly ref: RegistryReference;
-  /** `registry.insecure`: plain HTTP or unverified TLS; absent when not given. */
+  /**
+   * `registry.insecure`: skip TLS certificate verification for this registry (as BuildKit does;
+   * a registry client setting, see `RegistryClientOptions.insecure`); absent when not given.
+   */
   readonly insecure?: boolean;
 }
 
@@ -31,17 +34,22 @@ export interface LocalCacheImport {
 /** Where a cache is read from (`--from`, BuildKit's `--import-cache`). */
 export type CacheImportSource = RegistryCacheImport | LocalCacheImport;
 
-/** How an exported cache is written; shared by both export types. */
+/**
+ * How an exported cache is written; shared by both export types. `mode`, `imageManifest` and
+ * `ociMediatypes` are absent when not given: a cache copy then keeps the source as it is (see
+ * `copyCache`), and a new export takes BuildKit's defaults (`mode=min`, see `wrapperFormat`).
+ */
 export interface CacheExportFormat {
-  /** Default `min`. */
-  readonly mode: CacheMode;
-  /** OCI image manifest wrapping (true, the default) or an index/manifest list (false). */
-  readonly imageManifest: boolean;
-  /** OCI media types (default true) or Docker ones. */
-  readonly ociMediatypes: boolean;
+  /** `mode=`: `min` keeps the final result's records only, `max` every record. */
+  readonly mode?: CacheMode;
+  /** `image-manifest=`: an OCI image manifest wrapping the config (true) or an index/list (false). */
+  readonly imageManifest?: boolean;
+  /** `oci-mediatypes=`: OCI media types (true) or Docker ones (false). */
+  readonly ociMediatypes?: boolean;
+  /** `compression=`: for blobs an export creates; a cache copy creates none and keeps blobs as they are. */
   readonly compression?: CacheCompression;
   readonly compressionLevel?: number;
-  /** `force-compression`; an empty value means true. */
+  /** `force-compression`; an empty value means true. A cache copy cannot honour true (no layers read). */
   readonly forceCompression?: boolean;
   /** Report an export failure without failing the operation. Default false. */
   readonly ignoreError: boolean;
@@ -52,6 +60,7 @@ export interface RegistryCacheExport extends CacheExportFormat {
   readonly type: 'registry';
   /** Normalised; `:latest` added when the ref has neither tag nor digest, as BuildKit does. */
   readonly ref: RegistryReference;
+  /** `registry.insecure`, as for {@link RegistryCacheImport.insecure}. */
   readonly insecure?: boolean;
 }
 
@@ -118,9 +127,10 @@ export function parseCacheImport(csv: string): CacheImportSource {
 }
 
 /**
- * Parse a cache target in BuildKit's `--export-cache` syntax (see {@link parseCacheImport}), with
- * BuildKit's defaults: `mode=min`, `tag=latest`, `oci-mediatypes=true`, `image-manifest=true`
- * (false when `oci-mediatypes=false`; asking for both is an error as in BuildKit).
+ * Parse a cache target in BuildKit's `--export-cache` syntax (see {@link parseCacheImport}).
+ * `mode`, `image-manifest` and `oci-mediatypes` are left out when not given (a copy keeps what
+ * the source has; `wrapperFormat` gives BuildKit's defaults); `image-manifest=true` with
+ * `oci-mediatypes=false` is an error as in BuildKit. `tag` defaults to `latest`.
  */
 export function parseCacheExport(csv: string): CacheExportTarget {
   const { type, attrs } = readOptions(csv, 'export');
@@ -140,13 +150,13 @@ export function parseCacheExport(csv: string): CacheExportTarget {
 }
 
 function readFormat(attrs: Attributes): CacheExportFormat {
-  const mode = attrs.get('mode') ?? 'min';
-  if (mode !== 'min' && mode !== 'max') {
+  const mode = attrs.get('mode');
+  if (mode !== undefined && mode !== 'min' && mode !== 'max') {
     throw attrs.invalid('mode', 'must be min or max');
   }
-  const ociMediatypes = attrs.bool('oci-mediatypes') ?? true;
+  const ociMediatypes = attrs.bool('oci-mediatypes');
   const imageManifest = attrs.bool('image-manifest');
-  if (imageManifest === true && !ociMediatypes) {
+  if (imageManifest === true && ociMediatypes === false) {
     throw new CacheOptionsError(
       'image-manifest=true needs oci-mediatypes=true: an image-manifest cache is OCI only',
       { key: 'image-manifest' },
@@ -162,9 +172,9 @@ function readFormat(attrs: Attributes): CacheExportFormat {
   }
   const force = attrs.get('force-compression') === '' ? true : attrs.bool('force-compression');
   return {
-    mode,
-    imageManifest: imageManifest ?? ociMediatypes,
-    ociMediatypes,
+    ...(mode === undefined ? {} : { mode }),
+    ...(imageManifest === undefined ? {} : { imageManifest }),
+    ...(ociMediatypes === undefined ? {} : { ociMediatypes }),
     ...(compression === undefined ? {} : { compression: compression as CacheCompression }),
     ...(level === undefined ? {} : { compressionLevel: Number(level) }),
     ...(force === undefined ? {} : { forceCompression: force }),

@@ -122,8 +122,9 @@ export class Transport {
   }
 
   /** The registry's auth challenge (null: none), from the `/v2/` ping its requests share. */
-  challenge(registry: string, signal?: AbortSignal): Promise<Challenge | null> {
-    return this.#auth.challenge({ registry, baseUrl: this.baseUrl(registry), scopes: [], signal });
+  async challenge(registry: string, signal?: AbortSignal): Promise<Challenge | null> {
+    const baseUrl = await this.baseUrl(registry, signal);
+    return this.#auth.challenge({ registry, baseUrl, scopes: [], signal });
   }
 
   /** Send `request` to `registry`; resolves with a response whose status is in `request.expect`. */

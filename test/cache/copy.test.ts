@@ -10,7 +10,12 @@ import {
 } from '../../src/cache/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import type { CopyEvent } from '../../src/push/index.ts';
-import { DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/registry/index.ts';
+import {
+  CredentialStore,
+  DOCKER_MANIFEST_LIST,
+  OCI_INDEX,
+  RegistryClient,
+} from '../../src/registry/index.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
@@ -27,6 +32,13 @@ import {
 
 const MANIFEST_FORM = 'sha256:adfddcd809f8b3cae26b67a6e9ca732948370f00452ff80780b5b13f54199289';
 const INDEX_FORM = 'sha256:f156b16b27e8fdf0b06d67fed067d2d263b9014bf2f797d8352bf312922a8ce5';
+/** The fixture cache as a Docker manifest list (`oci-mediatypes=false`), same config. */
+const DOCKER_LIST_FORM = 'sha256:04a9f1f721f3c9bddcb4024758c321c0488065ceaeba083c830a7f577ad21ea4';
+/** The inline fixture cache made standalone with every record (`image-manifest=true`). */
+const INLINE_STANDALONE = 'sha256:5c27c4e28aed4015241ed7e82d488743f204e42a7a3c1de21a3dda05d2847389';
+/** The inline fixture cache made standalone with the newest result's records (`mode=min`). */
+const INLINE_MIN = 'sha256:7f12c4384697ce0ece38371d63626aa65b2a98589ed510983bf86bee4a0e3422';
+const ALICE = 'alice-secret-pw';
 const CONFIG_DIGEST = 'sha256:38e254e7accb35b833b28f541f3b90a1ba0774feb35cfdf8dadd482fccdd1b4f';
 const BASE = 'sha256:357d8de9ff545851599802e63a13bfeabac6811882e9a84ded3eaffeb3cea762';
 const CURL = 'sha256:56a8fa4ed6ef1b6ee6f37384babfc62a822d25788127b924dad4bb070317508d';
@@ -78,61 +90,79 @@ function open(t: import('ava').ExecutionContext, from: string): Promise<CacheSou
 const registryRef = (registry: TestRegistry, repo: string, tag = 'latest') =>
   `type=registry,ref=${registry.host}/${repo}:${tag}`;
 
-for (const [fixture, options, digest] of [
-  ['cache-manifest', '', MANIFEST_FORM],
-  ['cache-index', ',image-manifest=false', INDEX_FORM],
+/** Bytes of the blob GETs a registry answered since `since`: what crossed the network. */
+async function blobBytesServed(registry: TestRegistry, since: number): Promise<number> {
+  return (await blobGets(registry, since)).reduce((sum, entry) => sum + entry.bytes, 0);
+}
+
+for (const [fixture, format, digest] of [
+  ['cache-manifest', 'image-manifest', MANIFEST_FORM],
+  ['cache-index', 'index', INDEX_FORM],
 ] as const) {
-  test(`a same-registry copy of ${fixture} mounts every blob and GETs none`, async (t) => {
+  test(`a same-registry copy of ${fixture} as is mounts every blob and GETs none`, async (t) => {
     const registry = await startRegistry(t);
     await pushFixture(registry, fixture, 'src/cache');
     const c = client(t);
     const mark = await registry.mark();
     const result = await copyCache(
       registryRef(registry, 'src/cache'),
-      `${registryRef(registry, 'dst/cache', 'main')},mode=max${options}`,
+      [
+        registryRef(registry, 'dst/cache', 'main'),
+        // Neither mode=max (every record) nor compression (new blobs only) changes anything.
+        `${registryRef(registry, 'dst/max')},mode=max,compression=zstd`,
+      ],
       { client: c, cache: new CacheImportCache(), sources: new SourceIndex() },
     );
 
     t.is(result.digest, digest);
+    t.is(result.sourceFormat, format);
     t.deepEqual(result.blobs, {
-      mounted: 6,
+      mounted: 12,
       skipped: 0,
       uploaded: 0,
       bytesUploaded: 0,
       bytesDownloaded: 0,
     });
-    t.like(result.destinations[0], { status: 'exported', rebuilt: false, mode: 'max' });
+    for (const destination of result.destinations) {
+      t.like(destination, { status: 'exported', digest, rebuilt: false, mode: 'max', format });
+      t.false('converted' in destination);
+    }
     // A copy as is needs the manifest only: not even the cache config is read.
     t.deepEqual(await blobGets(registry, mark), []);
-    const copied = await open(t, registryRef(registry, 'dst/cache', 'main'));
-    t.is(copied.remote.digest, digest);
+    for (const repo of ['dst/cache:main', 'dst/max:latest']) {
+      const [name = '', tag] = repo.split(':');
+      t.is((await open(t, registryRef(registry, name, tag))).remote.digest, digest);
+    }
   });
 }
 
-test('registry to local to registry keeps the digests of both forms', async (t) => {
+test('registry to local to registry as is keeps the digests of both forms', async (t) => {
   const registry = await startRegistry(t);
   const c = client(t);
-  for (const [fixture, options, digest] of [
-    ['cache-manifest', '', MANIFEST_FORM],
-    ['cache-index', ',image-manifest=false', INDEX_FORM],
+  for (const [fixture, digest] of [
+    ['cache-manifest', MANIFEST_FORM],
+    ['cache-index', INDEX_FORM],
   ] as const) {
     await pushFixture(registry, fixture, `src/${fixture}`);
     const dir = path.join(await tempDir(t), 'store');
+    const mark = await registry.mark();
     const down = await copyCache(
       registryRef(registry, `src/${fixture}`),
-      `type=local,dest=${dir},mode=max${options}`,
+      `type=local,dest=${dir}`,
       { client: c, cache: new CacheImportCache(), sources: new SourceIndex() },
     );
     t.is(down.digest, digest);
-    t.is(down.blobs.uploaded, 6);
+    t.like(down.blobs, { uploaded: 6, bytesDownloaded: await cacheBytes() });
+    t.is(down.blobs.bytesDownloaded, await blobBytesServed(registry, mark));
 
-    const up = await copyCache(
-      `type=local,src=${dir}`,
-      `${registryRef(registry, `back/${fixture}`)},mode=max${options}`,
-      { client: c, cache: new CacheImportCache(), sources: new SourceIndex() },
-    );
+    const up = await copyCache(`type=local,src=${dir}`, registryRef(registry, `back/${fixture}`), {
+      client: c,
+      cache: new CacheImportCache(),
+      sources: new SourceIndex(),
+    });
     t.is(up.digest, digest);
-    t.is(up.blobs.uploaded + up.blobs.skipped + up.blobs.mounted, 6);
+    t.is(up.blobs.uploaded, 6);
+    t.is(up.blobs.bytesDownloaded, 0, 'read from disk: nothing crossed the network inbound');
     t.is((await open(t, registryRef(registry, `back/${fixture}`))).remote.digest, digest);
   }
 });
@@ -140,14 +170,16 @@ test('registry to local to registry keeps the digests of both forms', async (t) 
 test('a copy to another registry streams the blobs and keeps the digest', async (t) => {
   const [a, b] = await Promise.all([startRegistry(t), startRegistry(t)]);
   await pushFixture(a, 'cache-manifest', 'team/cache');
-  const result = await copyCache(
-    registryRef(a, 'team/cache'),
-    `${registryRef(b, 'mirror/cache')},mode=max`,
-    { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() },
-  );
+  const mark = await a.mark();
+  const result = await copyCache(registryRef(a, 'team/cache'), registryRef(b, 'mirror/cache'), {
+    client: client(t),
+    cache: new CacheImportCache(),
+    sources: new SourceIndex(),
+  });
   const total = await cacheBytes();
   t.is(result.digest, MANIFEST_FORM);
   t.like(result.blobs, { uploaded: 6, mounted: 0, bytesUploaded: total, bytesDownloaded: total });
+  t.is(result.blobs.bytesDownloaded, await blobBytesServed(a, mark));
   t.is((await open(t, registryRef(b, 'mirror/cache'))).remote.digest, MANIFEST_FORM);
 });
 
@@ -159,9 +191,9 @@ test('several destinations share one read of the source; a later one mounts from
   const result = await copyCache(
     registryRef(a, 'team/cache'),
     [
-      `${registryRef(b, 'one/cache')},mode=max`,
+      registryRef(b, 'one/cache'),
       `${registryRef(b, 'two/cache')},mode=max`,
-      `type=local,dest=${dir},mode=max`,
+      `type=local,dest=${dir}`,
     ],
     { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() },
   );
@@ -320,24 +352,49 @@ test('a corrupted byte in the shared read fails every destination and stores it 
   t.deepEqual(await store.tags(), []);
 });
 
-test('mode=min keeps the records the keys reach and their layer chains', async (t) => {
+test('keys select the records they reach and their layer chains (mode=min)', async (t) => {
   const registry = await startRegistry(t);
   await pushFixture(registry, 'cache-manifest', 'src/cache');
   const mark = await registry.mark();
+  const cache = new CacheImportCache();
   const result = await copyCache(
     registryRef(registry, 'src/cache'),
     registryRef(registry, 'min/cache'),
-    { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex(), keys: [CURL] },
+    { client: client(t), cache, sources: new SourceIndex(), keys: [CURL] },
   );
-  t.like(result.destinations[0], { status: 'exported', mode: 'min', rebuilt: true });
+  t.like(result.destinations[0], {
+    status: 'exported',
+    mode: 'min',
+    format: 'image-manifest',
+    rebuilt: true,
+    converted: { mode: 'min' },
+  });
   // Layers mounted; the new config (built in memory) is the one upload.
-  t.is((await blobGets(registry, mark)).length, 1); // the source's config, to open it
+  const gets = await blobGets(registry, mark);
+  t.deepEqual(
+    gets.map((g) => g.path.split('/').pop()),
+    [CONFIG_DIGEST],
+    "the source's config, to select from it",
+  );
+  t.is(result.blobs.bytesDownloaded, await blobBytesServed(registry, mark));
   const copied = await open(t, registryRef(registry, 'min/cache'));
   t.like(result.blobs, {
     mounted: 2,
     uploaded: 1,
     bytesUploaded: copied.configDescriptor?.size,
+    // The config fetched, not the config written: only what crossed the network.
+    bytesDownloaded: await blobSize(CONFIG_DIGEST),
   });
+  t.not(copied.configDescriptor?.size, await blobSize(CONFIG_DIGEST));
+  t.like(result.destinations[0], { blobs: { bytesDownloaded: await blobSize(CONFIG_DIGEST) } });
+
+  // The config parsed already: selecting again downloads nothing.
+  const again = await copyCache(
+    registryRef(registry, 'src/cache'),
+    registryRef(registry, 'min/again'),
+    { client: client(t), cache, sources: new SourceIndex(), keys: [CURL] },
+  );
+  t.like(again.blobs, { uploaded: 1, bytesDownloaded: 0 });
   t.deepEqual(
     copied.config.records.map((r) => r.digest),
     [BASE, CURL],
@@ -363,11 +420,15 @@ test('mode=min keeps the records the keys reach and their layer chains', async (
 test('mode=min without keys keeps what the record with the newest result reaches', async (t) => {
   const registry = await startRegistry(t);
   await pushFixture(registry, 'cache-manifest', 'src/cache');
-  await copyCache(registryRef(registry, 'src/cache'), registryRef(registry, 'min/cache'), {
-    client: client(t),
-    cache: new CacheImportCache(),
-    sources: new SourceIndex(),
-  });
+  await copyCache(
+    registryRef(registry, 'src/cache'),
+    `${registryRef(registry, 'min/cache')},mode=min`,
+    {
+      client: client(t),
+      cache: new CacheImportCache(),
+      sources: new SourceIndex(),
+    },
+  );
   const copied = await open(t, registryRef(registry, 'min/cache'));
   t.deepEqual(
     copied.config.records.map((r) => r.digest).sort(),
@@ -399,28 +460,43 @@ test('mode=min over every final step rewrites the cache byte for byte as BuildKi
     },
   );
   t.deepEqual(
-    result.destinations.map((d) => d.status === 'exported' && [d.digest, d.rebuilt]),
+    result.destinations.map((d) => d.status === 'exported' && [d.digest, d.converted]),
     [
-      [MANIFEST_FORM, true],
-      [INDEX_FORM, true],
+      [MANIFEST_FORM, { mode: 'min' }],
+      [INDEX_FORM, { mode: 'min', form: 'index' }],
     ],
   );
 });
 
-test('export formats: index and Docker list wrappers around the same config', async (t) => {
+test("form keys convert only what they name; the rest of the form is the source's", async (t) => {
   const registry = await startRegistry(t);
   await pushFixture(registry, 'cache-manifest', 'src/cache');
   const c = client(t);
+  const options = { client: c, cache: new CacheImportCache(), sources: new SourceIndex() };
+  const mark = await registry.mark();
   const result = await copyCache(
     registryRef(registry, 'src/cache'),
     [
-      `${registryRef(registry, 'as/index')},mode=max,image-manifest=false`,
+      `${registryRef(registry, 'as/index')},image-manifest=false`,
       `${registryRef(registry, 'as/docker')},mode=max,oci-mediatypes=false`,
     ],
-    { client: c, cache: new CacheImportCache(), sources: new SourceIndex() },
+    options,
   );
-  t.like(result.destinations[0], { digest: INDEX_FORM, mediaType: OCI_INDEX });
-  t.like(result.destinations[1], { mediaType: DOCKER_MANIFEST_LIST, rebuilt: true });
+  t.like(result.destinations[0], {
+    digest: INDEX_FORM,
+    mediaType: OCI_INDEX,
+    format: 'index',
+    mode: 'max',
+    converted: { form: 'index' },
+  });
+  t.like(result.destinations[1], {
+    digest: DOCKER_LIST_FORM,
+    mediaType: DOCKER_MANIFEST_LIST,
+    format: 'manifest-list',
+    converted: { form: 'manifest-list' },
+  });
+  // A new wrapper around the same config: the manifest is all that is read, the config kept.
+  t.deepEqual(await blobGets(registry, mark), []);
 
   const docker = await open(t, registryRef(registry, 'as/docker'));
   t.is(docker.format, 'manifest-list');
@@ -429,12 +505,25 @@ test('export formats: index and Docker list wrappers around the same config', as
     docker.layers.every((l) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'),
   );
 
-  // Back to the default wrapper: layer types are OCI again and the digest is the original one.
-  const back = await copyCache(docker, `${registryRef(registry, 'as/oci')},mode=max`, {
-    client: c,
-  });
-  t.is(back.digest, MANIFEST_FORM);
-  t.is(back.mediaType, OCI_MANIFEST);
+  // From the Docker list: as is, OCI media types only (an index), or the image-manifest form.
+  const back = await copyCache(
+    registryRef(registry, 'as/docker'),
+    [
+      registryRef(registry, 'back/docker'),
+      `${registryRef(registry, 'back/index')},oci-mediatypes=true`,
+      `${registryRef(registry, 'back/oci')},image-manifest=true`,
+    ],
+    options,
+  );
+  t.is(back.sourceFormat, 'manifest-list');
+  t.deepEqual(
+    back.destinations.map((d) => d.status === 'exported' && [d.digest, d.format, d.converted]),
+    [
+      [DOCKER_LIST_FORM, 'manifest-list', undefined],
+      [INDEX_FORM, 'index', { form: 'index' }],
+      [MANIFEST_FORM, 'image-manifest', { form: 'image-manifest' }],
+    ],
+  );
 });
 
 test('ignore-error turns a failed export into a warning and the next destination is written', async (t) => {
@@ -496,15 +585,71 @@ test('mode=min that selects no result is CACHE_EMPTY, unknown keys are warned ab
   t.is((await open(t, registryRef(registry, 'min/cache'))).config.records.length, 2);
 });
 
-test('an inline cache copies as a regular cache config over the image layers', async (t) => {
+test('an inline cache is copied as its image, to a registry and to a local store', async (t) => {
+  const [a, b] = await Promise.all([startRegistry(t), startRegistry(t)]);
+  const dir = await inlineImage(t);
+  const options = () => ({ client: client(t), cache: new CacheImportCache() });
+  const image = await open(t, `type=local,src=${dir},tag=app`);
+  const index = await open(t, `type=local,src=${dir},tag=index`);
+
+  const up = await copyCache(
+    `type=local,src=${dir},tag=app`,
+    [registryRef(a, 'inline/app'), `${registryRef(a, 'inline/max')},mode=max`],
+    options(),
+  );
+  t.is(up.sourceFormat, 'inline');
+  for (const destination of up.destinations) {
+    t.like(destination, { digest: image.remote.digest, format: 'inline', rebuilt: false });
+    t.false('converted' in destination);
+  }
+  t.is(up.blobs.bytesDownloaded, 0);
+  const indexUp = await copyCache(
+    `type=local,src=${dir},tag=index`,
+    registryRef(a, 'inline/index'),
+    options(),
+  );
+  t.is(indexUp.digest, index.remote.digest);
+
+  // Across registries: the image config is read once to see it is a cache, then the image
+  // streams; bytesDownloaded is what the source registry served.
+  const mark = await a.mark();
+  const across = await copyCache(registryRef(a, 'inline/app'), registryRef(b, 'inline/app'), {
+    ...options(),
+    sources: new SourceIndex(),
+  });
+  t.is(across.digest, image.remote.digest);
+  const configDigest = image.remote.kind === 'image' ? image.remote.manifest.config.digest : '';
+  const gets = (await blobGets(a, mark)).map((g) => g.path.split('/').pop());
+  t.is(gets.filter((digest) => digest === configDigest).length, 2);
+  t.is(gets.length, 6, 'the image config twice, each layer once');
+  t.is(across.blobs.bytesDownloaded, await blobBytesServed(a, mark));
+
+  const local = path.join(await tempDir(t), 'store');
+  const down = await copyCache(registryRef(b, 'inline/app'), `type=local,dest=${local}`, options());
+  t.like(down.destinations[0], { digest: image.remote.digest, format: 'inline' });
+  const reopened = await open(t, `type=local,src=${local}`);
+  t.is(reopened.format, 'inline');
+  t.is(reopened.remote.digest, image.remote.digest);
+});
+
+test('an inline cache with a form key or mode=min becomes a standalone cache', async (t) => {
   const registry = await startRegistry(t);
   const dir = await inlineImage(t);
   const result = await copyCache(
     `type=local,src=${dir},tag=app`,
-    `${registryRef(registry, 'from/inline')},mode=max`,
+    [
+      `${registryRef(registry, 'from/inline')},image-manifest=true`,
+      `${registryRef(registry, 'from/min')},mode=min`,
+    ],
     { client: client(t), cache: new CacheImportCache() },
   );
-  t.like(result.destinations[0], { status: 'exported', rebuilt: true, format: 'image-manifest' });
+  t.deepEqual(
+    result.destinations.map((d) => d.status === 'exported' && [d.digest, d.format, d.converted]),
+    [
+      [INLINE_STANDALONE, 'image-manifest', { form: 'image-manifest' }],
+      [INLINE_MIN, 'image-manifest', { mode: 'min', form: 'image-manifest' }],
+    ],
+  );
 
   const copied = await open(t, registryRef(registry, 'from/inline'));
   t.is(copied.format, 'image-manifest');
@@ -520,4 +665,52 @@ test('an inline cache copies as a regular cache config over the image layers', a
     copied.graph.newestResult(MAKE)?.layers.map((l) => l.blob),
     keys.chains[MAKE],
   );
+});
+
+test('writing an index or Docker list to Harbor warns before anything is written', async (t) => {
+  const [source, harbor] = await Promise.all([
+    startRegistry(t),
+    startRegistry(t, { auth: 'token', tokenService: 'harbor-registry' }),
+  ]);
+  await pushFixture(source, 'cache-manifest', 'src/cache');
+  const c = new RegistryClient({
+    credentials: new CredentialStore({
+      env: {},
+      explicit: { [harbor.host]: { kind: 'basic', username: 'alice', password: ALICE } },
+    }),
+  });
+  t.teardown(() => c.close());
+  const heard: Array<[string, number]> = [];
+  const result = await copyCache(
+    registryRef(source, 'src/cache'),
+    [
+      `type=registry,ref=${harbor.host}/team/index:latest,image-manifest=false`,
+      `type=registry,ref=${harbor.host}/team/docker:latest,oci-mediatypes=false`,
+      `type=registry,ref=${harbor.host}/team/manifest:latest`,
+      `${registryRef(source, 'plain/index')},image-manifest=false`,
+    ],
+    {
+      client: c,
+      cache: new CacheImportCache(),
+      onWarning: (warning) => heard.push([warning, harbor.tokenRequests.length]),
+    },
+  );
+  t.deepEqual(
+    result.warnings,
+    heard.map(([warning]) => warning),
+  );
+  t.deepEqual(
+    result.warnings.map((w) => w.replace(/ in .* form .*/, '')),
+    [
+      `type=registry,ref=${harbor.host}/team/index:latest is a Harbor registry, which refuses BuildKit caches`,
+      `type=registry,ref=${harbor.host}/team/docker:latest is a Harbor registry, which refuses BuildKit caches`,
+    ],
+  );
+  t.regex(result.warnings[0] ?? '', /OCI index form .*goharbor\/harbor#14774.*image-manifest=true/);
+  // Told before the copy asked for a token: nothing was written yet.
+  t.deepEqual(
+    heard.map(([, tokens]) => tokens),
+    [0, 0],
+  );
+  t.true(harbor.tokenRequests.length > 0);
 });

@@ -6,6 +6,8 @@ import {
   CacheConfigError,
   CacheImportCache,
   CacheNotFoundError,
+  failedImportWarning,
+  isFailedImport,
   NotACacheError,
   openCacheSource,
 } from '../../src/cache/index.ts';
@@ -13,6 +15,7 @@ import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/registry/index.ts';
 import { fixturePath, fixtureRoot, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import {
   BLOB_PATH,
@@ -389,3 +392,37 @@ async function snapshot(dir: string): Promise<string[]> {
   );
   return lines.sort();
 }
+
+test('failed imports are those BuildKit skips: missing, not a cache, malformed, too big', async (t) => {
+  const registry = await startRegistry(t);
+  const c = client(t);
+  await pushFixture(registry, 'cache-manifest', 'cache/bad');
+  await pushFixture(registry, 'oci-image', 'plain/image');
+  const looping = await readFile(fixturePath('cacheconfig/loop-records.json'));
+  await pushCustomCache(c, registry, 'cache/bad', 'loop', looping, await fixtureLayers());
+  const options = { client: c, cache: new CacheImportCache(), configSizeLimit: 1024 };
+  const failing: Array<[string, RegExp]> = [
+    [`type=registry,ref=${registry.host}/cache/none:latest`, /^no cache at .*; skipped$/],
+    [`${registry.host}/plain/image:v1`, /is not a BuildKit cache: .*; skipped$/],
+    [
+      `type=registry,ref=${registry.host}/cache/bad:loop`,
+      /^invalid cache config: config sha256:\S+ of type=registry,.*cache\/bad:loop: .*\(looping records\); skipped$/,
+    ],
+    // The fixture's config is over the 1 KiB cap set here: the warning names the source.
+    [
+      `type=registry,ref=${registry.host}/cache/bad:latest`,
+      /^type=registry,ref=.*cache\/bad:latest: cache config has \d+ bytes, more than the limit .*; skipped$/,
+    ],
+  ];
+  for (const [source, warning] of failing) {
+    const error = await t.throwsAsync(openCacheSource(source, options));
+    t.true(isFailedImport(error), `${source}: ${error?.message}`);
+    t.regex(failedImportWarning(source, error as Error), warning);
+  }
+
+  // Not reaching the source says nothing of the cache: not a failed import.
+  const closed = `127.0.0.1:${await freePort()}`;
+  const unreachable = await t.throwsAsync(openCacheSource(`${closed}/cache/app:latest`, options));
+  t.false(isFailedImport(unreachable), unreachable?.message);
+  t.false(isFailedImport(new Error('plain')));
+});

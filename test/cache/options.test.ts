@@ -12,12 +12,8 @@ const ref = (registry: string, repository: string, tag?: string, digest?: string
   ...(tag === undefined ? {} : { tag }),
   ...(digest === undefined ? {} : { digest }),
 });
-const EXPORT_DEFAULTS = {
-  mode: 'min',
-  imageManifest: true,
-  ociMediatypes: true,
-  ignoreError: false,
-};
+/** What a target without format keys holds: mode and form are left to the copy (as the source). */
+const EXPORT_DEFAULTS = { ignoreError: false };
 
 for (const [csv, expected] of [
   [
@@ -98,7 +94,14 @@ for (const [csv, expected] of [
   ],
   [
     'type=local,dest=/cache,tag=main,image-manifest=false,oci-mediatypes=true',
-    { type: 'local', dest: '/cache', tag: 'main', ...EXPORT_DEFAULTS, imageManifest: false },
+    {
+      type: 'local',
+      dest: '/cache',
+      tag: 'main',
+      ...EXPORT_DEFAULTS,
+      imageManifest: false,
+      ociMediatypes: true,
+    },
   ],
   [
     'type=local,dest=/cache,oci-mediatypes=false',
@@ -108,7 +111,6 @@ for (const [csv, expected] of [
       tag: 'latest',
       ...EXPORT_DEFAULTS,
       ociMediatypes: false,
-      imageManifest: false,
     },
   ],
   [

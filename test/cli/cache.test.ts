@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { CredentialStore, type Descriptor, RegistryClient } from '../../src/registry/index.ts';
+import { pushCustomCache } from '../cache/_support.ts';
 import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { startTlsFront } from '../registry/_tls-front.ts';
@@ -74,25 +76,125 @@ test('cache copy writes a local store and a registry, printing the contract JSON
     '--from',
     `${registry.host}/cache/app:latest`,
     '--to',
-    `type=local,dest=${dir},mode=max`,
+    `type=local,dest=${dir}`,
     '--to',
-    `type=registry,ref=${registry.host}/cache/copy:latest,mode=max`,
+    `type=registry,ref=${registry.host}/cache/copy:latest`,
+    '--to',
+    `type=registry,ref=${registry.host}/cache/index:latest,image-manifest=false`,
   ]);
   t.is(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout);
-  t.deepEqual(Object.keys(json).slice(0, 4), ['digest', 'mediaType', 'blobs', 'requests']);
-  t.is(json.digest, pushed.digest, 'mode=max in the same format keeps the manifest');
-  t.is(json.blobs.mounted, pushed.blobs.length, 'the registry copy mounts every blob');
+  t.deepEqual(Object.keys(json), [
+    ...['digest', 'mediaType', 'blobs', 'requests', 'size', 'tags'],
+    ...['source', 'sourceFormat', 'destinations', 'warnings'],
+  ]);
+  t.is(json.digest, pushed.digest, 'a copy as is keeps the manifest');
+  t.is(json.sourceFormat, 'image-manifest');
+  t.is(json.blobs.mounted, 2 * pushed.blobs.length, 'the registry copies mount every blob');
   t.is(json.blobs.uploaded, pushed.blobs.length, 'the local copy writes every blob');
+  t.is(json.blobs.bytesDownloaded, json.blobs.bytesUploaded, 'what the local copy wrote');
   t.deepEqual(
-    json.destinations.map((d: { status: string; target: string }) => [d.status, d.target]),
+    json.destinations.map((d: Record<string, unknown>) => [
+      d.status,
+      d.target,
+      d.format,
+      d.converted,
+    ]),
     [
-      ['exported', `type=local,dest=${dir},tag=latest`],
-      ['exported', `type=registry,ref=${registry.host}/cache/copy:latest`],
+      ['exported', `type=local,dest=${dir},tag=latest`, 'image-manifest', null],
+      ['exported', `type=registry,ref=${registry.host}/cache/copy:latest`, 'image-manifest', null],
+      [
+        'exported',
+        `type=registry,ref=${registry.host}/cache/index:latest`,
+        'index',
+        { form: 'index' },
+      ],
     ],
   );
   const local = await ociferry(['inspect', '--raw', `oci:${dir}:latest`]);
   t.deepEqual(local.stdoutBytes, await readFixtureBlob('cache-manifest', pushed.digest));
+
+  const text = await ociferry([
+    ...['cache', 'copy', '--from', `${registry.host}/cache/app:latest`],
+    ...['--to', `type=registry,ref=${registry.host}/cache/again`],
+    ...['--to', `type=registry,ref=${registry.host}/cache/min,mode=min,oci-mediatypes=false`],
+  ]);
+  t.is(text.code, 0, text.stderr);
+  t.is(text.stdout, `${pushed.digest}\n`);
+  t.regex(
+    text.stderr,
+    /^exported to type=registry,ref=.*\/cache\/again:latest: sha256:\S+ \(as is, image-manifest\)$/m,
+  );
+  t.regex(
+    text.stderr,
+    /^exported to type=registry,ref=.*\/cache\/min:latest: sha256:\S+ \(converted: mode=min, image-manifest -> manifest-list\)$/m,
+  );
+});
+
+test('a malformed or missing --from is skipped with a warning, as BuildKit skips a failed import', async (t) => {
+  const registry = await startRegistry(t);
+  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const [hit = ''] = (await cacheKeys()).hits;
+  const c = new RegistryClient({ credentials: new CredentialStore({ explicit: {}, env: {} }) });
+  t.teardown(() => c.close());
+  const layers = JSON.parse((await readFixtureBlob('cache-manifest', pushed.digest)).toString())
+    .layers as Descriptor[];
+  const looping = await readFile(fixturePath('cacheconfig/loop-records.json'));
+  await pushCustomCache(c, registry, 'cache/app', 'bad', looping, layers);
+  const good = `${registry.host}/cache/app:latest`;
+  const bad = `type=registry,ref=${registry.host}/cache/app:bad`;
+  const absent = `${registry.host}/cache/absent:latest`;
+
+  const check = await ociferry([
+    ...['cache', 'check', '--from', bad, '--from', good, '--from', absent, hit],
+  ]);
+  t.is(check.code, 0, check.stderr);
+  t.regex(check.stdout, new RegExp(`^hit  ${hit} `));
+  t.regex(
+    check.stderr,
+    /^warning: invalid cache config: config sha256:\S+ of type=registry,ref=.*cache\/app:bad: .*looping records.*; skipped$/m,
+  );
+  t.regex(check.stderr, /^warning: no cache at .*cache\/absent:latest: .*; skipped$/m);
+
+  // Only malformed sources: every key misses, still no error.
+  const none = await ociferry(['cache', 'check', '--json', '--from', bad, hit]);
+  t.is(none.code, 0, none.stderr);
+  t.like(JSON.parse(none.stdout), { hits: [], misses: [hit] });
+
+  // A copy has one source: when it cannot be read, the copy fails and says why.
+  const copy = await ociferry([
+    ...['cache', 'copy', '--from', bad, '--to', `type=registry,ref=${registry.host}/x/y,mode=min`],
+  ]);
+  t.is(copy.code, 1);
+  t.regex(
+    copy.stderr,
+    /invalid cache config: config sha256:\S+ of .*cache\/app:bad: .*looping records/,
+  );
+});
+
+test('cache help says which registries need --plain-http, that registry.insecure is per registry, and which form whom', async (t) => {
+  const [cache, copy] = await Promise.all([
+    ociferry(['cache', '--help']),
+    ociferry(['cache', 'copy', '--help']),
+  ]);
+  for (const help of [cache, copy]) {
+    t.is(help.code, 0, help.stderr);
+    const text = help.stdout.replace(/\s+/g, ' ');
+    t.regex(
+      text,
+      /registry\.insecure=true .* skips TLS certificate verification for that registry only/,
+    );
+    t.regex(text, /Loopback registries .* are reached over HTTPS or plain HTTP automatically/);
+    t.regex(text, /any other plain-HTTP registry needs --plain-http/);
+    t.notRegex(text, /applies to every registry/);
+  }
+  const text = copy.stdout.replace(/\s+/g, ' ');
+  t.regex(
+    text,
+    /image-manifest .* BuildKit v0\.12 and later, Harbor\. Not BuildKit before v0\.12 \(Docker Engine 20\.10\)/,
+  );
+  t.regex(text, /index .* every BuildKit version\. Not Harbor/);
+  t.regex(text, /Without mode=, image-manifest= or oci-mediatypes= the cache is copied as it is/);
 });
 
 test('cache commands refuse bad input as usage errors', async (t) => {

@@ -55,6 +55,8 @@ export interface StartRegistryOptions {
    * default false (plain HTTP).
    */
   tls?: boolean;
+  /** Token mode: the `service` of the challenge and tokens (e.g. Harbor's `harbor-registry`). */
+  tokenService?: string;
 }
 
 /** A running distribution registry, its users and its access log. */
@@ -323,10 +325,15 @@ async function basicAuthConfig(users: Record<string, TestUser>, dir: string) {
 }
 
 /** distribution's `auth` section trusting `signingKey`'s certificate, written into `dir`. */
-async function tokenAuthConfig(realm: string, signingKey: TokenSigningKey, dir: string) {
+async function tokenAuthConfig(
+  realm: string,
+  service: string,
+  signingKey: TokenSigningKey,
+  dir: string,
+) {
   const rootcertbundle = join(dir, 'token-cert.pem');
   await writeFile(rootcertbundle, signingKey.certPem);
-  return { token: { realm, service: TOKEN_SERVICE, issuer: TOKEN_ISSUER, rootcertbundle } };
+  return { token: { realm, service, issuer: TOKEN_ISSUER, rootcertbundle } };
 }
 
 /** Start a real distribution registry on a free loopback port; registers t.teardown(stop) when t is given. */
@@ -334,7 +341,12 @@ export async function startRegistry(
   t?: ExecutionContext,
   options: StartRegistryOptions = {},
 ): Promise<TestRegistry> {
-  const { auth = 'none', users = DEFAULT_USERS, relativeUrls = false } = options;
+  const {
+    auth = 'none',
+    users = DEFAULT_USERS,
+    relativeUrls = false,
+    tokenService = TOKEN_SERVICE,
+  } = options;
   const binary = await resolveRegistryBinary();
   const dir = await mkdtemp(join(tmpdir(), 'ociferry-registry-'));
   const rootDir = join(dir, 'root');
@@ -360,12 +372,12 @@ export async function startRegistry(
     if (auth === 'token') {
       const signingKey = await tokenSigningKey();
       tokenServer = await startTokenServer({
-        service: TOKEN_SERVICE,
+        service: tokenService,
         issuer: TOKEN_ISSUER,
         users,
         signingKey,
       });
-      authSection = await tokenAuthConfig(tokenServer.realm, signingKey, dir);
+      authSection = await tokenAuthConfig(tokenServer.realm, tokenService, signingKey, dir);
     }
     let tls: RegistryConfig['tls'];
     if (options.tls) {
@@ -391,7 +403,7 @@ export async function startRegistry(
       const basic = `Basic ${Buffer.from(`${user}:${known.password}`).toString('base64')}`;
       if (tokenServer === undefined) return basic;
       const realm = new URL(tokenServer.realm);
-      realm.searchParams.set('service', TOKEN_SERVICE);
+      realm.searchParams.set('service', tokenService);
       for (const scope of scopes) realm.searchParams.append('scope', scope);
       const res = await request(realm, {
         dispatcher: agent,
@@ -412,7 +424,7 @@ export async function startRegistry(
       auth,
       rootDir,
       users,
-      ...(tokenServer ? { tokenRealm: tokenServer.realm, tokenService: TOKEN_SERVICE } : {}),
+      ...(tokenServer ? { tokenRealm: tokenServer.realm, tokenService } : {}),
       tokenRequests: tokenServer?.requests ?? [],
       authorize,
       requests: async (filter = {}) => {

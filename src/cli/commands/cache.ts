@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import {
   type CacheCheckResult,
+  type CacheCopyResult,
   type CacheExportTarget,
   type CacheImportSource,
   type CacheMode,
@@ -42,15 +43,29 @@ const CACHE_DIR_HELP = `keep cache configs here across runs (the least recently 
 const CSV_HELP = `Caches are named in BuildKit's CSV syntax:
   type=registry,ref=HOST/REPO:TAG[,mode=min|max]     (a bare HOST/REPO:TAG also works for --from)
   type=local,src=DIR|dest=DIR[,tag=T][,digest=D]     (store= is accepted as the old name)
-registry.insecure=true on a registry cache skips TLS certificate verification. ociferry has one
-TLS setting per run, so it then applies to every registry the command talks to, as --insecure
-does (a warning names the caches that asked). A plain-HTTP registry needs --plain-http.`;
+registry.insecure=true on a registry cache skips TLS certificate verification for that registry
+only (a warning names it); --insecure skips it for every registry. Loopback registries
+(localhost, 127.0.0.0/8, [::1]) are reached over HTTPS or plain HTTP automatically; any other
+plain-HTTP registry needs --plain-http, which forces plain HTTP.`;
+
+/** Which cache form which reader takes (see src/cache/readers.ts). */
+const FORMS_HELP = `Cache forms and who reads them:
+  image-manifest  (image-manifest=true, BuildKit's default) BuildKit v0.12 and later, Harbor.
+                  Not BuildKit before v0.12 (Docker Engine 20.10): it rebuilds without a word.
+  index           (image-manifest=false) every BuildKit version. Not Harbor (404 on the push).
+  manifest-list   (oci-mediatypes=false) every BuildKit version. Not Harbor.
+  inline          (an image built with inline cache) every BuildKit version, every registry.
+A copy without mode=, image-manifest= or oci-mediatypes= keeps the source's form and digest; an
+inline cache is copied as its image. image-manifest= sets the wrapping and oci-mediatypes= the
+media types, the other kept from the source. Before writing an index or Docker list to a
+registry whose /v2/ challenge names Harbor's token service, cache copy warns.`;
 
 /** `ociferry cache check` and `ociferry cache copy`: BuildKit caches without pulling layers. */
 export function cacheCommands(program: Command, run: Run): void {
   const cache = program
     .command('cache')
-    .description('Check and copy BuildKit build caches (registry and local).');
+    .description('Check and copy BuildKit build caches (registry and local).')
+    .addHelpText('after', `\n${CSV_HELP}`);
 
   cache
     .command('check')
@@ -84,14 +99,18 @@ Examples:
     .command('copy')
     .summary('copy a BuildKit cache to registries or local stores')
     .description(
-      'Copy a BuildKit cache: blobs already there are skipped, blobs on the same registry mounted, the rest streamed. mode=max in the same format keeps the manifest byte for byte; mode=min keeps what the --key records (default: the newest result) reach.',
+      'Copy a BuildKit cache: blobs already there are skipped, blobs on the same registry mounted, the rest streamed. Without mode=, image-manifest= or oci-mediatypes= the cache is copied as it is (same manifest, same digest; an inline cache stays an image). mode=min keeps what the --key records (default: the newest result) reach; image-manifest= and oci-mediatypes= change the form (each one property, the rest kept from the source).',
     )
     .requiredOption('--from <csv>', 'cache to read', parseImport)
     .requiredOption('--to <csv>', 'where to write it (repeatable)', collectExport)
     .addOption(
       new Option('--mode <mode>', 'mode for every --to, overriding theirs').choices(['min', 'max']),
     )
-    .option('--key <digest>', 'with mode=min: keep what this key reaches (repeatable)', collectKeys)
+    .option(
+      '--key <digest>',
+      'keep what this key reaches (repeatable; implies mode=min where no mode is given)',
+      collectKeys,
+    )
     .option('--ignore-error', 'report a failed destination and go on (ignore-error=true)')
     .option(
       '--concurrency <n>',
@@ -103,16 +122,24 @@ Examples:
       'after',
       `
 ${CSV_HELP}
-  --to takes BuildKit's export keys: mode, image-manifest, oci-mediatypes, ignore-error, reset.
+  --to takes BuildKit's export keys: mode, image-manifest, oci-mediatypes, ignore-error, reset
+  (compression= only applies to new blobs, and a copy makes none).
+
+${FORMS_HELP}
 
 With --json, prints {"digest", "mediaType", "blobs": {"mounted", "skipped", "uploaded",
-"bytesUploaded", "bytesDownloaded"}, "requests"} (digest of the first destination, blobs and
-requests summed), then "source", "destinations" and "warnings".
+"bytesUploaded", "bytesDownloaded"}, "requests", "size", "tags"} (digest of the first
+destination, blobs and requests summed; bytesDownloaded counts blob bytes that crossed the
+network), then "source", "sourceFormat", "destinations" (each with "mode", "format", "rebuilt"
+and "converted": null when copied as is, else {"mode": "min"} and/or {"form": FORM}) and
+"warnings".
 
 Examples:
   $ ociferry cache copy --from type=registry,ref=ghcr.io/org/app:cache \\
-      --to type=registry,ref=registry.example/app:cache,mode=max
-  $ ociferry cache copy --from type=local,src=./cache --to type=registry,ref=ghcr.io/org/app:cache --mode min`,
+      --to type=registry,ref=registry.example/app:cache
+  $ ociferry cache copy --from type=local,src=./cache \\
+      --to type=registry,ref=harbor.example/app:cache,image-manifest=true
+  $ ociferry cache copy --from ghcr.io/org/app:cache --to type=local,dest=./cache,mode=min`,
     )
     .action((options: CacheCopyOptions, command: Command) =>
       run(command, (ctx) => copy(ctx, options)),
@@ -162,25 +189,44 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
         cacheDir: options.cacheDir,
         signal: ctx.signal,
         onEvent,
+        // Printed as they arise: a warning about a destination matters most when it then fails.
+        onWarning: (warning) => ctx.info(`warning: ${warning}`),
       }),
-    ({ source, destinations, warnings }) => ({
-      source,
-      destinations: destinations.map((outcome) => {
-        if (outcome.status === 'failed') return outcome;
-        const { converted: _, ...exported } = outcome;
-        return exported;
-      }),
-      warnings,
-    }),
+    copyJson,
     options.to.every((target) => target.type === 'local'),
   );
   for (const outcome of result.destinations) {
     if (outcome.status === 'exported') {
-      const how = `mode=${outcome.mode}, ${outcome.format}${outcome.rebuilt ? ', rebuilt' : ''}`;
-      ctx.info(`exported to ${outcome.target}: ${outcome.digest} (${how})`);
+      ctx.info(`exported to ${outcome.target}: ${outcome.digest} (${howCopied(result, outcome)})`);
     }
   }
-  for (const warning of result.warnings) ctx.info(`warning: ${warning}`);
+}
+
+/** The `--json` fields of a cache copy after the contract's. */
+function copyJson(result: CacheCopyResult): Record<string, unknown> {
+  const { source, sourceFormat, destinations, warnings } = result;
+  return {
+    source,
+    sourceFormat,
+    destinations: destinations.map((outcome) =>
+      outcome.status === 'failed' ? outcome : { ...outcome, converted: outcome.converted ?? null },
+    ),
+    warnings,
+  };
+}
+
+/** `as is, index` or `converted: mode=min, image-manifest -> index`. */
+function howCopied(
+  result: CacheCopyResult,
+  outcome: Extract<CacheCopyResult['destinations'][number], { status: 'exported' }>,
+): string {
+  const { converted } = outcome;
+  if (!converted) return `as is, ${outcome.format}`;
+  const changes = [
+    ...(converted.mode ? [`mode=${converted.mode}`] : []),
+    ...(converted.form ? [`${result.sourceFormat} -> ${converted.form}`] : []),
+  ];
+  return `converted: ${changes.join(', ')}${converted.form ? '' : `, ${outcome.format}`}`;
 }
 
 /** The `--json` object: the contract's fields first, then the warnings. */
