@@ -150,6 +150,13 @@ interface Loaded {
   readonly item: CacheItem<CacheSource>;
 }
 
+/** A content link of a record: where it sits, and the parents whose completion computes it. */
+interface SlowLink {
+  readonly group: number;
+  readonly position: number;
+  readonly parents: readonly number[];
+}
+
 /** BuildKit's scheduler reduced to what decides loaded / run, over a build's records. */
 class SolverModel {
   readonly #graph: CacheGraph;
@@ -163,12 +170,16 @@ class SolverModel {
   /** Keys as far as known now (content keys of incomplete parents left out), by record. */
   #partial = new Map<number, CacheKey>();
   #layerOf: Map<number, string> | undefined;
+  readonly #slow: readonly SlowLink[][];
+  readonly #anySlow: boolean;
 
   constructor(graph: CacheGraph, store: CacheKeyStore<CacheSource>, presence: BlobPresence) {
     this.#graph = graph;
     this.#store = store;
     this.#presence = presence;
     this.#keys = recordKeys(graph);
+    this.#slow = SolverModel.slowLinks(graph.config.records);
+    this.#anySlow = this.#slow.some((links) => links.length > 0);
   }
 
   get records(): readonly CacheRecord[] {
@@ -234,60 +245,86 @@ class SolverModel {
    */
   #slowParents(index: number): number[] {
     const parents: number[] = [];
-    for (const group of (this.records[index] as CacheRecord).inputs) {
-      const definitions = group.filter(
-        (input) => !this.#isContentLink(group, input.link, input.selector),
-      );
-      if (definitions.length === group.length) continue;
-      for (const input of definitions) {
-        if (!this.#complete.has(input.link)) parents.push(input.link);
-      }
+    for (const slow of this.#slow[index] ?? []) {
+      for (const parent of slow.parents) if (!this.#complete.has(parent)) parents.push(parent);
     }
     return parents;
   }
 
-  #isContentLink(
-    group: CacheRecord['inputs'][number],
-    link: number,
-    selector: string | undefined,
-  ): boolean {
-    if (selector || (this.records[link] as CacheRecord).inputs.length > 0) return false;
-    return group.some(
-      (other) => other.selector || (this.records[other.link] as CacheRecord).inputs.length > 0,
+  /** Per record, its content links: group, position in the group, and the parents they need. */
+  static slowLinks(records: readonly CacheRecord[]): SlowLink[][] {
+    const hasInputs = (link: number) => (records[link] as CacheRecord).inputs.length > 0;
+    return records.map((record) =>
+      record.inputs.flatMap((group, g) => {
+        const isContent = group.map((input) => !input.selector && !hasInputs(input.link));
+        if (isContent.every(Boolean)) return [];
+        const parents = group.filter((_, p) => !isContent[p]).map((input) => input.link);
+        return group.flatMap((_, p) => (isContent[p] ? [{ group: g, position: p, parents }] : []));
+      }),
     );
   }
 
+  /** A link whose content key is not known yet: its parents have not completed. */
+  #pending(index: number, group: number, position: number): boolean {
+    const slow = this.#slow[index]?.find((s) => s.group === group && s.position === position);
+    return slow !== undefined && !slow.parents.every((parent) => this.#complete.has(parent));
+  }
+
   /** The key of a record as the solver knows it now: content keys of incomplete parents left out. */
-  #partialKey(index: number): CacheKey {
+  #partialKey(root: number): CacheKey {
+    if (!this.#anySlow) return this.#keys[root] as CacheKey;
+    const known = (index: number) => this.#complete.has(index) || this.#partial.has(index);
+    // Post-order without recursion: builds may be thousands of steps deep.
+    const stack = [root];
+    while (stack.length > 0) {
+      const index = stack[stack.length - 1] as number;
+      if (known(index)) {
+        stack.pop();
+        continue;
+      }
+      const record = this.records[index] as CacheRecord;
+      const parents = record.inputs.flatMap((group, g) =>
+        group.filter((input, p) => !known(input.link) && !this.#pending(index, g, p)),
+      );
+      if (parents.length > 0) {
+        stack.push(...parents.map((input) => input.link));
+        continue;
+      }
+      stack.pop();
+      this.#partial.set(index, this.#assemble(index));
+    }
+    return this.#current(root);
+  }
+
+  #current(index: number): CacheKey {
+    return this.#complete.has(index)
+      ? (this.#keys[index] as CacheKey)
+      : (this.#partial.get(index) as CacheKey);
+  }
+
+  /** A record's key from its parents' current keys, its pending content links left out. */
+  #assemble(index: number): CacheKey {
     const full = this.#keys[index] as CacheKey;
-    if (this.#complete.has(index)) return full;
-    const known = this.#partial.get(index);
-    if (known) return known;
     const record = this.records[index] as CacheRecord;
     let changed = false;
     const inputs = record.inputs.map((group, g) => {
-      const fullGroup = full.inputs[g] as readonly CacheKeyInput[];
       const kept: CacheKeyInput[] = [];
-      group.forEach((input, position) => {
-        if (this.#isContentLink(group, input.link, input.selector)) {
-          const parents = group.filter(
-            (other) => !this.#isContentLink(group, other.link, other.selector),
-          );
-          if (!parents.every((parent) => this.#complete.has(parent.link))) {
-            changed = true;
-            return;
-          }
+      group.forEach((input, p) => {
+        if (this.#pending(index, g, p)) {
+          changed = true;
+          return;
         }
-        const alternative = fullGroup[position] as CacheKeyInput;
-        const key = this.#partialKey(input.link);
-        if (key !== alternative.key) changed = true;
-        kept.push(key === alternative.key ? alternative : { ...alternative, key });
+        const alternative = full.inputs[g]?.[p] as CacheKeyInput;
+        const key = this.#current(input.link);
+        if (key === alternative.key) kept.push(alternative);
+        else {
+          changed = true;
+          kept.push({ ...alternative, key });
+        }
       });
       return kept;
     });
-    const key = changed ? { digest: full.digest, inputs } : full;
-    this.#partial.set(index, key);
-    return key;
+    return changed ? { digest: full.digest, inputs } : full;
   }
 
   async explain(

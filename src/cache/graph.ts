@@ -152,16 +152,21 @@ export class CacheGraph {
 
   /** Every result of every record, in record order (results, then chained results). */
   allResults(): GraphResult[] {
-    const results: GraphResult[] = [];
-    this.config.records.forEach((record, index) => {
-      for (const result of record.results) {
-        results.push(this.#result(index, record.digest, result.createdAt, result.layer));
-      }
-      for (const chained of record.chains) {
-        results.push(this.#chainedResult(index, record.digest, chained.createdAt, chained.layers));
-      }
-    });
-    return results;
+    return this.config.records.flatMap((_, index) => this.resultsOf(index));
+  }
+
+  /** The results of the record at `index`: its results, then its chained results. */
+  resultsOf(index: number): GraphResult[] {
+    const record = this.config.records[index];
+    if (!record) return [];
+    return [
+      ...record.results.map((result) =>
+        this.#result(index, record.digest, result.createdAt, result.layer),
+      ),
+      ...record.chains.map((chained) =>
+        this.#chainedResult(index, record.digest, chained.createdAt, chained.layers),
+      ),
+    ];
   }
 
   /**

@@ -94,14 +94,8 @@ export async function listCache(
   const history = await layerHistory(opened, { signal: options.signal });
   const { records } = opened.config;
   const layers = stepLayers(graph);
-  const resultsByRecord = new Map<number, GraphResult[]>();
-  for (const result of graph.allResults()) {
-    const list = resultsByRecord.get(result.record);
-    if (list) list.push(result);
-    else resultsByRecord.set(result.record, [result]);
-  }
   const listed = buildOrder(records, finalRecords(records)).map((index) =>
-    listRecord(opened, resultsByRecord, index, layers, history),
+    listRecord(opened, graph, index, layers, history),
   );
   let bytes = 0;
   for (const descriptor of opened.blobs.values()) bytes += descriptor.size;
@@ -117,7 +111,7 @@ export async function listCache(
 
 function listRecord(
   source: CacheSource,
-  resultsByRecord: ReadonlyMap<number, GraphResult[]>,
+  graph: CacheGraph,
   index: number,
   layers: ReadonlyMap<number, string>,
   history: ReadonlyMap<string, string>,
@@ -131,7 +125,7 @@ function listRecord(
       return link.selector ? { ...base, selector: link.selector } : base;
     }),
   );
-  const results = (resultsByRecord.get(index) ?? []).map((result) => listResult(source, result));
+  const results = graph.resultsOf(index).map((result) => listResult(source, result));
   const layer = layers.get(index);
   const createdBy = layer === undefined ? undefined : history.get(layer);
   return {

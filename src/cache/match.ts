@@ -116,17 +116,8 @@ export class CacheKeyStore<S extends KeyStoreSource = KeyStoreSource> {
 
   #add(source: S): void {
     const { records } = source.graph.config;
-    // The importer keeps one result per record: each it parses replaces the one before,
-    // `results` first, then `chains` (written by BuildKit v0.10 and later; v0.8 ignores them).
-    const kept = new Map<number, GraphResult>();
-    for (const result of source.graph.allResults()) kept.set(result.record, result);
     const items = records.map(
-      (record, index): CacheItem<S> => ({
-        source,
-        record: index,
-        digest: record.digest.toLowerCase(),
-        result: kept.get(index),
-      }),
+      (record, index): CacheItem<S> => new StoredItem(source, index, record.digest.toLowerCase()),
     );
     items.forEach((item, index) => {
       const record = records[index] as CacheRecord;
@@ -157,6 +148,29 @@ export class CacheKeyStore<S extends KeyStoreSource = KeyStoreSource> {
       if (found.size === 0) return [];
     }
     return [...(found ?? [])];
+  }
+}
+
+/** A record of an imported cache; its result's layer chain is worked out on first use. */
+class StoredItem<S extends KeyStoreSource> implements CacheItem<S> {
+  readonly source: S;
+  readonly record: number;
+  readonly digest: string;
+  #result: GraphResult | undefined | null = null;
+
+  constructor(source: S, record: number, digest: string) {
+    this.source = source;
+    this.record = record;
+    this.digest = digest;
+  }
+
+  /**
+   * The importer keeps one result per record: each it parses replaces the one before, `results`
+   * first, then `chains` (written by BuildKit v0.10 and later; v0.8 ignores them).
+   */
+  get result(): GraphResult | undefined {
+    if (this.#result === null) this.#result = this.source.graph.resultsOf(this.record).at(-1);
+    return this.#result;
   }
 }
 

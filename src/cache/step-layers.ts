@@ -1,4 +1,5 @@
-import type { CacheRecord } from './config.ts';
+import type { CacheLayer, CacheRecord } from './config.ts';
+import { compareGoTimes } from './go-time.ts';
 import type { CacheGraph } from './graph.ts';
 import { finalRecords } from './order.ts';
 
@@ -10,10 +11,9 @@ import { finalRecords } from './order.ts';
  */
 export function stepLayers(graph: CacheGraph): Map<number, string> {
   const layers = new Map<number, string>();
-  graph.config.records.forEach((_, index) => {
-    const result = graph.newestResult(index);
-    const top = result?.layers[result.layers.length - 1];
-    if (top) layers.set(index, top.blob);
+  graph.config.records.forEach((record, index) => {
+    const top = newestTop(graph, record);
+    if (top !== undefined) layers.set(index, top);
   });
   for (const final of finalRecords(graph.config.records)) alignLine(graph, final, layers);
   return layers;
@@ -47,4 +47,16 @@ function alignLine(graph: CacheGraph, final: number, layers: Map<number, string>
     const blob = chain[chain.length - 1 - k];
     if (blob !== undefined && !layers.has(index)) layers.set(index, blob);
   });
+}
+
+/** The top layer of the record's newest result (first on ties), without walking its chain. */
+function newestTop(graph: CacheGraph, record: CacheRecord): string | undefined {
+  let best: { createdAt: string; layer: number } | undefined;
+  const consider = (createdAt: string, layer: number | undefined) => {
+    if (layer === undefined) return;
+    if (!best || compareGoTimes(createdAt, best.createdAt) > 0) best = { createdAt, layer };
+  };
+  for (const result of record.results) consider(result.createdAt, result.layer);
+  for (const chained of record.chains) consider(chained.createdAt, chained.layers.at(-1));
+  return best === undefined ? undefined : (graph.config.layers[best.layer] as CacheLayer).blob;
 }

@@ -1,10 +1,16 @@
-/** Inline-cache images rebuilt from the caches real BuildKit wrote (fixtures/recorded). */
+/** Caches for explain tests: inline-cache images rebuilt from what real BuildKit wrote, hand-made configs. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { cacheManifest } from '../../src/cache/export.ts';
+import {
+  CACHE_CONFIG_MEDIA_TYPE,
+  type CacheConfig,
+  serializeCacheConfig,
+} from '../../src/cache/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { OCI_MANIFEST } from '../../src/registry/index.ts';
+import { type Descriptor, OCI_MANIFEST } from '../../src/registry/index.ts';
 import { tempDir } from './_support.ts';
 
 const RECORDED = path.resolve(import.meta.dirname, '../../fixtures/recorded/buildkit-inline.json');
@@ -87,6 +93,42 @@ export async function writeSampleImages(
     };
     await store.writeBytes(manifestDesc, manifest);
     await store.putTag(name, manifestDesc);
+  }
+  return dir;
+}
+
+/**
+ * Write hand-made cache configs into one layout, each tagged with its name, as image-manifest
+ * caches; every blob the configs' layers name gets a small stand-in (`blob` is the bytes' digest
+ * only if the caller made it so: the layout stores the bytes under the blob's own digest).
+ */
+export async function writeConfigCaches(
+  t: ExecutionContext,
+  caches: Record<string, CacheConfig>,
+  layerBytes: ReadonlyMap<string, Buffer>,
+): Promise<string> {
+  const dir = await tempDir(t, 'ociferry-cfg-');
+  const store = await LayoutStore.open(dir);
+  const written = new Map<string, Descriptor>();
+  for (const [blob, bytes] of layerBytes) {
+    const descriptor = { mediaType: LAYER, digest: blob, size: bytes.length };
+    await store.writeBytes(descriptor, bytes);
+    written.set(blob, descriptor);
+  }
+  for (const [name, config] of Object.entries(caches)) {
+    const bytes = serializeCacheConfig(config);
+    const descriptor = {
+      mediaType: CACHE_CONFIG_MEDIA_TYPE,
+      digest: digestBytes(bytes),
+      size: bytes.length,
+    };
+    await store.writeBytes(descriptor, bytes);
+    const layers = [...new Set(config.layers.map((layer) => layer.blob))].map(
+      (blob) => written.get(blob) as Descriptor,
+    );
+    const manifest = cacheManifest('image-manifest', descriptor, layers);
+    await store.writeBytes(manifest.descriptor, manifest.bytes);
+    await store.putTag(name, manifest.descriptor);
   }
   return dir;
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { type CacheExplanation, CacheImportCache, explainCache } from '../../src/cache/index.ts';
-import { writeSampleImages } from './_buildkit.ts';
+import { digestBytes } from '../../src/digest/index.ts';
+import { writeConfigCaches, writeSampleImages } from './_buildkit.ts';
 
 /** Each step as `createdBy (or digest prefix): code`, in build order. */
 const outline = (result: CacheExplanation) =>
@@ -149,4 +150,44 @@ test('a --from that does not exist is skipped with a warning', async (t) => {
   t.is(result.cached, 5);
   t.is(result.from.length, 1);
   t.regex(result.warnings[0] ?? '', /no tag nope/);
+});
+
+test('a build thousands of steps deep is explained without deep recursion', async (t) => {
+  const depth = 3000;
+  // Every layer is the same blob on top of another: the chain is deep, the layout small.
+  const bytes = Buffer.from('a layer\n');
+  const blob = digestBytes(bytes);
+  const layers = Array.from({ length: depth }, (_, i) => ({ blob, parent: i - 1 }));
+  const hex = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+  // Record 0: base, record 1: content of the first step's files, then step i links from i-1
+  // (and, for a COPY --from shape, from the content key of its parent's files).
+  const chain = (content: number) => ({
+    layers,
+    records: [
+      { digest: hex(1), results: [], chains: [], inputs: [] },
+      { digest: hex(content), results: [], chains: [], inputs: [] },
+      ...Array.from({ length: depth }, (_, i) => ({
+        digest: hex(100 + i),
+        results: [{ layer: i, createdAt: '2026-01-01T00:00:00Z' }],
+        chains: [],
+        inputs:
+          i === 0
+            ? [[{ link: 0 }], [{ link: 1 }]]
+            : [[{ link: 1 + i, selector: hex(7) }, { link: 1 }]],
+      })),
+    ],
+  });
+  const dir = await writeConfigCaches(t, { v1: chain(2), v2: chain(3) }, new Map([[blob, bytes]]));
+  const cache = new CacheImportCache();
+  const same = await explainCache(`type=local,src=${dir},tag=v1`, `type=local,src=${dir},tag=v1`, {
+    cache,
+  });
+  t.like(same, { total: depth, cached: depth, finalCached: true });
+  const changed = await explainCache(
+    `type=local,src=${dir},tag=v2`,
+    `type=local,src=${dir},tag=v1`,
+    { cache },
+  );
+  t.like(changed, { total: depth, cached: 0, finalCached: false });
+  t.is(changed.steps[0]?.code, 'content-changed');
 });
