@@ -104,7 +104,7 @@ async function throughDisk(
     }
   }
   try {
-    await store.writeBlob(descriptor, fetch, { signal, sourceVerified: true });
+    await store.writeBlob(descriptor, fetch, { signal });
   } catch (error) {
     if (!isFileSystemError(error) || signal?.aborted) throw error;
     return direct();

@@ -7,4 +7,10 @@ export {
 } from './digest.ts';
 export { DigestMismatchError, InvalidDigestError, SizeMismatchError } from './errors.ts';
 export { createHasher, digestBytes, type Hasher } from './hasher.ts';
-export { DigestVerifier, type VerifierOptions, verifiedStream } from './verifier.ts';
+export { markVerified, verifiedDigest, verifies } from './verified.ts';
+export {
+  DigestVerifier,
+  ensureVerified,
+  type VerifierOptions,
+  verifiedStream,
+} from './verifier.ts';

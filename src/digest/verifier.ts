@@ -2,6 +2,7 @@ import { pipeline, type Readable, Transform, type TransformCallback } from 'node
 import { parseDigest } from './digest.ts';
 import { DigestMismatchError, SizeMismatchError } from './errors.ts';
 import { createHasher, type Hasher } from './hasher.ts';
+import { markVerified, verifies } from './verified.ts';
 
 /** Options of {@link DigestVerifier}. */
 export interface VerifierOptions {
@@ -11,7 +12,8 @@ export interface VerifierOptions {
   source?: string;
   /**
    * Default true. False when an upstream verifier in the same pipeline already checks this
-   * digest (a provider's whole read): only the size is counted and checked, saving a second hash.
+   * digest (a stream marked as verifying it): only the size is counted and checked, saving a
+   * second hash. A verifier that does not hash carries no verification mark of its own.
    */
   hash?: boolean;
 }
@@ -20,6 +22,7 @@ export interface VerifierOptions {
  * Pass-through stream that hashes what flows through it and fails with
  * {@link DigestMismatchError} (or {@link SizeMismatchError}) at the end if the bytes do not
  * match. Consumers must treat data as good only once the stream has finished without error.
+ * A hashing verifier is marked as verifying its digest ({@link markVerified}).
  */
 export class DigestVerifier extends Transform {
   readonly expected: string;
@@ -33,6 +36,7 @@ export class DigestVerifier extends Transform {
     const parsed = parseDigest(expected);
     this.expected = parsed.digest;
     this.#hasher = options.hash === false ? undefined : createHasher(parsed.algorithm);
+    if (this.#hasher) markVerified(this, parsed.digest);
     this.#bytes = 0;
     this.#size = options.size;
     this.#source = options.source;
@@ -88,4 +92,17 @@ export function verifiedStream(
   const verifier = new DigestVerifier(expected, options);
   pipeline(source, verifier, () => undefined);
   return verifier;
+}
+
+/**
+ * `source` as a stream that verifies `expected`: itself when it says it does (see
+ * `verifiedDigest`), else seen through a {@link DigestVerifier}. What a reader that must never
+ * take wrong bytes for the blob (a store, an extraction) calls on a stream of unknown origin.
+ */
+export function ensureVerified(
+  source: Readable,
+  expected: string,
+  options: VerifierOptions = {},
+): Readable {
+  return verifies(source, expected) ? source : verifiedStream(source, expected, options);
 }

@@ -2,7 +2,7 @@ import { link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestVerifier, parseDigest } from '../digest/index.ts';
+import { DigestVerifier, parseDigest, verifies } from '../digest/index.ts';
 import { countingStage } from '../util/counting.ts';
 import { syncDir, tempPath } from './atomic.ts';
 import { errorCode } from './errno.ts';
@@ -20,8 +20,6 @@ export interface IngestOptions {
   readonly signal?: AbortSignal | undefined;
   /** Called with the running total of bytes written. */
   readonly onProgress?: ((bytes: number) => void) | undefined;
-  /** The source verifies this digest itself (a provider's whole read): check the size only. */
-  readonly sourceVerified?: boolean | undefined;
   /** A wrong file holds the final name: replace it (atomically) instead of keeping it. */
   readonly replace?: boolean | undefined;
 }
@@ -72,7 +70,7 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /**
  * Stream `source` into `path`: into a temp file in the same directory, through a
- * {@link DigestVerifier}, fsync, then a no-replace commit (a rename over `path` with `replace`).
+ * {@link DigestVerifier} (checking the size only when `source` verifies the digest itself), fsync, then a no-replace commit (a rename over `path` with `replace`).
  * Returns false when another writer committed the same digest first. On any failure the temp
  * file is removed and `source` destroyed.
  */
@@ -104,7 +102,10 @@ export async function ingestBlob(
     ];
     await pipeline(
       source,
-      new DigestVerifier(options.digest, { size: options.size, hash: !options.sourceVerified }),
+      new DigestVerifier(options.digest, {
+        size: options.size,
+        hash: !verifies(source, options.digest),
+      }),
       ...stages,
       // Chunks that arrive while a write is in flight go out together in one writev: with the
       // default 16 KiB mark every 64 KiB socket read was a write of its own, and a pull spent

@@ -39,8 +39,9 @@ export interface WriteBlobOptions {
   /** Called with the running total of bytes written. */
   onProgress?: (bytes: number) => void;
   /**
-   * The source is a verifying stream of this very digest (a provider's whole read), so the bytes
-   * are not hashed a second time; the size is still checked, and a source error still aborts.
+   * @deprecated Ignored: a source that verifies the digest itself says so on the stream
+   * (`markVerified`, as every verifying stream of ociferry does), and only then are its bytes
+   * not hashed a second time.
    */
   sourceVerified?: boolean;
 }
@@ -122,7 +123,8 @@ export class LayoutStore {
 
   /**
    * Stream a blob into the store, verifying its digest (and size when given); nothing appears
-   * under the final name unless it is complete and verified. Returns false when the blob was
+   * under the final name unless it is complete and verified. A stream that verifies this digest
+   * itself (see `verifiedDigest`) is not hashed a second time: only its size is checked. Returns false when the blob was
    * already present: then a `body` function is never called, and a `body` stream is left
    * untouched and unconsumed (the caller destroys it; pass a function to avoid opening one).
    * A file of another size than `desc.size` under the blob's name is not the blob: it is
@@ -177,7 +179,14 @@ export class LayoutStore {
     const abort = options.signal ? childSignal(this.#aborts, options.signal) : undefined;
     try {
       const { digest, size } = desc;
-      return await ingestBlob(path, source, { ...options, signal: abort?.signal, digest, size });
+      const { onProgress, replace } = options;
+      return await ingestBlob(path, source, {
+        signal: abort?.signal,
+        onProgress,
+        replace,
+        digest,
+        size,
+      });
     } finally {
       abort?.dispose();
     }

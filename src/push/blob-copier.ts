@@ -1,4 +1,5 @@
 import { pipeline, type Readable } from 'node:stream';
+import { ensureVerified, markVerified, verifiedDigest } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
 import type { UploadSession } from '../registry/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
@@ -315,7 +316,8 @@ export class BlobCopier {
       // The shared read serves the first attempt only: a retry reads again, on its own.
       const branch = attempts === 1 ? shared?.tee.claim(shared.branch) : undefined;
       if (attempts > 1) shared?.tee.release(shared.branch);
-      if (branch) return counted(branch, uploaded);
+      // A branch fails with its source, which #read made a verifying stream.
+      if (branch) return counted(markVerified(branch, digest), uploaded);
       // Read alone: one counting stage for both directions.
       return this.#read(descriptor, provider, signal, (bytes, download) => {
         if (download) stats.bytesDownloaded += bytes;
@@ -330,7 +332,9 @@ export class BlobCopier {
 
   /**
    * Open one read of the source, reporting its bytes to `count`; those that cross the network
-   * (not from a layout or memory) are downloads and go into the copy's total too.
+   * (not from a layout or memory) are downloads and go into the copy's total too. The stream
+   * verifies the blob: the provider's own when it says so, else one put in front here, so that a
+   * shared read is hashed once for every target it feeds.
    */
   async #read(
     descriptor: Descriptor,
@@ -339,7 +343,11 @@ export class BlobCopier {
     count: (bytes: number, download: boolean) => void,
   ): Promise<Readable> {
     const download = provider.isLocal?.(descriptor.digest) !== true;
-    const body = await provider.fetch(descriptor, { signal });
+    const fetched = await provider.fetch(descriptor, { signal });
+    const body = ensureVerified(fetched, descriptor.digest, {
+      size: descriptor.size,
+      source: provider.description,
+    });
     return counted(body, (bytes) => {
       if (download) this.#bytesDownloaded += bytes;
       count(bytes, download);
@@ -396,11 +404,15 @@ class DroppedTargetError extends OciferryError {
   }
 }
 
-/** `body` through a stage that reports the size of each chunk to `count`. */
+/**
+ * `body` through a stage that reports the size of each chunk to `count`; the stage verifies what
+ * `body` verifies (an error of `body` destroys it).
+ */
 function counted(body: Readable, count: (bytes: number) => void): Readable {
   const counter = countingStage(count);
   pipeline(body, counter, () => undefined);
-  return counter;
+  const digest = verifiedDigest(body);
+  return digest === undefined ? counter : markVerified(counter, digest);
 }
 
 function key(index: number, digest: string): string {

@@ -25,7 +25,7 @@ export class LayoutTarget implements Target {
     open: () => Promise<Readable>,
     options: SignalOption = {},
   ): Promise<void> {
-    await this.store.writeBlob(descriptor, open, { ...options, sourceVerified: true });
+    await this.store.writeBlob(descriptor, open, options);
   }
 
   hasManifest(descriptor: Descriptor): Promise<boolean> {

@@ -39,7 +39,7 @@ export class RegistryTarget implements Target {
     open: () => Promise<Readable>,
     options: SignalOption & { session?: UploadSession } = {},
   ): Promise<void> {
-    return this.repository.uploadBlob(descriptor, open, { ...options, sourceVerified: true });
+    return this.repository.uploadBlob(descriptor, open, options);
   }
 
   async hasManifest(descriptor: Descriptor, options: SignalOption = {}): Promise<boolean> {

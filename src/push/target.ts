@@ -29,9 +29,8 @@ export interface Target {
   cancelUpload?(session: UploadSession): Promise<void>;
   /**
    * Store a blob whose bytes `open` streams; `open` is called only when the target is ready
-   * (after exists and mount failed), possibly more than once when an attempt is retried. The
-   * stream verifies its digest itself (a provider's whole read, see `Provider.fetch`), so the
-   * target checks the size and does not hash the bytes a second time.
+   * (after exists and mount failed), possibly more than once when an attempt is retried. A
+   * stream that verifies its digest itself (see `verifiedDigest`) is not hashed a second time.
    */
   writeBlob(
     descriptor: Descriptor,

@@ -4,6 +4,7 @@ import {
   DigestVerifier,
   parseDigest,
   SizeMismatchError,
+  verifies,
 } from '../digest/index.ts';
 import { discardBody } from './body.ts';
 import { checkStoredDigest } from './content-digest.ts';
@@ -38,9 +39,9 @@ export interface UploadBlobOptions {
   /** A session already opened (a mount answered 202), used by the first attempt. */
   session?: UploadSession;
   /**
-   * The body verifies this digest itself (a provider's whole read): its bytes are not hashed a
-   * second time here, only counted; a mismatch still fails the body stream, and the registry
-   * checks the digest it is given.
+   * @deprecated Ignored: a body that verifies the digest itself says so on the stream
+   * (`markVerified`, as every verifying stream of ociferry does), and only then are its bytes
+   * not hashed a second time here.
    */
   sourceVerified?: boolean;
 }
@@ -163,13 +164,13 @@ async function uploadOnce(
 async function openVerified(
   descriptor: UploadDescriptor,
   body: BlobSource,
-  options: UploadBlobOptions,
 ): Promise<{ stream: DigestVerifier; verified: Promise<void> }> {
   const source = await body();
   const stream = new DigestVerifier(descriptor.digest, {
     size: descriptor.size,
     source: 'the upload source',
-    hash: !options.sourceVerified,
+    // A body that verifies this digest fails on a mismatch by itself: count its bytes only.
+    hash: !verifies(source, descriptor.digest),
   });
   const verified = new Promise<void>((resolve, reject) => {
     pipeline(source, stream, (err) => (err ? reject(err) : resolve()));
@@ -192,7 +193,7 @@ async function sendWhole(
   options: UploadBlobOptions,
 ): Promise<HttpResponse> {
   const { signal } = options;
-  const opened = await openVerified(descriptor, body, options);
+  const opened = await openVerified(descriptor, body);
   let response: HttpResponse;
   try {
     response = await context.transport.request(context.registry, {
@@ -266,7 +267,7 @@ async function putChunks(
   options: UploadBlobOptions,
 ): Promise<void> {
   const { signal } = options;
-  const opened = await openVerified(descriptor, body, options);
+  const opened = await openVerified(descriptor, body);
   let offset = 0;
   try {
     for await (const chunk of fixedChunks(opened.stream, chunkSize)) {

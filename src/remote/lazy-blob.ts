@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { ensureVerified } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../registry/oci.ts';
 import { defaultContext, type OciferryContext } from './ociferry-context.ts';
@@ -65,9 +66,12 @@ export class LazyBlob {
     return this.#sources.sourcesOf(this.descriptor.digest);
   }
 
-  /** Stream the blob from its provider (verified when read whole). */
-  fetch(options?: FetchOptions): Promise<Readable> {
-    return this.provider.fetch(this.descriptor, options);
+  /** Stream the blob from its provider; a whole read verifies the bytes, whatever the provider. */
+  async fetch(options: FetchOptions = {}): Promise<Readable> {
+    const stream = await this.provider.fetch(this.descriptor, options);
+    if (options.range) return stream;
+    const { digest, size } = this.descriptor;
+    return ensureVerified(stream, digest, { size, source: this.provider.description });
   }
 
   /**
@@ -90,12 +94,11 @@ export class LazyBlob {
       });
     return (this.#library ?? defaultContext()).downloads.do(
       key,
-      // A whole read from a provider verifies itself: the store checks the size, not the digest again.
+      // A provider's verifying read is not hashed again by the store; other reads are.
       (shared) =>
         store.writeBlob(this.descriptor, () => this.fetch({ signal: shared }), {
           signal: shared,
           onProgress: report,
-          sourceVerified: true,
         }),
       signal,
     );

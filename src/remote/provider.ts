@@ -36,7 +36,11 @@ export interface Provider {
   isLocal?(digest: string): boolean;
   /** Digest and size if the provider has the blob, undefined if not. May cost a HEAD request. */
   info(digest: string, options?: { signal?: AbortSignal }): Promise<BlobInfo | undefined>;
-  /** Stream a blob; a whole-blob read fails with a digest error if the bytes are wrong. */
+  /**
+   * Stream a blob. A provider that verifies whole reads (fails with a digest error rather than
+   * end on wrong bytes) marks the stream (`markVerified`); an unmarked stream is verified by
+   * whoever reads it (a store, a lazy blob), so a provider need not.
+   */
   fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable>;
   /** Manifests whose `subject` is `digest`, where the provider can list them (registries). */
   referrers?(digest: string, options?: { signal?: AbortSignal }): Promise<Descriptor[]>;

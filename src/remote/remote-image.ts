@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { ensureVerified } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor, ImageManifest, Platform } from '../registry/oci.ts';
 import { mapLimit } from '../util/limiter.ts';
@@ -73,9 +74,11 @@ export class RemoteImage extends RemoteManifest {
     return (await this.config(options)).rootfs.diff_ids;
   }
 
-  /** A verified stream of one of this image's layers. */
-  openLayer(layer: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Readable> {
-    return this.context.provider.fetch(layer, options);
+  /** A verified stream of one of this image's layers (whatever its provider verifies). */
+  async openLayer(layer: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const { provider } = this.context;
+    const stream = await provider.fetch(layer, options);
+    return ensureVerified(stream, layer.digest, { size: layer.size, source: provider.description });
   }
 
   /** Download config and layers and write the manifest blob, without touching index.json. */

@@ -7,10 +7,13 @@ import {
   DigestMismatchError,
   DigestVerifier,
   digestBytes,
+  ensureVerified,
   InvalidDigestError,
   isDigest,
   parseDigest,
   SizeMismatchError,
+  verifiedDigest,
+  verifiedStream,
 } from '../../src/digest/index.ts';
 
 const HELLO_SHA256 = 'sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
@@ -179,5 +182,24 @@ test('a verifier told the source hashes itself checks only the size', async (t) 
       drain,
     ),
     { instanceOf: SizeMismatchError },
+  );
+});
+
+test('a hashing verifier says which digest it verifies; a size-only one does not', (t) => {
+  t.is(verifiedDigest(new DigestVerifier(HELLO_SHA256)), HELLO_SHA256);
+  t.is(verifiedDigest(new DigestVerifier(HELLO_SHA256, { hash: false })), undefined);
+  t.is(verifiedDigest(Readable.from([Buffer.from('hello')])), undefined);
+});
+
+test('ensureVerified keeps a stream that verifies the digest and checks any other', async (t) => {
+  const verified = verifiedStream(Readable.from([Buffer.from('hello')]), HELLO_SHA256);
+  t.is(ensureVerified(verified, HELLO_SHA256), verified);
+  const plain = ensureVerified(Readable.from([Buffer.from('other')]), HELLO_SHA256);
+  t.is(verifiedDigest(plain), HELLO_SHA256);
+  await t.throwsAsync(
+    pipeline(plain, async (s: AsyncIterable<Buffer>) => {
+      for await (const _ of s);
+    }),
+    { instanceOf: DigestMismatchError },
   );
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import test from 'ava';
-import { digestBytes } from '../../src/digest/index.ts';
+import { digestBytes, markVerified } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { killHard, startSlowWriter } from './support/child.ts';
 import { tempDir, tree } from './support/tmp.ts';
@@ -198,4 +198,33 @@ test('readBytes detects a blob corrupted on disk', async (t) => {
   await store.writeBytes(desc, content);
   await writeFile(blobFile(store.dir, desc.digest), 'tampered');
   await t.throwsAsync(store.readBytes(desc.digest), { code: 'DIGEST_MISMATCH' });
+});
+
+test('bytes of a stream that does not verify itself are hashed before they are committed', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LayoutStore.open(dir);
+  const wrong = Buffer.from(content.toString().toUpperCase());
+  await t.throwsAsync(
+    store.writeBlob(desc, () => Readable.from([wrong])),
+    {
+      code: 'DIGEST_MISMATCH',
+    },
+  );
+  t.false(await store.has(desc.digest));
+  t.deepEqual(await sha256Entries(dir), []);
+});
+
+test('a stream that verifies the digest itself is not hashed a second time', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  // A stream that claims to verify: the store checks the size and trusts the claim.
+  const claimed = markVerified(
+    Readable.from([Buffer.from(content.toString().toUpperCase())]),
+    desc.digest,
+  );
+  t.true(await store.writeBlob(desc, claimed));
+  // The same claim for another digest counts for nothing: the bytes are hashed.
+  const wrong = Buffer.from(content.toString().toUpperCase());
+  const other = markVerified(Readable.from([wrong]), digestBytes('other'));
+  const second = await LayoutStore.open(await tempDir(t));
+  await t.throwsAsync(second.writeBlob(desc, other), { code: 'DIGEST_MISMATCH' });
 });

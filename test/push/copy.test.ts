@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { digestBytes } from '../../src/digest/index.ts';
@@ -18,6 +19,7 @@ import {
   OCI_MANIFEST,
   RegistryClient,
 } from '../../src/registry/index.ts';
+import { type Provider, remoteFromBytes } from '../../src/remote/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
@@ -438,6 +440,35 @@ test('a corrupted source byte fails the copy and leaves no manifest on the targe
   });
   t.is(await c.repository(to.host, 'app/dst').headManifest('v1'), undefined);
   t.is(await c.repository(to.host, 'app/dst').headBlob(layer.digest), undefined);
+});
+
+test('a provider that does not verify its reads has its bytes verified before a layout keeps them', async (t) => {
+  const from = await startRegistry(t);
+  await pushFixture(from, 'oci-image', 'app/src');
+  const image = await resolve(`${from.host}/app/src:v1`, { client: client(t) });
+  if (image.kind !== 'image') return t.fail('expected an image');
+  const layer = image.layers[0]!;
+  // Serves every blob right but one layer, whose first byte it flips; verifies nothing itself.
+  const lying: Provider = {
+    description: 'a provider that does not verify',
+    info: (digest) => image.context.provider.info(digest),
+    fetch: async (descriptor) => {
+      const bytes = await buffer(await image.context.provider.fetch(descriptor));
+      if (descriptor.digest === layer.digest) bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+      return Readable.from([bytes]);
+    },
+  };
+  const source = remoteFromBytes(image.descriptor, image.bytes, {
+    ...image.context,
+    provider: lying,
+  });
+  const dir = await tempDir(t);
+  await t.throwsAsync(copy(source, `oci:${dir}:v1`, { client: client(t) }), {
+    code: 'DIGEST_MISMATCH',
+  });
+  const store = await LayoutStore.open(dir, { create: false });
+  t.false(await store.has(layer.digest));
+  t.deepEqual(await store.tags(), []);
 });
 
 /** Push an image with one random layer of `size` bytes as `repo:v1`; returns its blob digests. */

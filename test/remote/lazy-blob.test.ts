@@ -1,9 +1,13 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import test, { type ExecutionContext } from 'ava';
+import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
+import { LazyBlob, type Provider, SourceIndex } from '../../src/remote/index.ts';
 import type { RemoteImage } from '../../src/remote/remote-image.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { Hold, startFaultProxy } from '../helpers/fault-proxy.ts';
@@ -49,4 +53,25 @@ test('when every caller of a download aborts, it stops and its connection closes
     [],
     'no temp file left',
   );
+});
+
+test('unlazy from a provider that does not verify its reads never commits wrong bytes', async (t) => {
+  const bytes = Buffer.from('the right bytes');
+  const descriptor = {
+    mediaType: 'application/octet-stream',
+    digest: digestBytes(bytes),
+    size: 15,
+  };
+  const provider: Provider = {
+    description: 'a provider serving the wrong bytes',
+    info: async () => ({ digest: descriptor.digest, size: descriptor.size }),
+    fetch: async () => Readable.from([Buffer.from('THE RIGHT BYTES')]),
+  };
+  const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-lazy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = await LayoutStore.open(dir);
+  const blob = new LazyBlob(descriptor, provider, 'test', new SourceIndex());
+  await t.throwsAsync(blob.unlazy(store), { code: 'DIGEST_MISMATCH' });
+  t.false(await store.has(descriptor.digest));
+  await t.throwsAsync(async () => text(await blob.fetch()), { code: 'DIGEST_MISMATCH' });
 });
