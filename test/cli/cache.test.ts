@@ -39,6 +39,8 @@ test('cache check reports hits and misses, reading the cache config but no layer
     'layerBytesDownloaded',
     'requests',
   ]);
+  t.is(result.lookup, 'record-digest');
+  t.regex(result.meaning, /not BuildKit's decision/);
   t.is(result.layerBytesDownloaded, 0);
   t.deepEqual(result.misses, [miss]);
   t.is(result.hits.length, 1);

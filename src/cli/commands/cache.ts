@@ -64,7 +64,7 @@ registry whose /v2/ challenge names Harbor's token service, cache copy warns.`;
 export function cacheCommands(program: Command, run: Run): void {
   const cache = program
     .command('cache')
-    .description('Check and copy BuildKit build caches (registry and local).')
+    .description('List, explain, check and copy BuildKit build caches (registry and local).')
     .addHelpText('after', `\n${CSV_HELP}`);
 
   cache
