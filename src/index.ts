@@ -12,3 +12,4 @@ export * from './push/index.ts';
 export * from './reference/index.ts';
 export * from './registry/index.ts';
 export * from './remote/index.ts';
+export * from './service/index.ts';

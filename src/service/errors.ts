@@ -1,0 +1,34 @@
+import { OciferryError } from '../errors.ts';
+
+/** The HTTP status each coded error of the API answers with (docs/cache-service.md). */
+export const SERVICE_ERROR_STATUS: Readonly<Record<string, number>> = {
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  URL_EXPIRED: 403,
+  URL_INVALID: 403,
+  BAD_REQUEST: 400,
+  DIGEST_INVALID: 400,
+  DIGEST_MISMATCH: 400,
+  SIZE_EXCEEDED: 413,
+  BLOB_UNKNOWN: 404,
+  RECORD_UNKNOWN: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  RANGE_NOT_SATISFIABLE: 416,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+/**
+ * An error of the cache service API, on either side: thrown by the server's handlers (and sent as
+ * `{"errors":[{code,message}]}`) and by {@link CacheServiceClient} when the service answers one.
+ */
+export class CacheServiceError extends OciferryError {
+  /** HTTP status of the answer. */
+  readonly status: number;
+
+  constructor(code: string, message: string, options?: { status?: number; cause?: unknown }) {
+    super(code, message, options);
+    this.status = options?.status ?? SERVICE_ERROR_STATUS[code] ?? 500;
+  }
+}

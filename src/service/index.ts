@@ -1,0 +1,19 @@
+export * from './api.ts';
+export { LayoutBlobStore, type ServiceBlobStore } from './blob-store.ts';
+export { CacheServiceClient, type CacheServiceClientOptions } from './client.ts';
+export { CacheServiceError } from './errors.ts';
+export { PgliteDatabase } from './pglite-database.ts';
+export { PostgresDatabase, type PostgresOptions } from './postgres-database.ts';
+export { CacheRecords } from './records.ts';
+export { migrate } from './schema.ts';
+export {
+  type CacheServer,
+  type CacheServerOptions,
+  openServiceDatabase,
+  type RequestLogLine,
+  startCacheServer,
+} from './server.ts';
+export { CacheService, DEFAULT_MAX_BLOB_SIZE, LAYER_MEDIA_TYPES } from './service.ts';
+export { DatabaseError, type SqlDatabase, type SqlExecutor } from './sql.ts';
+export { type Access, type Principal, TokenTable } from './tokens.ts';
+export { generateSigningKey, type SigningKey, type UrlGrant, UrlSigner } from './url-signer.ts';

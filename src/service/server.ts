@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { LayoutBlobStore, type ServiceBlobStore } from './blob-store.ts';
+import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
+import { PgliteDatabase } from './pglite-database.ts';
+import { PostgresDatabase } from './postgres-database.ts';
+import { migrate } from './schema.ts';
+import { CacheService, type RequestFacts } from './service.ts';
+import type { SqlDatabase } from './sql.ts';
+import { TokenTable } from './tokens.ts';
+import { type SigningKey, UrlSigner } from './url-signer.ts';
+
+/** One line of the request log. */
+export interface RequestLogLine {
+  readonly time: string;
+  readonly method: string;
+  /** Path without the query (minted URLs carry their signature there). */
+  readonly path: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly namespace?: string;
+  readonly bytes?: number;
+  readonly code?: string;
+}
+
+/** Options of {@link startCacheServer}. */
+export interface CacheServerOptions {
+  /** `HOST:PORT`, `:PORT` or `PORT`; default `127.0.0.1:7450`; port 0 picks a free one. */
+  listen?: string;
+  /** Directory of the embedded database, the default blob layout and the default token. */
+  dataDir: string;
+  /** `postgres://...`: a PostgreSQL server instead of the embedded database. */
+  database?: string;
+  /** Blob store; default an OCI layout at `DATA/blobs`. */
+  blobs?: ServiceBlobStore;
+  /** Token file (`NAMESPACE rw|ro TOKEN` per line); default one rw token for `default` in `DATA/token`. */
+  tokensFile?: string;
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { cert: string; key: string };
+  /** URL signing keys (the first signs); default one random key per start. */
+  keys?: readonly SigningKey[];
+  /** Minted URLs' lifetime; default 300 s. */
+  urlTtlSeconds?: number;
+  maxBlobSize?: number;
+  /** Base of minted URLs, when clients reach the service by another name than they call it. */
+  publicUrl?: string;
+  /** One JSON log line per request; default none. */
+  log?: (line: RequestLogLine) => void;
+  /** Told notable events (the default token's path). */
+  notice?: (message: string) => void;
+}
+
+/** A running cache service. */
+export interface CacheServer {
+  /** `http://HOST:PORT` (or https). */
+  readonly url: string;
+  readonly service: CacheService;
+  readonly signer: UrlSigner;
+  readonly metrics: ServiceMetrics;
+  /** Re-read the token file (what SIGHUP does); no-op without one. */
+  reloadTokens(): Promise<void>;
+  /** Stop accepting, let requests in flight finish, close the database. */
+  close(): Promise<void>;
+}
+
+/** The database `database` names, or the embedded one in `DATA/db`; tables created. */
+export async function openServiceDatabase(
+  dataDir: string,
+  database?: string,
+): Promise<SqlDatabase> {
+  const db = database
+    ? await PostgresDatabase.open(database)
+    : await PgliteDatabase.open(join(dataDir, 'db'));
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error;
+  }
+  return db;
+}
+
+/** Start `ociferry cache serve`'s server (docs/cache-service.md). */
+export async function startCacheServer(options: CacheServerOptions): Promise<CacheServer> {
+  await mkdir(options.dataDir, { recursive: true });
+  const tokens = options.tokensFile
+    ? await TokenTable.load(options.tokensFile)
+    : await defaultTokens(options.dataDir, options.notice);
+  const blobs = options.blobs ?? (await LayoutBlobStore.open(join(options.dataDir, 'blobs')));
+  const db = await openServiceDatabase(options.dataDir, options.database);
+  const metrics = createServiceMetrics();
+  const signer = new UrlSigner({ keys: options.keys, ttlSeconds: options.urlTtlSeconds });
+  const service = new CacheService({
+    db,
+    blobs,
+    tokens,
+    signer,
+    metrics,
+    maxBlobSize: options.maxBlobSize,
+    publicUrl: options.publicUrl,
+  });
+  let closing = false;
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = path.startsWith('/v1/blobs/') ? '/v1/blobs' : path;
+    const facts: RequestFacts = {};
+    res.once('close', () => {
+      const ms = performance.now() - started;
+      metrics.requests.inc({ route, status: String(res.statusCode) });
+      metrics.duration.observe({ route }, ms / 1000);
+      options.log?.({
+        time: new Date().toISOString(),
+        method: req.method ?? '',
+        path,
+        status: res.statusCode,
+        ms: Math.round(ms * 10) / 10,
+        ...facts,
+      });
+    });
+    if (closing) res.setHeader('connection', 'close');
+    if (path === '/metrics' && req.method === 'GET') {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
+    void service.handle(req, res, facts);
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createHttpServer(onRequest);
+  server.requestTimeout = 0; // uploads of large blobs may take long
+  const { host, port } = parseListen(options.listen ?? '127.0.0.1:7450');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${options.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    service,
+    signer,
+    metrics,
+    async reloadTokens() {
+      if (options.tokensFile) tokens.replace(await TokenTable.load(options.tokensFile));
+    },
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        const done = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await done;
+        await db.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT`. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d{1,5})$/.exec(listen.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new RangeError(`--listen wants HOST:PORT, :PORT or PORT, got ${JSON.stringify(listen)}`);
+  }
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
+}
+
+/** The token in `DATA/token` (made with mode 0600 when missing): rw on namespace `default`. */
+async function defaultTokens(
+  dataDir: string,
+  notice?: (message: string) => void,
+): Promise<TokenTable> {
+  const path = join(dataDir, 'token');
+  let token: string;
+  try {
+    token = (await readFile(path, 'utf8')).trim();
+  } catch {
+    token = randomBytes(32).toString('base64url');
+    await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async () => {
+      token = (await readFile(path, 'utf8')).trim();
+    });
+  }
+  await chmod(path, 0o600);
+  notice?.(`a read-write token for namespace "default" is in ${path}`);
+  return new TokenTable([{ namespace: 'default', access: 'rw', token }]);
+}

@@ -1,0 +1,159 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { CacheServiceClient } from '../../src/service/client.ts';
+import {
+  type CacheServer,
+  type CacheServerOptions,
+  openServiceDatabase,
+  startCacheServer,
+} from '../../src/service/server.ts';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+
+export const TOKENS = {
+  a: 'token-namespace-a-rw-0123456789',
+  aRo: 'token-namespace-a-ro-0123456789',
+  b: 'token-namespace-b-rw-0123456789',
+};
+export const TOKEN_FILE = `a rw ${TOKENS.a}\na ro ${TOKENS.aRo}\nb rw ${TOKENS.b}\n`;
+
+/** Which databases the service tests run on. */
+export type Backend = 'pglite' | 'postgres';
+
+let postgres: Promise<TestPostgres | string> | undefined;
+
+/** One PostgreSQL for the whole test file; a string saying why when none can be had. */
+export function sharedPostgres(): Promise<TestPostgres | string> {
+  postgres ??= (async () => {
+    const why = await postgresUnavailable();
+    return why ?? (await startPostgres());
+  })();
+  return postgres;
+}
+
+export async function stopSharedPostgres(): Promise<void> {
+  await removePgliteTemplate();
+  const pg = await postgres;
+  if (pg && typeof pg !== 'string') await pg.stop();
+}
+
+let databases = 0;
+let template: Promise<string> | undefined;
+
+/**
+ * A migrated, closed PGlite data directory made once per test process: creating one costs
+ * seconds (tens on a busy machine), copying it very little.
+ */
+function pgliteTemplate(): Promise<string> {
+  template ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ociferry-pglite-'));
+    const db = await openServiceDatabase(dir);
+    await db.close();
+    return join(dir, 'db');
+  })();
+  return template;
+}
+
+export async function removePgliteTemplate(): Promise<void> {
+  const dir = await template;
+  if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
+}
+
+/** A service on a fresh data directory (and a fresh database on the shared PostgreSQL). */
+export async function startService(
+  t: ExecutionContext,
+  backend: Backend,
+  options: Partial<CacheServerOptions> = {},
+): Promise<
+  | { server: CacheServer; dataDir: string; client: (token?: string) => CacheServiceClient }
+  | undefined
+> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-'));
+  let database: string | undefined;
+  if (backend === 'postgres') {
+    const pg = await sharedPostgres();
+    if (typeof pg === 'string') {
+      t.log(`skipped on PostgreSQL: ${pg}`);
+      t.pass();
+      return undefined;
+    }
+    const name = `svc_${process.pid}_${databases++}`;
+    const { default: pgModule } = await import('pg');
+    const admin = new pgModule.Client({ connectionString: pg.url });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    database = pg.url.replace(/\/postgres$/, `/${name}`);
+  } else await cp(await pgliteTemplate(), join(dataDir, 'db'), { recursive: true });
+  const tokensFile = join(dataDir, 'tokens');
+  await writeFile(tokensFile, TOKEN_FILE);
+  const server = await startCacheServer({
+    listen: '127.0.0.1:0',
+    dataDir,
+    database,
+    tokensFile,
+    ...options,
+  });
+  t.teardown(async () => {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  return {
+    server,
+    dataDir,
+    client: (token = TOKENS.a) => new CacheServiceClient({ url: server.url, token }),
+  };
+}
+
+/** A random blob with its descriptor. */
+export function blob(size = 1024): { bytes: Buffer; digest: string; size: number } {
+  const bytes = randomBytes(size);
+  return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size };
+}
+
+/** The layer a step makes: the same bytes in every engine, as a reproducible build gives. */
+export function stepLayer(
+  step: string,
+  size: number,
+): { bytes: Buffer; digest: string; size: number } {
+  const seed = createHash('sha512').update(step).digest();
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i < size; i += seed.length) seed.copy(bytes, i);
+  return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size };
+}
+
+export function key(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** An engine's export of a build: a chain of steps, each with one new layer. */
+export async function exportBuild(
+  client: CacheServiceClient,
+  steps: readonly string[],
+  layerSize = 256,
+): Promise<{ keys: string[]; layers: ReturnType<typeof blob>[] }> {
+  const keys = steps.map(key);
+  const layers = steps.map((step) => stepLayer(step, layerSize));
+  const wanted = await client.updateCacheRecords({
+    records: keys.map((digest, i) => ({ digest, results: [{ id: `ref-${steps[i]}` }] })),
+    links: keys.slice(1).map((target, i) => ({ source: keys[i] as string, target, input: 0 })),
+  });
+  const results = [];
+  for (const { digest } of wanted) {
+    const i = keys.indexOf(digest);
+    const chain = layers.slice(0, i + 1);
+    for (const layer of chain) await client.uploadLayer(layer, () => layer.bytes);
+    results.push({
+      recordDigest: digest,
+      layers: chain.map((l) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: l.digest,
+        size: l.size,
+      })),
+    });
+  }
+  if (results.length > 0) await client.updateCacheLayers({ results });
+  return { keys, layers };
+}

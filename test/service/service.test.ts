@@ -1,0 +1,181 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import { request } from 'undici';
+import { CacheServiceError } from '../../src/service/errors.ts';
+import {
+  type Backend,
+  blob,
+  exportBuild,
+  key,
+  startService,
+  stopSharedPostgres,
+  TOKENS,
+} from './_support.ts';
+
+test.after.always(stopSharedPostgres);
+
+const backends: Backend[] = ['pglite', 'postgres'];
+
+async function rejects(promise: Promise<unknown>, code: string): Promise<CacheServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof CacheServiceError && error.code === code) return error;
+    throw error;
+  }
+  throw new Error(`expected ${code}, got success`);
+}
+
+for (const backend of backends) {
+  test(`${backend}: two engines export to one namespace, a third imports the union and finds hits without a URL`, async (t) => {
+    const svc = await startService(t, backend);
+    if (!svc) return;
+    const one = svc.client();
+    const two = svc.client();
+    const a = await exportBuild(one, ['base', 'a1', 'a2']);
+    const b = await exportBuild(two, ['base', 'b1']);
+    t.is(two.minted.upload, 2, 'engine two exports only b1 (base was exported): its chain of 2');
+    const three = svc.client();
+    const config = await three.importCache();
+    const digests = new Set(config.records.map((r) => r.digest));
+    for (const k of [...a.keys, ...b.keys]) t.true(digests.has(k));
+    const b1 = config.records.find((r) => r.digest === key('b1'));
+    t.is(b1?.results.length, 1);
+    const top = config.layers[b1?.results[0]?.layer ?? -1];
+    t.is(top?.blob, b.layers[1]?.digest);
+    t.is(config.layers[top?.parent ?? -1]?.blob, a.layers[0]?.digest, 'base layer shared');
+    t.deepEqual(three.minted, { upload: 0, download: 0, mountUpload: 0 });
+    // Only a real read mints a URL, and the bytes come back verified.
+    const layer = a.layers[2];
+    if (!layer) throw new Error('no layer');
+    const provider = three.provider([{ digest: layer.digest, size: layer.size }]);
+    const desc = { mediaType: 'application/octet-stream', digest: layer.digest, size: layer.size };
+    const chunks: Buffer[] = [];
+    for await (const chunk of await provider.fetch(desc)) chunks.push(chunk as Buffer);
+    t.deepEqual(Buffer.concat(chunks), layer.bytes);
+    t.is(three.minted.download, 1);
+  });
+
+  test(`${backend}: 50 concurrent engine flows on one namespace lose no update`, async (t) => {
+    const svc = await startService(t, backend);
+    if (!svc) return;
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => exportBuild(svc.client(), ['root', `step-${i}`], 64)),
+    );
+    const config = await svc.client().importCache();
+    t.is(config.records.length, 51);
+    for (let i = 0; i < 50; i++) {
+      const record = config.records.find((r) => r.digest === key(`step-${i}`));
+      t.is(record?.results.length, 1, `step-${i} has its result`);
+      t.is(record?.inputs[0]?.length, 1, `step-${i} keeps its link`);
+    }
+  });
+
+  test(`${backend}: bad calls get their coded error and change nothing`, async (t) => {
+    const svc = await startService(t, backend, { maxBlobSize: 4096, urlTtlSeconds: 60 });
+    if (!svc) return;
+    const client = svc.client();
+    await exportBuild(client, ['x']);
+    const before = await client.importCache();
+    const good = blob(100);
+    const url = (await client.getLayerUploadUrl(good.digest, good.size)).url;
+
+    await rejects(svc.client('no-such-token-0123456789').getConfig(), 'UNAUTHORIZED');
+    await rejects(
+      svc.client(TOKENS.aRo).updateCacheRecords({ records: [{ digest: key('y') }] }),
+      'DENIED',
+    );
+    // Another namespace's token sees none of namespace a.
+    const other = svc.client(TOKENS.b);
+    t.is((await other.importCache()).records.length, 0);
+    await rejects(other.getLayerDownloadUrl(before.layers[0]?.blob ?? ''), 'BLOB_UNKNOWN');
+    // Tampered signature, another digest, another direction.
+    await rejects(
+      client.putUrl(url.replace(/sig=./, 'sig=A'), good.size, good.bytes),
+      'URL_INVALID',
+    );
+    const wrong = blob(100);
+    await rejects(
+      client.putUrl(url.replace(good.digest, wrong.digest), wrong.size, wrong.bytes),
+      'URL_INVALID',
+    );
+    await rejects(client.getUrl(url), 'DENIED');
+    // Wrong bytes for the digest; a body over the limit.
+    await rejects(client.putUrl(url, wrong.size, wrong.bytes), 'DIGEST_MISMATCH');
+    const big = blob(5000);
+    await rejects(client.getLayerUploadUrl(big.digest, big.size), 'SIZE_EXCEEDED');
+    const bigUrl = (await client.getLayerUploadUrl(big.digest)).url;
+    await rejects(client.putUrl(bigUrl, big.size, big.bytes), 'SIZE_EXCEEDED');
+    // Malformed JSON; a layer report of a blob never uploaded.
+    const malformed = await request(`${svc.server.url}/v1/records`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.a}`, 'content-type': 'application/json' },
+      body: '{"records": [',
+    });
+    t.is(malformed.statusCode, 400);
+    t.is(
+      ((await malformed.body.json()) as { errors: { code: string }[] }).errors[0]?.code,
+      'BAD_REQUEST',
+    );
+    await rejects(
+      client.updateCacheLayers({
+        results: [
+          { recordDigest: key('x'), layers: [{ mediaType: 'x', digest: good.digest, size: 100 }] },
+        ],
+      }),
+      'BLOB_UNKNOWN',
+    );
+    t.deepEqual(await client.importCache(), before);
+    t.is(await svc.server.service.records.blob('a', good.digest), undefined);
+    t.is(await svc.server.service.records.blob('a', wrong.digest), undefined);
+    const stored = await readdir(join(svc.dataDir, 'blobs', 'blobs', 'sha256'));
+    t.false(stored.includes(wrong.digest.slice(7)));
+    t.false(stored.includes(big.digest.slice(7)));
+    // The good URL still works, and uploading again is idempotent.
+    await client.putUrl(url, good.size, good.bytes);
+    await client.putUrl(url, good.size, good.bytes);
+    t.deepEqual(await svc.server.service.records.blob('a', good.digest), {
+      digest: good.digest,
+      size: 100,
+    });
+  });
+}
+
+test('an expired URL is refused with URL_EXPIRED', async (t) => {
+  const svc = await startService(t, 'pglite', { urlTtlSeconds: 0 });
+  if (!svc) return;
+  const client = svc.client();
+  const layer = blob(10);
+  const { url } = await client.getLayerUploadUrl(layer.digest);
+  await rejects(client.putUrl(url, layer.size, layer.bytes), 'URL_EXPIRED');
+  t.is(await svc.server.service.records.blob('a', layer.digest), undefined);
+});
+
+test('downloads honour Range', async (t) => {
+  const svc = await startService(t, 'pglite');
+  if (!svc) return;
+  const client = svc.client();
+  const layer = blob(1000);
+  await client.uploadLayer(layer, layer.bytes);
+  const { url } = await client.getLayerDownloadUrl(layer.digest);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await client.getUrl(url, { range: 'bytes=100-199' }))
+    chunks.push(chunk as Buffer);
+  t.deepEqual(Buffer.concat(chunks), layer.bytes.subarray(100, 200));
+  await rejects(client.getUrl(url, { range: 'bytes=2000-' }), 'RANGE_NOT_SATISFIABLE');
+});
+
+test('cache mounts: upload at shutdown, listed with a download URL at start', async (t) => {
+  const svc = await startService(t, 'pglite');
+  if (!svc) return;
+  const client = svc.client();
+  const tarball = blob(300);
+  await client.uploadCacheMount('go-build', tarball, tarball.bytes);
+  const mounts = await client.getCacheMountConfig();
+  t.is(mounts.length, 1);
+  t.like(mounts[0], { name: 'go-build', digest: tarball.digest, size: 300 });
+  const chunks: Buffer[] = [];
+  for await (const chunk of await client.getUrl(mounts[0]?.url ?? '')) chunks.push(chunk as Buffer);
+  t.deepEqual(Buffer.concat(chunks), tarball.bytes);
+});
