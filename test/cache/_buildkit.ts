@@ -10,8 +10,8 @@ import {
 } from '../../src/cache/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { type Descriptor, OCI_MANIFEST } from '../../src/registry/index.ts';
-import { tempDir } from './_support.ts';
+import type { Descriptor } from '../../src/registry/index.ts';
+import { tempDir, writeImage } from './_support.ts';
 
 const RECORDED = path.resolve(import.meta.dirname, '../../fixtures/recorded/buildkit-inline.json');
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
@@ -77,21 +77,7 @@ export async function writeSampleImages(
         'moby.buildkit.cache.v0': Buffer.from(JSON.stringify(sample.records)).toString('base64'),
       }),
     );
-    const configDesc = {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: digestBytes(config),
-      size: config.length,
-    };
-    await store.writeBytes(configDesc, config);
-    const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: configDesc, layers }),
-    );
-    const manifestDesc = {
-      mediaType: OCI_MANIFEST,
-      digest: digestBytes(manifest),
-      size: manifest.length,
-    };
-    await store.writeBytes(manifestDesc, manifest);
+    const manifestDesc = await writeImage(store, config, layers);
     await store.putTag(name, manifestDesc);
   }
   return dir;

@@ -136,6 +136,27 @@ export async function inlineImage(t: ExecutionContext): Promise<string> {
     await store.writeBytes(layer, await readFixtureBlob('cache-manifest', layer.digest));
   }
   const config = await readFile(fixturePath('cacheconfig/inline-config.json'));
+  const manifestDesc = await writeImage(store, config, layers);
+  await store.putTag('app', manifestDesc);
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ ...manifestDesc, platform: { architecture: 'amd64', os: 'linux' } }],
+    }),
+  );
+  const indexDesc = { mediaType: OCI_INDEX, digest: digestBytes(index), size: index.length };
+  await store.writeBytes(indexDesc, index);
+  await store.putTag('index', indexDesc);
+  return dir;
+}
+
+/** Write an OCI image (config bytes, layers already stored) into `store`; returns its manifest. */
+export async function writeImage(
+  store: LayoutStore,
+  config: Buffer,
+  layers: readonly Descriptor[],
+): Promise<Descriptor> {
   const configDesc = {
     mediaType: 'application/vnd.oci.image.config.v1+json',
     digest: digestBytes(config),
@@ -151,16 +172,5 @@ export async function inlineImage(t: ExecutionContext): Promise<string> {
     size: manifest.length,
   };
   await store.writeBytes(manifestDesc, manifest);
-  await store.putTag('app', manifestDesc);
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [{ ...manifestDesc, platform: { architecture: 'amd64', os: 'linux' } }],
-    }),
-  );
-  const indexDesc = { mediaType: OCI_INDEX, digest: digestBytes(index), size: index.length };
-  await store.writeBytes(indexDesc, index);
-  await store.putTag('index', indexDesc);
-  return dir;
+  return manifestDesc;
 }
