@@ -8,6 +8,7 @@ export * from './cache/index.ts';
 export * from './digest/index.ts';
 export { OciferryError, SizeExceededError } from './errors.ts';
 export * from './layout/index.ts';
+export * from './oci/index.ts';
 export * from './push/index.ts';
 export * from './reference/index.ts';
 export * from './registry/index.ts';

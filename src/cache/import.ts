@@ -1,17 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { OciferryError } from '../errors.ts';
 import { BlobUnknownError, LayoutStore } from '../layout/index.ts';
+import { type Descriptor, DOCKER_MANIFEST_LIST, detectManifestMediaType } from '../oci/index.ts';
 import { formatReference } from '../reference/index.ts';
-import {
-  type Descriptor,
-  DOCKER_MANIFEST_LIST,
-  OCI_INDEX,
-  OCI_MANIFEST,
-  type RegistryClient,
-  RegistryError,
-} from '../registry/index.ts';
+import { type RegistryClient, RegistryError } from '../registry/index.ts';
 import { LayoutProvider } from '../remote/layout-provider.ts';
-import { ManifestInvalidError } from '../remote/manifest.ts';
 import { layoutManifestLoader, MANIFEST_SIZE_LIMIT } from '../remote/manifest-loader.ts';
 import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
@@ -232,7 +225,7 @@ async function resolveLocal(
       throw new CacheNotFoundError(name, `the store has no blob ${spec.digest}`, { cause: error });
     }
     descriptor = {
-      mediaType: sniffMediaType(bytes, name),
+      mediaType: detectManifestMediaType(bytes, name),
       digest: spec.digest,
       size: bytes.length,
     };
@@ -254,25 +247,6 @@ async function resolveLocal(
     configSizeLimit: IMAGE_CONFIG_LIMIT,
     library: contextOf(options),
   });
-}
-
-/**
- * The media type of manifest bytes found by digest alone, as BuildKit's
- * `DetectManifestBlobMediaType`: the `mediaType` field, else a `config` means an image manifest
- * and `manifests` an index.
- */
-function sniffMediaType(bytes: Buffer, name: string): string {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    throw new ManifestInvalidError(name, `not JSON (${(error as Error).message})`);
-  }
-  const doc = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
-  if (typeof doc.mediaType === 'string') return doc.mediaType;
-  if (doc.config !== undefined) return OCI_MANIFEST;
-  if (doc.manifests !== undefined) return OCI_INDEX;
-  throw new ManifestInvalidError(name, 'neither an image manifest nor an index');
 }
 
 /** The cache config a manifest wraps, with its blob list; undefined when it wraps none. */

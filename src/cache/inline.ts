@@ -1,5 +1,4 @@
-import type { Descriptor } from '../registry/oci.ts';
-import type { ImageConfig } from '../remote/image-config.ts';
+import type { Descriptor, ImageConfig } from '../oci/index.ts';
 import type { RemoteImage } from '../remote/remote-image.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import { type CacheConfig, type CacheLayer, markValidatedCacheConfig } from './config.ts';

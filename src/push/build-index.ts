@@ -1,15 +1,15 @@
 import { digestBytes } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
-import { parseReference, type Reference } from '../reference/index.ts';
 import {
   type Descriptor,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
+  formatPlatform,
   OCI_INDEX,
   type Platform,
-} from '../registry/oci.ts';
+} from '../oci/index.ts';
+import { parseReference, type Reference } from '../reference/index.ts';
 import { contextOf } from '../remote/ociferry-context.ts';
-import { formatPlatform } from '../remote/platform.ts';
 import type { RemoteImage } from '../remote/remote-image.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import { settleAll } from '../util/settle.ts';

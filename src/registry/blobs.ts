@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DigestMismatchError, parseDigest, verifiedStream } from '../digest/index.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { abandonBody, discardBody } from './body.ts';
 import { contradicts } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
 import { networkError, RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue } from './http.ts';
-import type { Descriptor } from './oci.ts';
 import { redactUrl } from './redact.ts';
 import { retryDelay, withRetry } from './retry.ts';
 

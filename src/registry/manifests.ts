@@ -1,10 +1,10 @@
 import { DigestMismatchError, digestBytes, isDigest, parseDigest } from '../digest/index.ts';
+import { type Descriptor, decodeJson, MANIFEST_MEDIA_TYPES } from '../oci/index.ts';
 import { discardBody, readBody } from './body.ts';
 import { checkStoredDigest, contradicts } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
 import { RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue, headerValues } from './http.ts';
-import { type Descriptor, MANIFEST_MEDIA_TYPES } from './oci.ts';
 import { redactUrl } from './redact.ts';
 import { withRetry } from './retry.ts';
 
@@ -229,10 +229,9 @@ function contentType(response: HttpResponse): string | undefined {
 function manifestFields(bytes: Uint8Array): { mediaType?: string; artifactType?: string } {
   let body: unknown;
   try {
-    body = JSON.parse(
-      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
-    );
+    body = decodeJson(bytes, 'manifest');
   } catch {
+    // Not JSON: nothing declared here; decoding the manifest for use reports it.
     return {};
   }
   const { mediaType, artifactType } = (body ?? {}) as Record<string, unknown>;

@@ -1,8 +1,8 @@
 import { parseDigest } from '../digest/index.ts';
+import { checkIndex, type Descriptor, decodeManifest, OCI_INDEX } from '../oci/index.ts';
 import { type RepositoryContext, scopes } from './context.ts';
 import { RegistryError } from './errors.ts';
 import { getManifest } from './manifests.ts';
-import { type Descriptor, OCI_INDEX } from './oci.ts';
 import { paginate } from './pagination.ts';
 
 /** Options of {@link referrers}. */
@@ -26,6 +26,7 @@ export async function referrers(
     options.artifactType === undefined
       ? [...list]
       : list.filter((d) => d.artifactType === options.artifactType);
+  const where = `referrers of ${digest} in ${context.registry}/${context.name}`;
   const query =
     options.artifactType === undefined
       ? ''
@@ -40,7 +41,7 @@ export async function referrers(
       headers: { accept: OCI_INDEX },
       scopes: scopes(context, 'pull'),
       repository: context.name,
-      items: manifestsOf,
+      items: (body) => checkIndex(body, where).manifests,
       signal: options.signal,
     });
     for await (const descriptor of pages) found.push(descriptor);
@@ -49,11 +50,13 @@ export async function referrers(
     if (!isNotFound(err)) throw err;
   }
   try {
-    const { bytes } = await getManifest(context, referrersTag(digest), {
+    const tag = referrersTag(digest);
+    const { bytes } = await getManifest(context, tag, {
       accept: [OCI_INDEX],
       signal: options.signal,
     });
-    return wanted(manifestsOf(JSON.parse(bytes.toString('utf8'))));
+    const decoded = decodeManifest(bytes, OCI_INDEX, `${where}, fallback tag ${tag}`);
+    return decoded.kind === 'index' ? wanted(decoded.index.manifests) : [];
   } catch (err) {
     if (isNotFound(err)) return [];
     throw err;
@@ -68,19 +71,6 @@ export function referrersTag(digest: string): string {
   const { algorithm, hex } = parseDigest(digest);
   const clean = (text: string) => text.replace(/[^a-zA-Z0-9._-]/g, '-');
   return `${clean(algorithm.slice(0, 32))}-${clean(hex.slice(0, 64))}`;
-}
-
-function manifestsOf(body: unknown): Descriptor[] {
-  const list = (body as { manifests?: unknown } | null)?.manifests;
-  if (!Array.isArray(list)) return [];
-  return list.filter(
-    (d): d is Descriptor =>
-      typeof d === 'object' &&
-      d !== null &&
-      typeof d.mediaType === 'string' &&
-      typeof d.digest === 'string' &&
-      typeof d.size === 'number',
-  );
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/index.ts';
 import { type FetchBlobOptions, fetchBlob, headBlob } from './blobs.ts';
 import type { RepositoryContext } from './context.ts';
 import { deleteByDigest } from './delete.ts';
@@ -12,7 +13,6 @@ import {
   putManifest,
 } from './manifests.ts';
 import { type MountResult, mountBlob } from './mount.ts';
-import type { Descriptor } from './oci.ts';
 import { type ReferrersOptions, referrers } from './referrers.ts';
 import { type ListTagsOptions, listTags } from './tags.ts';
 import {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHasher, type Hasher, type ParsedDigest, parseDigest } from '../digest/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { chooseCompression, createDecompressor, peek, SNIFF_BYTES } from './decompress.ts';
 import { ExtractError } from './extract-error.ts';
 import { readTar, type TarEntry } from './tar.ts';

@@ -1,3 +1,20 @@
+// Moved to src/oci; re-exported here until every importer reads from there.
+export {
+  bestPlatformMatch,
+  checkImageConfig,
+  configPlatform,
+  decodeManifest,
+  formatPlatform,
+  hostPlatform,
+  type ImageConfig,
+  ImageConfigInvalidError,
+  InvalidPlatformError,
+  JsonInvalidError,
+  ManifestInvalidError,
+  normalizePlatform,
+  parsePlatform,
+  platformRank,
+} from '../oci/index.ts';
 export type { RemoteContext } from './context.ts';
 export {
   type ExtractableImage,
@@ -6,15 +23,8 @@ export {
   type ExtractResult,
   extract,
 } from './extract.ts';
-export {
-  checkImageConfig,
-  configPlatform,
-  type ImageConfig,
-  ImageConfigInvalidError,
-} from './image-config.ts';
 export { LayoutProvider } from './layout-provider.ts';
 export { LazyBlob, type UnlazyOptions, type UnlazyProgress } from './lazy-blob.ts';
-export { decodeManifest, ManifestInvalidError } from './manifest.ts';
 export {
   layoutManifestLoader,
   type ManifestLoader,
@@ -33,17 +43,7 @@ export {
   type OciferryContextOptions,
   setDefaultContext,
 } from './ociferry-context.ts';
-export {
-  bestPlatformMatch,
-  formatPlatform,
-  hostPlatform,
-  InvalidPlatformError,
-  normalizePlatform,
-  parsePlatform,
-  platformRank,
-} from './platform.ts';
 export type { BlobInfo, FetchOptions, Provider, RegistryLocation } from './provider.ts';
-export { JsonInvalidError } from './read-json.ts';
 export { RegistryProvider } from './registry-provider.ts';
 export { RemoteImage } from './remote-image.ts';
 export {

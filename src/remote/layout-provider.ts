@@ -1,7 +1,7 @@
 import { addAbortSignal, finished, type Readable } from 'node:stream';
 import { verifiedStream } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { AbortWatch } from '../util/abort-watch.ts';
 import { childSignal } from '../util/child-signal.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ensureVerified } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { defaultContext, type OciferryContext } from './ociferry-context.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
 import type { SourceIndex } from './sources.ts';

@@ -1,7 +1,7 @@
 import { OciferryError } from '../errors.ts';
 import type { LayoutStore } from '../layout/index.ts';
+import { type Descriptor, MANIFEST_MEDIA_TYPES } from '../oci/index.ts';
 import type { Repository } from '../registry/index.ts';
-import { type Descriptor, MANIFEST_MEDIA_TYPES } from '../registry/oci.ts';
 
 /** Default cap on manifest size, as the registry client's. */
 export const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;

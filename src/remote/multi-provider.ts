@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { OciferryError } from '../errors.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
 
 /** No provider was registered for a digest. */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 
 /** Size and digest of a blob, as far as a provider knows without reading it. */
 export interface BlobInfo {

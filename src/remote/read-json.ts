@@ -1,16 +1,10 @@
 import type { Readable } from 'node:stream';
-import { OciferryError, SizeExceededError } from '../errors.ts';
-
-/** A JSON blob could not be parsed. */
-export class JsonInvalidError extends OciferryError {
-  constructor(what: string, reason: string) {
-    super('JSON_INVALID', `${what} is not valid JSON: ${reason}`);
-  }
-}
+import { SizeExceededError } from '../errors.ts';
+import { decodeJson } from '../oci/index.ts';
 
 /**
  * Read a small JSON document from a stream whose announced size is `size`, refusing anything
- * over `limit` before reading and while reading.
+ * over `limit` before reading and while reading; bad JSON is `JSON_INVALID` (see `decodeJson`).
  */
 export async function readJson(
   open: () => Promise<Readable>,
@@ -30,9 +24,5 @@ export async function readJson(
     }
     chunks.push(chunk);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks, total).toString('utf8'));
-  } catch (error) {
-    throw new JsonInvalidError(what, (error as Error).message);
-  }
+  return decodeJson(Buffer.concat(chunks, total), what);
 }

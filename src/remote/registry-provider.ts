@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/index.ts';
 import type { Repository } from '../registry/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
 import type { BlobInfo, FetchOptions, Provider, RegistryLocation } from './provider.ts';
 
 /** Blobs of one repository on one registry. Reads go through the client's auth at read time. */

@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
 import { ensureVerified } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
-import type { Descriptor, ImageManifest, Platform } from '../registry/oci.ts';
+import type { Descriptor, ImageManifest, Platform } from '../oci/index.ts';
+import { checkImageConfig, configPlatform, type ImageConfig } from '../oci/index.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
-import { checkImageConfig, configPlatform, type ImageConfig } from './image-config.ts';
 import { LazyBlob } from './lazy-blob.ts';
 import { readJson } from './read-json.ts';
 import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';

@@ -1,18 +1,21 @@
 import { OciferryError } from '../errors.ts';
 import type { LayoutStore } from '../layout/index.ts';
-import type { Descriptor, ImageIndex, Platform } from '../registry/oci.ts';
+import type { Descriptor, ImageIndex, Platform } from '../oci/index.ts';
 import {
+  bestPlatformMatch,
   DOCKER_CONFIG,
+  decodeManifest,
+  formatPlatform,
+  ImageConfigInvalidError,
   isIndexMediaType,
   isManifestMediaType,
   OCI_CONFIG,
-} from '../registry/oci.ts';
+  parsePlatform,
+  platformRank,
+} from '../oci/index.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
-import { ImageConfigInvalidError } from './image-config.ts';
-import { decodeManifest } from './manifest.ts';
-import { bestPlatformMatch, formatPlatform, parsePlatform, platformRank } from './platform.ts';
 import { RemoteImage } from './remote-image.ts';
 import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
 

@@ -1,5 +1,5 @@
 import type { LayoutStore } from '../layout/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import type { RemoteContext } from './context.ts';
 import type { UnlazyOptions } from './lazy-blob.ts';
 

@@ -1,5 +1,6 @@
 import { OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
+import type { Platform } from '../oci/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import { type Descriptor, MANIFEST_MEDIA_TYPES, type RegistryClient } from '../registry/index.ts';
 import type { RemoteContext } from './context.ts';
@@ -10,7 +11,6 @@ import {
   registryManifestLoader,
 } from './manifest-loader.ts';
 import { type ContextOptions, contextOf } from './ociferry-context.ts';
-import type { Platform } from './platform.ts';
 import { RegistryProvider } from './registry-provider.ts';
 import { type Remote, remoteFromBytes, requirePlatform } from './remote-index.ts';
 import type { SourceIndex } from './sources.ts';

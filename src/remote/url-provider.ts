@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
 import { verifiedStream } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { discardBody } from '../registry/body.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { headerValue } from '../registry/http.ts';
-import type { Descriptor } from '../registry/oci.ts';
 import { redactUrl } from '../registry/redact.ts';
 import { parseRetryAfter, withRetry } from '../registry/retry.ts';
 import { type ContextOptions, contextOf } from './ociferry-context.ts';

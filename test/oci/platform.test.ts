@@ -7,7 +7,7 @@ import {
   type Platform,
   parsePlatform,
   platformRank,
-} from '../../src/remote/platform.ts';
+} from '../../src/oci/index.ts';
 
 test('normalises architecture aliases and default variants like containerd', (t) => {
   t.is(formatPlatform(parsePlatform('linux/x86_64')), 'linux/amd64');

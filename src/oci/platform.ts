@@ -1,7 +1,5 @@
 import { OciferryError } from '../errors.ts';
-import type { Platform } from '../registry/oci.ts';
-
-export type { Platform };
+import type { ImageConfig, Platform } from './types.ts';
 
 /** A platform string (`os/arch[/variant]`) that cannot be understood. */
 export class InvalidPlatformError extends OciferryError {
@@ -134,4 +132,15 @@ function variantLevel(architecture: string, variant: string | undefined): number
     return Number.isNaN(level) ? undefined : level;
   }
   return undefined;
+}
+
+/** The platform an image config describes. */
+export function configPlatform(config: ImageConfig): Platform {
+  const platform: { -readonly [K in keyof Platform]: Platform[K] } = {
+    os: config.os,
+    architecture: config.architecture,
+  };
+  if (config.variant) platform.variant = config.variant;
+  if (config['os.version']) platform['os.version'] = config['os.version'];
+  return platform;
 }
