@@ -15,6 +15,12 @@ import { stepLayers } from './step-layers.ts';
 export interface ExplainCacheOptions extends OpenCacheSourceOptions {
   /** Blob existence checks in flight at once, default 8. */
   concurrency?: number;
+  /**
+   * Whether the rebuilding BuildKit reads caches in image-manifest form (v0.12 and later).
+   * Default false, as Docker Engine 20.10's BuildKit, which reads such a cache as an image without
+   * inline cache and finds nothing in it: those `from` caches are then left out, with a warning.
+   */
+  readsImageManifest?: boolean;
 }
 
 /**
@@ -121,10 +127,18 @@ export async function explainCache(
   const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
   const opened = { ...options, client };
-  const [buildSource, { sources: caches, warnings }] = await Promise.all([
+  const [buildSource, { sources: openedCaches, warnings: openWarnings }] = await Promise.all([
     isCacheSource(build) ? build : openCacheSource(build, opened),
     openCacheSources(from, opened),
   ]);
+  const warnings = [...openWarnings];
+  const caches = openedCaches.filter((source) => {
+    if (options.readsImageManifest || source.format !== 'image-manifest') return true;
+    warnings.push(
+      `${source.name} is a cache in image-manifest form, which BuildKit before v0.12 (Docker Engine 20.10) reads as an image without inline cache and finds nothing in; left out (readsImageManifest counts it)`,
+    );
+    return false;
+  });
   const history = await layerHistory(buildSource as CacheSource, { signal: options.signal });
   const solver = new SolverModel(
     buildSource.graph,
@@ -433,6 +447,9 @@ class SolverModel {
       };
     }
     const digest = key.digest;
+    if (this.#store.sources.length === 0) {
+      return { code: 'no-record', reason: 'no cache is imported' };
+    }
     if (this.#store.withDigest(digest).length === 0) {
       return {
         code: 'no-record',

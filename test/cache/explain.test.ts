@@ -181,13 +181,41 @@ test('a build thousands of steps deep is explained without deep recursion', asyn
   const cache = new CacheImportCache();
   const same = await explainCache(`type=local,src=${dir},tag=v1`, `type=local,src=${dir},tag=v1`, {
     cache,
+    readsImageManifest: true,
   });
   t.like(same, { total: depth, cached: depth, finalCached: true });
   const changed = await explainCache(
     `type=local,src=${dir},tag=v2`,
     `type=local,src=${dir},tag=v1`,
-    { cache },
+    { cache, readsImageManifest: true },
   );
   t.like(changed, { total: depth, cached: 0, finalCached: false });
   t.is(changed.steps[0]?.code, 'content-changed');
+});
+
+test('a cache in image-manifest form is left out unless the BuildKit reads that form', async (t) => {
+  const bytes = Buffer.from('a layer\n');
+  const blob = digestBytes(bytes);
+  const hex = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+  const config = {
+    layers: [{ blob, parent: -1 }],
+    records: [
+      { digest: hex(1), results: [], chains: [], inputs: [] },
+      {
+        digest: hex(2),
+        results: [{ layer: 0, createdAt: '2026-01-01T00:00:00Z' }],
+        chains: [],
+        inputs: [[{ link: 0 }]],
+      },
+    ],
+  };
+  const dir = await writeConfigCaches(t, { c: config }, new Map([[blob, bytes]]));
+  const ref = `type=local,src=${dir},tag=c`;
+  const cache = new CacheImportCache();
+  const old = await explainCache(ref, ref, { cache });
+  t.like(old, { cached: 0, total: 1, from: [] });
+  t.regex(old.warnings[0] ?? '', /image-manifest form, which BuildKit before v0\.12/);
+  t.is(old.steps[0]?.code, 'no-record');
+  const recent = await explainCache(ref, ref, { cache, readsImageManifest: true });
+  t.like(recent, { cached: 1, total: 1, warnings: [] });
 });

@@ -13,6 +13,7 @@ import type { Run } from './run.ts';
 interface CacheExplainOptions {
   build: CacheImportSource;
   from: CacheImportSource[];
+  readsImageManifest?: boolean;
   cacheDir?: string;
 }
 
@@ -26,6 +27,10 @@ export function cacheExplainCommand(cache: Command, run: Run, kit: CacheCommandK
     )
     .requiredOption('--build <csv>', "cache holding the build's own records", kit.parseImport)
     .requiredOption('--from <csv>', 'cache a rebuild would import (repeatable)', kit.collectImport)
+    .option(
+      '--reads-image-manifest',
+      "the rebuilding BuildKit reads image-manifest caches (v0.12 and later); by default it is Docker Engine 20.10's, which finds nothing in them",
+    )
     .option('--cache-dir <dir>', kit.cacheDirHelp)
     .addHelpText(
       'after',
@@ -58,6 +63,7 @@ async function explain(
   kit.prepare(ctx, [options.build, ...options.from]);
   const result = await explainCache(options.build, options.from, {
     client: ctx.client,
+    readsImageManifest: options.readsImageManifest,
     cacheDir: options.cacheDir,
     signal: ctx.signal,
   });
