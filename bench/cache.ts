@@ -9,6 +9,7 @@
  *
  * Defaults: 100000 records with 2 links each (200000 links), 64 layers, 1000 keys checked.
  */
+
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,8 @@ import {
   sortCacheConfig,
 } from '../src/cache/index.ts';
 import { digestBytes } from '../src/digest/index.ts';
-import { CredentialStore, type Descriptor, RegistryClient } from '../src/registry/index.ts';
+import type { Descriptor } from '../src/oci/index.ts';
+import { CredentialStore, RegistryClient } from '../src/registry/index.ts';
 import { SourceIndex } from '../src/remote/sources.ts';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.ts';
 

@@ -3,13 +3,15 @@
  * registry), loads the fixture images, and runs ociferry's main jobs against them, printing the
  * figures that matter (requests, blob GETs, mounts, bytes). Stops the registries at the end.
  */
+
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkCache, copyCache } from '../src/cache/index.ts';
+import { formatPlatform } from '../src/oci/index.ts';
 import { buildIndex, copy } from '../src/push/index.ts';
 import { RegistryClient } from '../src/registry/index.ts';
-import { formatPlatform, resolve } from '../src/remote/index.ts';
+import { resolve } from '../src/remote/index.ts';
 import { fixturePath, pushFixture } from '../test/helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.ts';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { request } from 'undici';
-import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/registry/oci.ts';
+import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { startRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
 import { type BlobFile, blobFile } from './blob-data.ts';
 

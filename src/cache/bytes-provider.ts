@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { ProviderMissingError } from '../remote/multi-provider.ts';
 import type { BlobInfo, FetchOptions, Provider } from '../remote/provider.ts';
 

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { parseDigest } from '../digest/index.ts';
 import { SizeExceededError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import type { Provider } from '../remote/provider.ts';
 import { DEFAULT_CACHE_DIR_MAX_BYTES, pruneCacheDir, touchCached } from './cache-dir.ts';
 import { DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';

@@ -1,12 +1,12 @@
 import { digestBytes } from '../digest/index.ts';
-import { toDockerLayerType, toOciLayerType } from '../push/index.ts';
 import {
   type Descriptor,
   DOCKER_MANIFEST_LIST,
   OCI_INDEX,
   OCI_MANIFEST,
   type Platform,
-} from '../registry/oci.ts';
+} from '../oci/index.ts';
+import { toDockerLayerType, toOciLayerType } from '../push/index.ts';
 import { compareGoStrings, goJsonString } from './go-json.ts';
 import type { CacheExportFormat } from './options.ts';
 import type { CacheFormat } from './source.ts';

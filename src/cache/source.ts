@@ -1,6 +1,6 @@
 import { InvalidDigestError, isDigest } from '../digest/index.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { formatReference } from '../reference/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import {
   type CacheConfig,

@@ -1,8 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseDigest } from '../digest/index.ts';
+import { type Platform, parsePlatform } from '../oci/index.ts';
 import { normalizeRegistry, parseReference, type Reference } from '../reference/index.ts';
-import type { Platform } from '../registry/index.ts';
-import { parsePlatform } from '../remote/index.ts';
 
 /*
  * Option parsers for commander: each turns a string into a value or throws

@@ -19,7 +19,6 @@ export {
   type Descriptor,
   IMAGE_NAME,
   type ImageIndex,
-  MediaTypes,
   type Platform,
   REF_NAME,
 } from './types.ts';

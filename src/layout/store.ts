@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, digestBytes, parseDigest } from '../digest/index.ts';
 import { SizeExceededError } from '../errors.ts';
+import { OCI_INDEX } from '../oci/index.ts';
 import { AbortWatch } from '../util/abort-watch.ts';
 import { childSignal } from '../util/child-signal.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
@@ -14,7 +15,7 @@ import { type GcOptions, type GcResult, reachable, sweep, sweepTemps } from './g
 import { withFileLock } from './lock.ts';
 import { asReferrer, type Referrer } from './referrers.ts';
 import { assertTag, findTag, listTags, withoutTag, withTag } from './tags.ts';
-import { type Descriptor, type ImageIndex, LINKING_MEDIA_TYPES, MediaTypes } from './types.ts';
+import { type Descriptor, type ImageIndex, LINKING_MEDIA_TYPES } from './types.ts';
 import { isObject, parseDescriptor, parseImageIndex, parseJson } from './validate.ts';
 
 /** Options of {@link LayoutStore.open}. */
@@ -61,7 +62,7 @@ export interface UpdateOptions {
 const LAYOUT_VERSION = '1.0.0';
 const READ_ONLY_CODES = new Set(['EROFS', 'EACCES', 'EPERM']);
 const DEFAULT_READ_LIMIT = 4 * 1024 * 1024;
-const EMPTY_INDEX: ImageIndex = { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] };
+const EMPTY_INDEX: ImageIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
 
 /**
  * An OCI image layout directory used as a content store: blobs are written atomically after
@@ -435,7 +436,7 @@ export class LayoutStore {
   }
 
   async #requireBlob(desc: Descriptor, where: string): Promise<void> {
-    parseDescriptor(desc, 'descriptor', where);
+    parseDescriptor(desc, where, 'descriptor');
     const stored = await this.info(desc.digest);
     if (stored === undefined) throw new BlobUnknownError(desc.digest, this.dir);
     if (stored.size !== desc.size) {

@@ -1,15 +1,9 @@
-export type { Descriptor, ImageIndex, Platform } from '../registry/oci.ts';
+import { MANIFEST_MEDIA_TYPES } from '../oci/index.ts';
 
-/** Media types whose content links to other blobs; everything else is a leaf for graph walks. */
-export const MediaTypes = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-} as const;
+export type { Descriptor, ImageIndex, Platform } from '../oci/index.ts';
 
-/** The media types of {@link MediaTypes}: manifests and indexes, whose children graph walks follow. */
-export const LINKING_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MediaTypes));
+/** Manifests and indexes, whose children graph walks follow; every other media type is a leaf. */
+export const LINKING_MEDIA_TYPES: ReadonlySet<string> = new Set(MANIFEST_MEDIA_TYPES);
 
 /** Annotation carrying a tag in an OCI layout's `index.json`. */
 export const REF_NAME = 'org.opencontainers.image.ref.name';

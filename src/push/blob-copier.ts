@@ -1,8 +1,8 @@
 import { pipeline, type Readable } from 'node:stream';
 import { ensureVerified, markVerified, verifiedDigest } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
+import type { Descriptor } from '../oci/index.ts';
 import type { UploadSession } from '../registry/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
 import type { Provider } from '../remote/provider.ts';
 import type { SourceIndex } from '../remote/sources.ts';
 import { countingStage } from '../util/counting.ts';

@@ -2,9 +2,12 @@ import { digestBytes } from '../digest/index.ts';
 import {
   type Descriptor,
   DOCKER_CONFIG,
+  DOCKER_FOREIGN_LAYER,
+  DOCKER_LAYER,
   DOCKER_LAYER_GZIP,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
+  decodeManifest,
   isIndexMediaType,
   isManifestMediaType,
   OCI_CONFIG,
@@ -13,13 +16,10 @@ import {
   OCI_LAYER_GZIP,
   OCI_LAYER_ZSTD,
   OCI_MANIFEST,
-} from '../registry/oci.ts';
+  OCI_NONDISTRIBUTABLE_LAYER,
+} from '../oci/index.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import { mapLimit } from '../util/limiter.ts';
-
-const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
-const DOCKER_FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign.diff.tar';
-const OCI_NONDISTRIBUTABLE_LAYER = 'application/vnd.oci.image.layer.nondistributable.v1.tar';
 
 /** Docker layer media types and their OCI spellings (BuildKit's `toOCILayerType`). */
 const OCI_LAYER_TYPES: ReadonlyMap<string, string> = new Map([
@@ -61,10 +61,10 @@ export function needsOciConversion(mediaType: string): boolean {
  * are untouched, so they can still be mounted; the manifest digest changes.
  */
 export function toOciManifest(descriptor: Descriptor, bytes: Buffer): ConvertedManifest {
-  const manifest = JSON.parse(bytes.toString('utf8')) as Record<string, unknown> & {
-    config: Descriptor;
-    layers: Descriptor[];
-  };
+  const decoded = decodeManifest(bytes, descriptor.mediaType, `manifest ${descriptor.digest}`);
+  if (decoded.kind !== 'image')
+    throw new TypeError(`${descriptor.digest} is not an image manifest`);
+  const manifest = decoded.manifest;
   const converted = {
     ...manifest,
     mediaType: OCI_MANIFEST,
@@ -84,9 +84,9 @@ export function rewriteIndex(
   children: ReadonlyMap<string, Descriptor>,
   toOci: boolean,
 ): ConvertedManifest {
-  const index = JSON.parse(bytes.toString('utf8')) as Record<string, unknown> & {
-    manifests: Descriptor[];
-  };
+  const decoded = decodeManifest(bytes, descriptor.mediaType, `index ${descriptor.digest}`);
+  if (decoded.kind !== 'index') throw new TypeError(`${descriptor.digest} is not an index`);
+  const index = decoded.index;
   const mediaType = toOci ? OCI_INDEX : descriptor.mediaType;
   const rewritten = {
     ...index,

@@ -1,4 +1,4 @@
-import { type Descriptor, isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
+import { type Descriptor, isIndexMediaType, isManifestMediaType } from '../oci/index.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { settleAll } from '../util/settle.ts';

@@ -1,7 +1,7 @@
 import { OciferryError } from '../errors.ts';
+import { isIndexMediaType, isManifestMediaType } from '../oci/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
-import { isIndexMediaType, isManifestMediaType } from '../registry/oci.ts';
 import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import type { SourceIndex } from '../remote/sources.ts';

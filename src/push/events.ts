@@ -1,4 +1,4 @@
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 
 /**
  * What happened to one blob or manifest during a copy; the CLI renders these as progress. With

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { asReferrer, type LayoutStore } from '../layout/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import type { SignalOption, Target } from './target.ts';
 
 /** An OCI layout directory as a copy target. */

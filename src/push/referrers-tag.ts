@@ -1,6 +1,6 @@
 import { asReferrer } from '../layout/index.ts';
+import { type Descriptor, decodeManifest, OCI_INDEX } from '../oci/index.ts';
 import { RegistryError, type Repository, referrersTag } from '../registry/index.ts';
-import { type Descriptor, OCI_INDEX } from '../registry/oci.ts';
 
 /**
  * After pushing a manifest that has a `subject` to a registry that did not index it (no
@@ -31,8 +31,9 @@ async function readIndex(
 ): Promise<Descriptor[]> {
   try {
     const { bytes } = await repository.getManifest(tag, { accept: [OCI_INDEX], signal });
-    const index = JSON.parse(bytes.toString('utf8')) as { manifests?: Descriptor[] };
-    return Array.isArray(index.manifests) ? index.manifests : [];
+    const where = `referrers index ${repository.registry}/${repository.name}:${tag}`;
+    const decoded = decodeManifest(bytes, OCI_INDEX, where);
+    return decoded.kind === 'index' ? [...decoded.index.manifests] : [];
   } catch (error) {
     if (error instanceof RegistryError && error.status === 404) return [];
     throw error;

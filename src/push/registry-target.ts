@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/index.ts';
 import type { MountResult, Repository, UploadSession } from '../registry/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
 import type { RegistryLocation } from '../remote/provider.ts';
 import { addToReferrersTag } from './referrers-tag.ts';
 import type { SignalOption, Target } from './target.ts';

@@ -28,7 +28,6 @@ export type {
   PutManifestResult,
 } from './manifests.ts';
 export type { MountResult } from './mount.ts';
-export * from './oci.ts';
 export { describeRateLimit, type RateLimit } from './rate-limit.ts';
 export { redactUrl } from './redact.ts';
 export { type ReferrersOptions, referrersTag } from './referrers.ts';

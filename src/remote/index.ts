@@ -1,20 +1,3 @@
-// Moved to src/oci; re-exported here until every importer reads from there.
-export {
-  bestPlatformMatch,
-  checkImageConfig,
-  configPlatform,
-  decodeManifest,
-  formatPlatform,
-  hostPlatform,
-  type ImageConfig,
-  ImageConfigInvalidError,
-  InvalidPlatformError,
-  JsonInvalidError,
-  ManifestInvalidError,
-  normalizePlatform,
-  parsePlatform,
-  platformRank,
-} from '../oci/index.ts';
 export type { RemoteContext } from './context.ts';
 export {
   type ExtractableImage,

@@ -1,8 +1,9 @@
 import { OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Platform } from '../oci/index.ts';
+import { type Descriptor, MANIFEST_MEDIA_TYPES } from '../oci/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
-import { type Descriptor, MANIFEST_MEDIA_TYPES, type RegistryClient } from '../registry/index.ts';
+import type { RegistryClient } from '../registry/index.ts';
 import type { RemoteContext } from './context.ts';
 import { LayoutProvider } from './layout-provider.ts';
 import {

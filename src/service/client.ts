@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import type { CacheConfig } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { UrlProvider, type UrlProviderOptions } from '../remote/url-provider.ts';
 import type {
   CacheMount,

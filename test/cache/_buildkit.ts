@@ -1,4 +1,5 @@
 /** Caches for explain tests: inline-cache images rebuilt from what real BuildKit wrote, hand-made configs. */
+
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -10,7 +11,7 @@ import {
 } from '../../src/cache/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import type { Descriptor } from '../../src/registry/index.ts';
+import type { Descriptor } from '../../src/oci/index.ts';
 import { tempDir, writeImage } from './_support.ts';
 
 const RECORDED = path.resolve(import.meta.dirname, '../../fixtures/recorded/buildkit-inline.json');

@@ -1,4 +1,5 @@
 /** Shared set-up of the cache tests: clients, temp dirs, fixture keys, custom caches in a registry. */
+
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,13 +9,8 @@ import { cacheManifest } from '../../src/cache/export.ts';
 import { CACHE_CONFIG_MEDIA_TYPE } from '../../src/cache/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import {
-  CredentialStore,
-  type Descriptor,
-  OCI_INDEX,
-  OCI_MANIFEST,
-  RegistryClient,
-} from '../../src/registry/index.ts';
+import { type Descriptor, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/index.ts';
+import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { fixturePath, readFixtureBlob } from '../helpers/fixtures.ts';
 import type { AccessLogEntry, TestRegistry } from '../helpers/registry.ts';
 

@@ -13,7 +13,7 @@ import {
 } from '../../src/cache/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { OCI_INDEX, OCI_MANIFEST } from '../../src/registry/index.ts';
+import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { fixturePath, fixtureRoot, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startRegistry } from '../helpers/registry.ts';

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { CredentialStore, type Descriptor, RegistryClient } from '../../src/registry/index.ts';
+import type { Descriptor } from '../../src/oci/index.ts';
+import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { pushCustomCache } from '../cache/_support.ts';
 import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';

@@ -2,7 +2,13 @@ import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { reachable } from '../../src/layout/gc.ts';
-import { type Descriptor, LayoutStore, MediaTypes } from '../../src/layout/index.ts';
+import { type Descriptor, LayoutStore } from '../../src/layout/index.ts';
+import {
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from '../../src/oci/index.ts';
 import { killHard, startSlowWriter } from './support/child.ts';
 import { describe, putJson, writeImage } from './support/image.ts';
 import { tempDir } from './support/tmp.ts';
@@ -35,9 +41,9 @@ test('gc deletes exactly the blobs no index entry reaches, shared layers survive
   const shared = Buffer.from('shared base layer');
   const amd64 = await writeImage(store, [shared, Buffer.from('amd64 top')], 'amd64');
   const arm64 = await writeImage(store, [shared, Buffer.from('arm64 top')], 'arm64');
-  const multi = await putJson(store, MediaTypes.ociIndex, {
+  const multi = await putJson(store, OCI_INDEX, {
     schemaVersion: 2,
-    mediaType: MediaTypes.ociIndex,
+    mediaType: OCI_INDEX,
     manifests: [
       { ...amd64.manifest, platform: { os: 'linux', architecture: 'amd64' } },
       { ...arm64.manifest, platform: { os: 'linux', architecture: 'arm64' } },
@@ -75,9 +81,9 @@ test('gc treats unknown media types as leaves, follows subject, blobs and docker
   });
   const subject = await writeImage(store, [Buffer.from('signed image')]);
   const sbom = await putBlob(store, 'sbom', 'application/spdx+json');
-  const referrer = await putJson(store, MediaTypes.ociManifest, {
+  const referrer = await putJson(store, OCI_MANIFEST, {
     schemaVersion: 2,
-    mediaType: MediaTypes.ociManifest,
+    mediaType: OCI_MANIFEST,
     artifactType: 'application/spdx+json',
     config: await putJson(store, 'application/vnd.oci.empty.v1+json', {}),
     layers: [],
@@ -90,15 +96,15 @@ test('gc treats unknown media types as leaves, follows subject, blobs and docker
     'application/vnd.docker.image.rootfs.diff.tar.gzip',
   );
   const dockerConfig = await putBlob(store, '{}', 'application/vnd.docker.container.image.v1+json');
-  const dockerManifest = await putJson(store, MediaTypes.dockerManifest, {
+  const dockerManifest = await putJson(store, DOCKER_MANIFEST, {
     schemaVersion: 2,
-    mediaType: MediaTypes.dockerManifest,
+    mediaType: DOCKER_MANIFEST,
     config: dockerConfig,
     layers: [dockerLayer],
   });
-  const dockerList = await putJson(store, MediaTypes.dockerManifestList, {
+  const dockerList = await putJson(store, DOCKER_MANIFEST_LIST, {
     schemaVersion: 2,
-    mediaType: MediaTypes.dockerManifestList,
+    mediaType: DOCKER_MANIFEST_LIST,
     manifests: [dockerManifest],
   });
   await store.putTag('leaf', leaf);
@@ -127,7 +133,7 @@ test('gc walks shared subgraphs once (visited set), even when paths are exponent
     const next: Descriptor[] = [];
     for (const side of ['a', 'b']) {
       next.push(
-        await putJson(store, MediaTypes.ociIndex, {
+        await putJson(store, OCI_INDEX, {
           schemaVersion: 2,
           manifests: level,
           annotations: { side, depth: String(depth) },
@@ -152,7 +158,7 @@ test('gc deletes nothing when a reachable manifest is malformed', async (t) => {
   const store = await LayoutStore.open(await tempDir(t));
   const orphan = await putBlob(store, 'unreachable');
   const layer = await putBlob(store, 'layer of a broken manifest');
-  const broken = await putJson(store, MediaTypes.ociManifest, {
+  const broken = await putJson(store, OCI_MANIFEST, {
     schemaVersion: 2,
     layers: [layer, { ...layer, digest: 'sha256:../../etc' }],
   });
@@ -167,7 +173,7 @@ test('gc tolerates index entries whose blobs are missing', async (t) => {
   const store = await LayoutStore.open(dir);
   const orphan = await putBlob(store, 'unreachable');
   const missing = {
-    mediaType: MediaTypes.ociManifest,
+    mediaType: OCI_MANIFEST,
     digest: `sha256:${'1'.repeat(64)}`,
     size: 10,
   };

@@ -5,13 +5,8 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import test from 'ava';
 import { digestBytes } from '../../src/digest/index.ts';
-import {
-  type Descriptor,
-  IMAGE_NAME,
-  LayoutStore,
-  MediaTypes,
-  REF_NAME,
-} from '../../src/layout/index.ts';
+import { type Descriptor, IMAGE_NAME, LayoutStore, REF_NAME } from '../../src/layout/index.ts';
+import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { canMountReadOnly, spawnSupport, succeeded } from './support/child.ts';
 import { writeImage } from './support/image.ts';
 import { tempDir, tree } from './support/tmp.ts';
@@ -31,7 +26,7 @@ test('open creates oci-layout, an empty index.json and blobs/', async (t) => {
   t.deepEqual(await readJson(join(dir, 'oci-layout')), { imageLayoutVersion: '1.0.0' });
   t.deepEqual(await readJson(join(dir, 'index.json')), {
     schemaVersion: 2,
-    mediaType: MediaTypes.ociIndex,
+    mediaType: OCI_INDEX,
     manifests: [],
   });
   t.true((await stat(join(dir, 'blobs'))).isDirectory());
@@ -53,7 +48,7 @@ test('open refuses an unsupported imageLayoutVersion', async (t) => {
 test('a malformed index.json is reported as LAYOUT_INVALID', async (t) => {
   const store = await LayoutStore.open(await tempDir(t));
   const index = join(store.dir, 'index.json');
-  const good = { mediaType: MediaTypes.ociManifest, digest: `sha256:${'a'.repeat(64)}`, size: 1 };
+  const good = { mediaType: OCI_MANIFEST, digest: `sha256:${'a'.repeat(64)}`, size: 1 };
   const cases: Array<[string, RegExp]> = [
     ['{"schemaVersion":2,', /not valid JSON/],
     ['[]', /not a JSON object/],

@@ -9,16 +9,15 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { buildIndex, type CopyEvent, copy, copyToMany } from '../../src/push/index.ts';
 import {
-  CredentialStore,
   DOCKER_MANIFEST_LIST,
   OCI_CONFIG,
   OCI_INDEX,
   OCI_LAYER,
   OCI_MANIFEST,
-  RegistryClient,
-} from '../../src/registry/index.ts';
+} from '../../src/oci/index.ts';
+import { buildIndex, type CopyEvent, copy, copyToMany } from '../../src/push/index.ts';
+import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { type Provider, remoteFromBytes } from '../../src/remote/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';

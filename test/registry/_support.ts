@@ -1,11 +1,12 @@
 /** Shared set-up of the registry client tests: a real registry, a client for it, generated content. */
+
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { request } from 'undici';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { type Credential, CredentialStore } from '../../src/registry/auth/credentials.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../src/registry/oci.ts';
 import {
   type AuthMode,
   type StartRegistryOptions,

@@ -1,13 +1,13 @@
 import test, { type ExecutionContext } from 'ava';
 import { DigestMismatchError } from '../../src/digest/index.ts';
-import type { RegistryClientOptions } from '../../src/registry/client.ts';
-import { RegistryError } from '../../src/registry/errors.ts';
 import {
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
   OCI_INDEX,
   OCI_MANIFEST,
-} from '../../src/registry/oci.ts';
+} from '../../src/oci/index.ts';
+import type { RegistryClientOptions } from '../../src/registry/client.ts';
+import { RegistryError } from '../../src/registry/errors.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { ALICE_PASSWORD, clientFor, imageParts, registryWithClient } from './_support.ts';

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
+import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
-import { OCI_MANIFEST } from '../../src/registry/oci.ts';
 import { backoffDelay, parseRetryAfter, retryPolicy, withRetry } from '../../src/registry/retry.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry } from '../helpers/registry.ts';

@@ -1,6 +1,6 @@
 import test from 'ava';
+import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
-import { OCI_MANIFEST } from '../../src/registry/oci.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { clientFor, imageParts, registryWithClient } from './_support.ts';

@@ -26,7 +26,7 @@ import {
   OCI_LAYER,
   OCI_LAYER_GZIP,
   OCI_LAYER_ZSTD,
-} from '../../src/registry/oci.ts';
+} from '../../src/oci/index.ts';
 import { zstdDecompressor } from '../../src/remote/decompress.ts';
 import {
   type ExtractableImage,

@@ -2,8 +2,8 @@ import type { Readable } from 'node:stream';
 import test from 'ava';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
+import type { Descriptor } from '../../src/oci/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
-import type { Descriptor } from '../../src/registry/oci.ts';
 import {
   LayoutProvider,
   MultiProvider,

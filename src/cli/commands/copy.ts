@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import type { Platform } from '../../oci/index.ts';
 import { copy } from '../../push/index.ts';
 import { formatReference, type Reference, withTag } from '../../reference/index.ts';
-import type { Platform } from '../../registry/index.ts';
 import { resolve } from '../../remote/index.ts';
 import {
   platformArg,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import { type Descriptor, formatPlatform, type Platform } from '../../oci/index.ts';
 import type { Reference } from '../../reference/index.ts';
-import type { Descriptor, Platform } from '../../registry/index.ts';
-import { formatPlatform, type Remote, resolve } from '../../remote/index.ts';
+import { type Remote, resolve } from '../../remote/index.ts';
 import { platformArg, referenceOperand } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes } from '../format.ts';

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { digestBytes } from '../../../src/digest/index.ts';
-import { type Descriptor, type LayoutStore, MediaTypes } from '../../../src/layout/index.ts';
+import type { Descriptor, LayoutStore } from '../../../src/layout/index.ts';
+import { OCI_MANIFEST } from '../../../src/oci/index.ts';
 
 /** A one-file ustar archive: a real, tiny image layer. */
 export function tarWithFile(name: string, content: string): Buffer {
@@ -70,9 +71,9 @@ export async function writeImage(
     config: {},
     rootfs: { type: 'layers', diff_ids: layers.map((l) => digestBytes(l)) },
   });
-  const manifest = await putJson(store, MediaTypes.ociManifest, {
+  const manifest = await putJson(store, OCI_MANIFEST, {
     schemaVersion: 2,
-    mediaType: MediaTypes.ociManifest,
+    mediaType: OCI_MANIFEST,
     config,
     layers: layerDescs,
   });

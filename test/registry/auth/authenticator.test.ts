@@ -1,10 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
+import { OCI_MANIFEST } from '../../../src/oci/index.ts';
 import { Authenticator } from '../../../src/registry/auth/authenticator.ts';
 import { CredentialStore } from '../../../src/registry/auth/credentials.ts';
 import { TokenCache } from '../../../src/registry/auth/token-cache.ts';
 import { RegistryError } from '../../../src/registry/errors.ts';
 import { HttpClient } from '../../../src/registry/http.ts';
-import { OCI_MANIFEST } from '../../../src/registry/oci.ts';
 import { Transport } from '../../../src/registry/transport.ts';
 import { Hold, startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { startRegistry } from '../../helpers/registry.ts';

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { OCI_MANIFEST } from '../../../src/oci/index.ts';
 import {
   type AddressScope,
   addressScope,
@@ -7,7 +8,6 @@ import {
 } from '../../../src/registry/auth/realm.ts';
 import { RegistryError } from '../../../src/registry/errors.ts';
 import type { RequestEvent } from '../../../src/registry/http.ts';
-import { OCI_MANIFEST } from '../../../src/registry/oci.ts';
 import { startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { startRegistry } from '../../helpers/registry.ts';
 import { ALICE_PASSWORD, clientFor, imageParts } from '../_support.ts';
