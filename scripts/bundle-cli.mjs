@@ -35,6 +35,8 @@ await build({
   outfile: `${outdir}/ociferry.cjs`,
   format: 'cjs',
   plugins: [undiciSubset],
+  // The cache service's drivers load their own files (PGlite its WebAssembly) from their packages.
+  external: ['@electric-sql/pglite', 'pg', 'prom-client'],
   define: { 'import.meta.url': '__ociferryModuleUrl' },
   banner: { js: "const __ociferryModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });

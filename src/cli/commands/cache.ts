@@ -18,6 +18,7 @@ import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { cacheExplainCommand } from './cache-explain.ts';
 import { cacheLsCommand } from './cache-ls.ts';
+import { cacheServeCommand } from './cache-serve.ts';
 import type { CacheCommandKit } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
@@ -157,6 +158,7 @@ Examples:
   };
   cacheLsCommand(cache, run, kit);
   cacheExplainCommand(cache, run, kit);
+  cacheServeCommand(cache, run);
 }
 
 async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions): Promise<void> {

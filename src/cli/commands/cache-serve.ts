@@ -1,0 +1,136 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { parseCsvFields } from '../../cache/csv.ts';
+import type { ServiceBlobStore } from '../../service/index.ts';
+import { usageError } from '../args.ts';
+import type { CliContext } from '../context.ts';
+import type { Run } from './run.ts';
+
+interface ServeOptions {
+  listen: string;
+  data: string;
+  database?: string;
+  blobs?: string;
+  tokens?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** `ociferry cache serve`: the cache service (docs/cache-service.md). */
+export function cacheServeCommand(cache: Command, run: Run): void {
+  cache
+    .command('serve')
+    .summary('run a cache service for build engines (HTTP + JSON, signed blob URLs)')
+    .description(
+      "Serve build engines' caches: records and links in SQL (an embedded PGlite in --data by default, PostgreSQL with --database for several instances), blobs in an OCI layout or a registry, moved over short-lived HMAC-signed URLs minted per transfer. Bearer tokens are bound to one namespace each, read-only or read-write. Logs one JSON line per request on stderr; SIGHUP reloads --tokens, SIGTERM stops after the requests in flight.",
+    )
+    .option('--listen <addr>', 'HOST:PORT, :PORT or PORT to listen on', '127.0.0.1:7450')
+    .option(
+      '--data <dir>',
+      'data directory (embedded database, default blob store and token)',
+      './ociferry-cache',
+    )
+    .option('--database <url>', 'postgres://USER@HOST:PORT/DB instead of the embedded database')
+    .option(
+      '--blobs <csv>',
+      'blob store: type=local,dest=DIR (default DATA/blobs) or type=registry,ref=HOST/REPO',
+    )
+    .option('--tokens <file>', 'tokens, one "NAMESPACE rw|ro TOKEN" per line (reloaded on SIGHUP)')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .addHelpText(
+      'after',
+      `
+Without --tokens, a read-write token for namespace "default" is made and written to DATA/token
+(mode 0600); its path is said on stderr, never the token.
+
+Examples:
+  $ ociferry cache serve --data /var/lib/ociferry-cache
+  $ ociferry cache serve --listen :7450 --database postgres://cache@db:5432/cache --tokens /etc/ociferry/tokens`,
+    )
+    .action((options: ServeOptions, command: Command) => {
+      if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
+        usageError(command, '--tls-cert and --tls-key go together');
+      }
+      if (options.database && !/^postgres(ql)?:\/\//.test(options.database)) {
+        usageError(command, '--database wants a postgres://... URL');
+      }
+      const blobs = options.blobs ? blobsOption(command, options.blobs) : undefined;
+      return run(command, (ctx) => serve(ctx, options, blobs));
+    });
+}
+
+type BlobsOption = { type: 'local'; dest: string };
+
+function blobsOption(command: Command, csv: string): BlobsOption {
+  let fields: Map<string, string>;
+  try {
+    fields = new Map(
+      parseCsvFields(csv).map((field) => {
+        const at = field.indexOf('=');
+        return at < 0 ? [field, ''] : [field.slice(0, at), field.slice(at + 1)];
+      }),
+    );
+  } catch (error) {
+    usageError(command, `--blobs: ${(error as Error).message}`);
+  }
+  const type = fields.get('type');
+  const dest = fields.get('dest') ?? fields.get('src');
+  if (type === 'local' && dest) return { type, dest };
+  if (type === 'registry')
+    usageError(command, '--blobs type=registry is not supported yet; use type=local,dest=DIR');
+  usageError(command, '--blobs wants type=local,dest=DIR');
+}
+
+async function serve(
+  ctx: CliContext,
+  options: ServeOptions,
+  blobsOption?: BlobsOption,
+): Promise<void> {
+  const stderr = ctx.io.stderr;
+  // Loaded here: the database drivers cost every other command nothing.
+  const { LayoutBlobStore, startCacheServer } = await import('../../service/index.ts');
+  let blobs: ServiceBlobStore | undefined;
+  if (blobsOption) blobs = await LayoutBlobStore.open(blobsOption.dest);
+  const tls =
+    options.tlsCert && options.tlsKey
+      ? {
+          cert: await readFile(options.tlsCert, 'utf8'),
+          key: await readFile(options.tlsKey, 'utf8'),
+        }
+      : undefined;
+  const server = await startCacheServer({
+    listen: options.listen,
+    dataDir: options.data,
+    database: options.database,
+    blobs,
+    tokensFile: options.tokens,
+    tls,
+    log: (line) => stderr.write(`${JSON.stringify(line)}\n`),
+    notice: (message) => stderr.write(`${message}\n`),
+  });
+  const onHup = () => {
+    server.reloadTokens().then(
+      () =>
+        stderr.write(
+          `${JSON.stringify({ time: new Date().toISOString(), event: 'tokens reloaded' })}\n`,
+        ),
+      (error: Error) => stderr.write(`tokens not reloaded, the old ones stay: ${error.message}\n`),
+    );
+  };
+  process.on('SIGHUP', onHup);
+  stderr.write(
+    `serving the cache service at ${server.url} (data ${join(options.data)}${options.database ? ', PostgreSQL' : ''})\n`,
+  );
+  try {
+    await new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) resolve();
+      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    process.removeListener('SIGHUP', onHup);
+    await server.close();
+    stderr.write('cache service stopped\n');
+  }
+}
