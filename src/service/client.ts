@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
+import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import type { CacheConfig } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
 import type { Descriptor } from '../oci/index.ts';
@@ -157,12 +157,11 @@ export class CacheServiceClient {
     body: Readable | Buffer,
     options: CallOptions = {},
   ): Promise<void> {
-    const response = await request(url, {
+    const response = await send(this.#dispatcher, url, {
       method: 'PUT',
       body,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       signal: options.signal,
-      dispatcher: this.#dispatcher,
     });
     if (response.statusCode !== 201) throw await errorOf(response, 'PUT', '/v1/blobs');
     await response.body.dump();
@@ -170,11 +169,10 @@ export class CacheServiceClient {
 
   /** GET a minted download URL (optionally a range); the body stream. */
   async getUrl(url: string, options: CallOptions & { range?: string } = {}): Promise<Readable> {
-    const response = await request(url, {
+    const response = await send(this.#dispatcher, url, {
       method: 'GET',
       headers: options.range ? { range: options.range } : {},
       signal: options.signal,
-      dispatcher: this.#dispatcher,
     });
     if (response.statusCode !== 200 && response.statusCode !== 206) {
       throw await errorOf(response, 'GET', '/v1/blobs');
@@ -218,12 +216,11 @@ export class CacheServiceClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(`${this.url}${path}`, {
+      response = await send(this.#dispatcher, `${this.url}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: options.signal,
-        dispatcher: this.#dispatcher,
       });
     } catch (error) {
       if ((error as Error).name === 'AbortError') throw error;
@@ -257,4 +254,18 @@ async function errorOf(
     // not JSON: keep the status
   }
   return new CacheServiceError(code, message, { status: response.statusCode });
+}
+
+/** One request through `dispatcher` (default undici's global one). */
+function send(
+  dispatcher: Dispatcher | undefined,
+  url: string,
+  options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
+): Promise<Dispatcher.ResponseData> {
+  const target = new URL(url);
+  return (dispatcher ?? getGlobalDispatcher()).request({
+    ...options,
+    origin: target.origin,
+    path: `${target.pathname}${target.search}`,
+  });
 }
