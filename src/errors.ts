@@ -5,11 +5,21 @@
 export class OciferryError extends Error {
   /** Stable machine-readable code, e.g. `MANIFEST_UNKNOWN` or `INVALID_REFERENCE`. */
   readonly code: string;
+  /** What went wrong, without the advice: the message is this, then `; ` and the hint, if any. */
+  readonly summary: string;
+  /** What to do about it, when the error knows (`check the host and port`). */
+  readonly hint: string | undefined;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: string, message: string, options?: { cause?: unknown; hint?: string }) {
+    const { hint, ...errorOptions } = options ?? {};
+    super(
+      hint ? `${message}; ${hint}` : message,
+      'cause' in errorOptions ? errorOptions : undefined,
+    );
     this.name = new.target.name;
     this.code = code;
+    this.summary = message;
+    this.hint = hint || undefined;
   }
 }
 
@@ -26,10 +36,9 @@ export class SizeExceededError extends OciferryError {
 
   constructor(args: { what: string; size?: number; limit: number }) {
     const over = args.size === undefined ? 'is larger than' : `has ${args.size} bytes, more than`;
-    super(
-      'SIZE_EXCEEDED',
-      `${args.what} ${over} the limit of ${args.limit} bytes; raise the limit if it is genuine`,
-    );
+    super('SIZE_EXCEEDED', `${args.what} ${over} the limit of ${args.limit} bytes`, {
+      hint: 'raise the limit if it is genuine',
+    });
     this.what = args.what;
     this.size = args.size;
     this.limit = args.limit;

@@ -50,6 +50,14 @@ export function positiveIntegerArg(value: string): number {
 /** A registry host for login/logout: `host[:port]`, or a URL such as `https://index.docker.io/v1/`. */
 export function registryArg(value: string): string {
   const host = URL.canParse(value) && value.includes('://') ? new URL(value).host : value;
+  const slash = host.indexOf('/');
+  if (slash > 0) {
+    // Credentials belong to a registry, not to one of its repositories.
+    const registry = host.slice(0, slash);
+    throw new InvalidArgumentError(
+      `expected a registry host[:port], not a repository: use ${JSON.stringify(registry)}`,
+    );
+  }
   return usage(() => normalizeRegistry(host));
 }
 

@@ -53,6 +53,14 @@ export class CliContext {
     this.#insecure = options.insecure === true ? true : [];
   }
 
+  /**
+   * HTTP requests this run has sent so far, over all its clients: every attempt, retries, redirect
+   * hops, pings and token requests included (the `requests` of `--json`).
+   */
+  get requestCount(): number {
+    return this.#clients.reduce((sum, client) => sum + client.requestCount, 0);
+  }
+
   /** True with `--json`: stdout carries one JSON object and nothing else. */
   get json(): boolean {
     return this.options.json === true;

@@ -2,10 +2,11 @@ import { OciferryError } from '../errors.ts';
 import {
   apiHost,
   formatReference,
+  isLoopbackRegistry,
   type Reference,
   type RegistryReference,
 } from '../reference/index.ts';
-import { RegistryError } from '../registry/index.ts';
+import { describeRateLimit, RegistryError, scopesWrite } from '../registry/index.ts';
 import type { CliContext } from './context.ts';
 
 /** Exit status of a command that failed. */
@@ -24,21 +25,32 @@ export async function reportError(error: unknown, ctx: CliContext, what: string)
     return EXIT_INTERRUPTED;
   }
   if (errnoCode(error) === 'EPIPE') return EXIT_FAILURE;
-  stderr.write(`error: ${what}: ${oneLine(messageOf(error))}\n`);
-  stderr.write(`hint: ${oneLine(await hintFor(error, ctx))}\n`);
+  // The hint line says what to do; the error line then leaves out advice the error ends with.
+  const own = await hintFor(error, ctx);
+  const advice = error instanceof OciferryError ? error.hint : undefined;
+  const line = own !== undefined || advice !== undefined ? summaryOf(error) : messageOf(error);
+  stderr.write(`error: ${what}: ${oneLine(line)}\n`);
+  stderr.write(`hint: ${oneLine(own ?? advice ?? 'run again with --debug for details')}\n`);
   if (ctx.options.debug) stderr.write(`${debugDetails(error)}\n`);
   return EXIT_FAILURE;
 }
 
-/** The hint line for an error: what to check or which flag to use. */
-async function hintFor(error: unknown, ctx: CliContext): Promise<string> {
+/**
+ * The CLI's hint for an error (what to check, which flag to use), or undefined where the error's
+ * own advice, if any, is the hint.
+ */
+async function hintFor(error: unknown, ctx: CliContext): Promise<string | undefined> {
   const code = error instanceof OciferryError ? error.code : undefined;
   const where = registriesFor(error, ctx);
-  const hosts = where.map((ref) => ref.registry).join(' or ') || 'the registry';
+  // Network failures name the host that failed (registry-1.docker.io, a token server), not the registry.
+  const hosts =
+    (error instanceof RegistryError && URL.canParse(error.url) && new URL(error.url).host) ||
+    where.map((ref) => ref.registry).join(' or ') ||
+    'the registry';
   switch (code) {
     case 'UNAUTHORIZED':
     case 'DENIED':
-      return credentialHint(code, where, ctx);
+      return credentialHint(code, where, ctx, (error as RegistryError).refusedScope);
     case 'MANIFEST_UNKNOWN':
     case 'NAME_UNKNOWN':
     case 'NOT_FOUND':
@@ -46,13 +58,21 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string> {
     case 'BLOB_UNKNOWN':
       return notFoundHint(code, ctx.references);
     case 'TLS_ERROR':
-      return `the TLS connection to ${hosts} failed: use --insecure to skip certificate verification, or --plain-http if it serves plain HTTP`;
+      // A loopback registry that speaks plain HTTP gets it without --plain-http.
+      return `the TLS connection to ${hosts} failed: use --insecure to skip certificate verification${isLoopbackRegistry(hosts) ? '' : ', or --plain-http if it serves plain HTTP'}`;
+    case 'HTTPS_REQUIRED':
+      return `${hosts} serves HTTPS: drop --plain-http (and add --insecure if its certificate is self-signed)`;
     case 'CONNECTION_FAILED':
       return connectionHint(error, hosts);
     case 'TIMEOUT':
       return `${hosts} did not answer in time; check the host name and your network`;
-    case 'TOO_MANY_REQUESTS':
-      return 'the registry is rate limiting: wait, log in, or lower --concurrency';
+    case 'TOO_MANY_REQUESTS': {
+      const quota = error instanceof RegistryError ? error.rateLimit : undefined;
+      const limiting = quota
+        ? `the registry's quota is ${describeRateLimit(quota)}`
+        : 'the registry is rate limiting';
+      return `${limiting}: wait, log in, or lower --concurrency`;
+    }
     case 'DIGEST_MISMATCH':
     case 'SIZE_INVALID':
       return 'the content served does not match its digest: the source is corrupt or was changed while reading';
@@ -79,7 +99,7 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string> {
     case 'LOCK_TIMEOUT':
       return 'another process is writing to the layout; wait for it or remove a stale lock';
     default:
-      return 'run again with --debug for details';
+      return undefined;
   }
 }
 
@@ -88,6 +108,7 @@ async function credentialHint(
   code: string,
   registries: RegistryReference[],
   ctx: CliContext,
+  refusedScope: string | undefined,
 ): Promise<string> {
   if (registries.length === 0) return 'check the credentials (ociferry login HOST)';
   const parts: string[] = [];
@@ -98,6 +119,11 @@ async function credentialHint(
       if (found.credential === undefined) {
         const looked = found.tried.length > 0 ? ` (looked in ${found.tried.join(', ')})` : '';
         parts.push(`no credentials for ${ref.registry}${looked}; run ${login}`);
+      } else if (refusedScope !== undefined) {
+        // A token was issued for these credentials, without the access asked for.
+        parts.push(
+          `the credentials for ${ref.registry} from ${found.source} do not grant ${refusedScope}${scopesWrite(refusedScope) ? '' : ' (or the repository does not exist)'}; log in as a user that has this permission`,
+        );
       } else if (code === 'DENIED') {
         parts.push(
           `the credentials for ${ref.registry} from ${found.source} lack permission for ${ref.repository}`,
@@ -170,6 +196,11 @@ function errnoCode(error: unknown): string | undefined {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The message without the advice it ends with, when the error keeps them apart. */
+function summaryOf(error: unknown): string {
+  return error instanceof OciferryError ? error.summary : messageOf(error);
 }
 
 function oneLine(text: string): string {

@@ -56,8 +56,9 @@ export interface CopyResult {
   readonly size: number;
   readonly blobs: BlobStats;
   /**
-   * HTTP exchanges made by the copy (token requests and redirect hops included). Destinations of
-   * one {@link copyToMany} run at once and share reads: each reports the exchanges of the whole.
+   * HTTP requests the client sent during the call (every attempt, pings, token requests and
+   * redirect hops included; not those that resolved the source before it). Destinations of one
+   * {@link copyToMany} run at once and share reads: each reports the requests of the whole.
    */
   readonly requests: number;
   /** Tags created, in order. */

@@ -27,8 +27,16 @@ export interface RegistryErrorInit {
   retryable?: boolean;
   /** What went wrong, for people; a default is built from the other fields. */
   message?: string;
-  /** What to do about it, ending the default message; default: the usual advice for the code. */
+  /**
+   * What to do about it, ending the message after `; `; default with the default message: the
+   * usual advice for the code.
+   */
   hint?: string;
+  /**
+   * The scope (`repository:a/b:pull,push`) that a token minted for this very request was refused
+   * for (`insufficient_scope`): what the credentials do not grant, or a repository that is not there.
+   */
+  refusedScope?: string;
   cause?: unknown;
 }
 
@@ -53,11 +61,17 @@ export class RegistryError extends OciferryError {
   readonly rateLimit: RateLimit | undefined;
   /** True when the same request may succeed if sent again (429, 5xx gateway errors, resets, timeouts). */
   readonly retryable: boolean;
+  /** See {@link RegistryErrorInit.refusedScope}. */
+  readonly refusedScope: string | undefined;
 
   constructor(init: RegistryErrorInit) {
     const errors = init.errors ?? [];
     const code = init.code ?? codeFor(init.status, errors);
-    super(code, init.message ?? defaultMessage(init, code, errors), { cause: init.cause });
+    super(code, init.message ?? defaultMessage(init, code, errors), {
+      cause: init.cause,
+      hint: init.hint ?? (init.message === undefined ? HINTS[code] : undefined),
+    });
+    this.refusedScope = init.refusedScope;
     this.status = init.status;
     this.method = init.method;
     this.url = init.url;
@@ -103,6 +117,7 @@ const HINTS: Record<string, string> = {
   NAME_UNKNOWN: 'check the repository name',
 };
 
+/** `GET URL answered 404 (MANIFEST_UNKNOWN): manifest unknown`: each entry's code only where it is news. */
 function defaultMessage(
   init: RegistryErrorInit,
   code: string,
@@ -110,11 +125,13 @@ function defaultMessage(
 ): string {
   const status = init.status === undefined ? '' : ` answered ${init.status}`;
   const detail = errors
-    .map((e) => (e.message ? `${e.code}: ${e.message}` : e.code))
+    .map((e) => {
+      if (!e.message) return e.code === code ? '' : e.code;
+      return e.code === code ? e.message : `${e.code}: ${e.message}`;
+    })
     .filter((text) => text !== '')
     .join('; ');
-  const hint = init.hint ?? HINTS[code];
-  return `${init.method} ${init.url}${status} (${code})${detail ? `: ${detail}` : ''}${hint ? `; ${hint}` : ''}`;
+  return `${init.method} ${init.url}${status} (${code})${detail ? `: ${detail}` : ''}`;
 }
 
 /** Parse a registry error body; tolerant of non-JSON bodies, which yield no entries. */
@@ -195,7 +212,8 @@ export function networkError(
       method,
       url,
       retryable: !UNRESOLVED.has(code),
-      message: `${method} ${url} failed: the forward proxy ${describeProxy(proxy)} cannot be reached: ${scrub(err.message)} (${code}); check the proxy settings (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)`,
+      message: `${method} ${url} failed: the forward proxy ${describeProxy(proxy)} cannot be reached: ${scrub(err.message)} (${code})`,
+      hint: 'check the proxy settings (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)',
       cause: err,
     });
   }
@@ -227,7 +245,8 @@ export function networkError(
       method,
       url,
       retryable: status === 502 || status === 503 || status === 504,
-      message: `${method} ${url} failed: the forward proxy answered ${status}; ${hint}`,
+      message: `${method} ${url} failed: the forward proxy answered ${status}`,
+      hint,
       cause: err,
     });
   }

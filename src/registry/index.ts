@@ -15,7 +15,7 @@ export {
   dockerConfigPath,
   dockerServerAddress,
 } from './auth/credentials.ts';
-export { CATALOG_SCOPE, normalizeScopes, repositoryScope } from './auth/scope.ts';
+export { CATALOG_SCOPE, normalizeScopes, repositoryScope, scopesWrite } from './auth/scope.ts';
 export type { FetchBlobOptions } from './blobs.ts';
 export type { CatalogOptions } from './catalog.ts';
 export { RegistryClient, type RegistryClientOptions } from './client.ts';

@@ -75,7 +75,7 @@ export async function* paginate<T>(list: PagedList<T>): AsyncGenerator<T> {
         status: 200,
         method: 'GET',
         url,
-        message: `GET ${url} answered with ${why}: the registry's pagination loops, and the ${items} items of ${seen.size} pages read may not be all`,
+        message: `GET ${url} answered with ${why}: the registry's pagination loops, so the list may be incomplete (items read: ${items}, pages: ${seen.size})`,
       });
     }
   }

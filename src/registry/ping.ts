@@ -37,7 +37,8 @@ export async function checkPing(response: HttpResponse): Promise<void> {
     method: 'GET',
     url,
     retryable: false,
-    message: `${response.url.host} is not an OCI registry (GET /v2/ answered 404${type ? ` ${type}` : ''}); check the host and port`,
+    message: `${response.url.host} is not an OCI registry (GET /v2/ answered 404${type ? ` ${type}` : ''})`,
+    hint: 'check the host and port',
   });
 }
 
@@ -58,6 +59,7 @@ export function httpsRequiredError(
     method,
     url,
     retryable: false,
-    message: `${method} ${url} answered 400 "${HTTPS_SERVER_ANSWER}": ${response.url.host} speaks HTTPS; reach it over HTTPS, not plain HTTP`,
+    message: `${method} ${url} answered 400 "${HTTPS_SERVER_ANSWER}": ${response.url.host} speaks HTTPS`,
+    hint: 'reach it over HTTPS, not plain HTTP',
   });
 }

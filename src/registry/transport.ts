@@ -3,6 +3,7 @@ import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { Authenticator, Authorization } from './auth/authenticator.ts';
 import { type Challenge, parseChallenges, preferredChallenge } from './auth/challenge.ts';
+import { scopesWrite } from './auth/scope.ts';
 import { discardBody, readBody } from './body.ts';
 import { parseErrorBody, RegistryError } from './errors.ts';
 import {
@@ -160,7 +161,7 @@ export class Transport {
       response,
       request.method,
       request.notFoundCode,
-      refusedTokenHint(response, auth),
+      refusedToken(response, auth),
     );
   }
 
@@ -184,21 +185,27 @@ export class Transport {
 }
 
 /**
- * Advice for a 401 that refused a token minted for this very request with `insufficient_scope`.
- * Docker Hub (and any registry that hides what a caller may not see) answers so for a repository
- * that does not exist, so the caller hears both possible causes.
+ * The scope and advice of a 401 that refused a token minted for this very request with
+ * `insufficient_scope`. For a pull, Docker Hub (and any registry that hides what a caller may not
+ * see) answers so for a repository that does not exist, so the caller hears both possible causes;
+ * a push or delete needs a permission the credentials lack.
  */
-function refusedTokenHint(
+function refusedToken(
   response: HttpResponse,
   auth: Authorization | undefined,
-): string | undefined {
+): { hint: string; refusedScope?: string } | undefined {
   if (response.status !== 401 || auth?.scheme !== 'bearer' || !auth.fresh) return undefined;
   const challenge = preferredChallenge(
     parseChallenges(headerValues(response.headers, 'www-authenticate')),
   );
   if (challenge?.params.error !== 'insufficient_scope') return undefined;
   const scope = challenge.params.scope;
-  return `a token just issued${scope ? ` for ${scope}` : ''} was refused (insufficient_scope): the repository may not exist, or it needs credentials that grant this access (docker login, REGISTRY_AUTH_FILE)`;
+  const refused = `a token just issued${scope ? ` for ${scope}` : ''} was refused (insufficient_scope)`;
+  const hint =
+    scope !== undefined && scopesWrite(scope)
+      ? `${refused}: the credentials do not grant that permission; use credentials that do (docker login, REGISTRY_AUTH_FILE)`
+      : `${refused}: the repository may not exist, or it needs credentials that grant this access (docker login, REGISTRY_AUTH_FILE)`;
+  return { hint, ...(scope ? { refusedScope: scope } : {}) };
 }
 
 /**
@@ -209,7 +216,7 @@ async function errorFromResponse(
   response: HttpResponse,
   method: string,
   notFoundCode?: string,
-  hint?: string,
+  refused?: { hint: string; refusedScope?: string },
 ): Promise<RegistryError> {
   let errors: ReturnType<typeof parseErrorBody> = [];
   if (method !== 'HEAD') {
@@ -239,6 +246,7 @@ async function errorFromResponse(
     errors,
     retryAfterMs: parseRetryAfter(headerValue(response.headers, 'retry-after')),
     ...(rateLimit === undefined ? {} : { rateLimit }),
-    hint: hint ?? quotaHint,
+    hint: refused?.hint ?? quotaHint,
+    refusedScope: refused?.refusedScope,
   });
 }

@@ -1,10 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import test from 'ava';
+import { CliContext } from '../../src/cli/context.ts';
+import { reportError } from '../../src/cli/errors.ts';
+import { parseReference } from '../../src/reference/index.ts';
+import { networkError } from '../../src/registry/errors.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { isolatedEnv, ociferry } from './support/cli.ts';
+import { isolatedEnv, ociferry, tempDir } from './support/cli.ts';
 
 const STACK_FRAME = /^\s+at /m;
 
@@ -93,4 +98,87 @@ test('a 401 without credentials lists where ociferry looked', async (t) => {
       'm',
     ),
   );
+});
+
+test('a 401 error line leaves the advice to the hint line', async (t) => {
+  const registry = await startRegistry(t, { auth: 'basic' });
+  const { env, dockerConfig } = await isolatedEnv(t);
+  await mkdir(dockerConfig, { recursive: true });
+  const auth = Buffer.from('alice:wrong-pw').toString('base64');
+  await writeFile(
+    path.join(dockerConfig, 'config.json'),
+    JSON.stringify({ auths: { [registry.host]: { auth } } }),
+  );
+  const result = await ociferry(['tags', `${registry.host}/app/single`], { env });
+  t.is(result.code, 1);
+  const [error, hint, ...rest] = lines(result.stderr);
+  t.regex(
+    error ?? '',
+    /^error: tags .*: GET http:\/\/.*\/tags\/list answered 401 \(UNAUTHORIZED\): authentication required$/,
+  );
+  t.regex(hint ?? '', /^hint: .* refused the credentials from .*; run 'ociferry login /);
+  t.deepEqual(rest, []);
+});
+
+test('a push the credentials do not grant says the permission is missing, not to renew them', async (t) => {
+  const registry = await startRegistry(t, {
+    auth: 'token',
+    users: {
+      alice: { password: 'alice-secret-pw', grants: [{ repository: '*', actions: ['*'] }] },
+      bob: { password: 'bob-secret-pw', grants: [{ repository: '*', actions: ['pull'] }] },
+    },
+  });
+  await pushFixture(registry, 'oci-image', 'app/single');
+  const { env, dockerConfig } = await isolatedEnv(t);
+  await mkdir(dockerConfig, { recursive: true });
+  const auth = Buffer.from('bob:bob-secret-pw').toString('base64');
+  await writeFile(
+    path.join(dockerConfig, 'config.json'),
+    JSON.stringify({ auths: { [registry.host]: { auth } } }),
+  );
+  const result = await ociferry(
+    ['copy', `${registry.host}/app/single:v1`, `${registry.host}/bob/copy:v1`],
+    { env },
+  );
+  t.is(result.code, 1);
+  const [error, hint, ...rest] = lines(result.stderr);
+  t.regex(error ?? '', /^error: copy .* answered 401 \(UNAUTHORIZED\)/);
+  t.notRegex(error ?? '', /; /, 'the advice is on the hint line only');
+  t.regex(
+    hint ?? '',
+    new RegExp(
+      `^hint: the credentials for ${registry.host} from .*config\\.json.* do not grant repository:bob/copy:[a-z,]*push[a-z,]*; log in as a user that has this permission$`,
+    ),
+  );
+  t.notRegex(result.stderr, /renew|does not exist/);
+  t.deepEqual(rest, []);
+  t.false(result.stderr.includes('bob-secret-pw'));
+});
+
+test('a name that does not resolve is named in the hint as the host that failed', async (t) => {
+  // Docker Hub's API host cannot be made to fail resolving here, so the CLI reports a real
+  // resolver error for it as it would arrive.
+  const failure = Object.assign(new Error('getaddrinfo ENOTFOUND registry-1.docker.io'), {
+    code: 'ENOTFOUND',
+  });
+  const error = networkError(failure, 'GET', 'https://registry-1.docker.io/v2/');
+  const stderr = new PassThrough();
+  const ctx = new CliContext(
+    { progress: 'none' },
+    { stdout: new PassThrough(), stderr, stdin: new PassThrough(), env: {} },
+    new AbortController().signal,
+  );
+  ctx.uses(parseReference('alpine'));
+  t.is(await reportError(error, ctx, 'inspect docker.io/library/alpine'), 1);
+  stderr.end();
+  const text = (await stderr.toArray()).join('');
+  t.regex(text, /^hint: the host name of registry-1\.docker\.io does not resolve; /m);
+});
+
+test('blob get with a malformed digest says the digest is invalid', async (t) => {
+  const dir = path.join(await tempDir(t), 'layout');
+  const result = await ociferry(['blob', 'get', `oci:${dir}@sha256:../..`]);
+  t.is(result.code, 2);
+  t.regex(result.stderr, /^error: oci:.*@sha256:\.\.\/\.\.: invalid digest "sha256:\.\.\/\.\."/m);
+  t.notRegex(result.stderr, /expected REF@DIGEST/);
 });

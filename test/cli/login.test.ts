@@ -191,6 +191,19 @@ test('login without a terminal needs --password-stdin and -u: usage errors', asy
   t.regex(noUser.stderr, /-u USER/);
 });
 
+test('login and logout of a repository instead of a registry say which host to give', async (t) => {
+  const { env } = await isolatedEnv(t);
+  for (const command of ['login', 'logout']) {
+    const result = await ociferry([command, '127.0.0.1:5403/some/repo'], { env });
+    t.is(result.code, 2);
+    t.regex(
+      result.stderr,
+      /expected a registry host\[:port\], not a repository: use "127\.0\.0\.1:5403"/,
+    );
+    t.notRegex(result.stderr, /not a number/);
+  }
+});
+
 test('on a terminal, login asks for the user and the password and never echoes the password', async (t) => {
   const registry = await startRegistry(t, { auth: 'basic' });
   const { env, dockerConfig } = await isolatedEnv(t);

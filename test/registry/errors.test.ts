@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import test from 'ava';
 import { networkError, parseErrorBody, RegistryError } from '../../src/registry/errors.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor } from './_support.ts';
+import { ALICE_PASSWORD, clientFor, registryWithClient } from './_support.ts';
 
 /** Everything an error could show: message, stack, fields, causes. */
 function everything(err: unknown): string {
@@ -130,4 +130,17 @@ test('network failures map to stable codes; other errors are left alone', (t) =>
     'u',
   );
   t.false(proxied?.message.includes('hunter2'));
+});
+
+test('the registry error code is said once: status and code, then the registry message', async (t) => {
+  const { registry, client } = await registryWithClient(t, 'none');
+  const err = await t.throwsAsync(client.repository(registry.host, 'none/app').getManifest('v9'), {
+    instanceOf: RegistryError,
+  });
+  t.is(
+    err?.message,
+    `GET http://${registry.host}/v2/none/app/manifests/v9 answered 404 (MANIFEST_UNKNOWN): manifest unknown`,
+  );
+  t.is(err?.summary, err?.message, 'a 404 comes without advice');
+  t.is(err?.hint, undefined);
 });

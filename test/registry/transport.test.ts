@@ -95,3 +95,29 @@ test('wrong Basic credentials keep the usual advice', async (t) => {
   t.regex(err?.message ?? '', /; check the credentials for this registry/);
   t.notRegex(err?.message ?? '', /may not exist/);
 });
+
+test('a push refused for want of push permission says the credentials do not grant it', async (t) => {
+  const registry = await startRegistry(t, {
+    auth: 'token',
+    users: {
+      alice: { password: ALICE_PASSWORD, grants: [{ repository: '*', actions: ['*'] }] },
+      bob: { password: 'bob-secret-pw', grants: [{ repository: '*', actions: ['pull'] }] },
+    },
+  });
+  const bob = clientFor(t, registry.host, {
+    kind: 'basic',
+    username: 'bob',
+    password: 'bob-secret-pw',
+  });
+  const err = await t.throwsAsync(imageParts(bob, registry.host, 'bob/app', 'pull-only'), {
+    instanceOf: RegistryError,
+  });
+  t.is(err?.code, 'UNAUTHORIZED');
+  // distribution names the actions in no fixed order.
+  t.regex(err?.refusedScope ?? '', /^repository:bob\/app:(?:pull,push|push,pull)$/);
+  t.is(
+    err?.hint,
+    `a token just issued for ${err?.refusedScope} was refused (insufficient_scope): the credentials do not grant that permission; use credentials that do (docker login, REGISTRY_AUTH_FILE)`,
+  );
+  t.notRegex(err?.message ?? '', /may not exist/);
+});

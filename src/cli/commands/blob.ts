@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { DigestMismatchError, SizeMismatchError } from '../../digest/index.ts';
+import { DigestMismatchError, parseDigest, SizeMismatchError } from '../../digest/index.ts';
 import { OciferryError } from '../../errors.ts';
 import { BlobUnknownError, LayoutStore } from '../../layout/index.ts';
 import type { Reference } from '../../reference/index.ts';
@@ -37,9 +37,26 @@ Examples:
     .action((ref: string, options: BlobGetOptions, command: Command) => {
       const reference = referenceOperand(command, ref);
       const digest = reference.digest;
-      if (digest === undefined) usageError(command, `${ref}: expected REF@DIGEST`);
+      if (digest === undefined) usageError(command, missingDigest(ref));
       return run(command, (ctx) => blobGet(ctx, reference, digest, options));
     });
+}
+
+/**
+ * Why `ref` names no digest: a text after its last `@` that is not a digest (an `oci:` path takes
+ * `@sha256:../..` as part of the directory), or no `@digest` at all.
+ */
+function missingDigest(ref: string): string {
+  const at = ref.lastIndexOf('@');
+  const suffix = at < 0 ? '' : ref.slice(at + 1);
+  if (/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:/.test(suffix)) {
+    try {
+      parseDigest(suffix);
+    } catch (error) {
+      return `${ref}: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  return `${ref}: expected REF@DIGEST`;
 }
 
 async function blobGet(

@@ -24,14 +24,16 @@ export async function runCopy<R extends CopyResult>(
   } finally {
     progress?.stop();
   }
+  // Every request of the run, resolving the source included, not only those of the copy itself.
+  const requests = ctx.requestCount;
   if (ctx.json) {
-    ctx.printJson({ ...copyJson(result), ...extraJson(result) });
+    ctx.printJson({ ...copyJson(result, requests), ...extraJson(result) });
     return result;
   }
   const { blobs } = result;
   ctx.info(
     `${summary}: ${blobs.uploaded} ${toLayouts ? 'written' : 'uploaded'} (${formatBytes(blobs.bytesUploaded)}), ` +
-      `${blobs.mounted} mounted, ${blobs.skipped} skipped, ${result.requests} requests ` +
+      `${blobs.mounted} mounted, ${blobs.skipped} skipped, ${requests} requests ` +
       `in ${formatDuration(Date.now() - started)}`,
   );
   ctx.print(result.digest);
@@ -39,7 +41,7 @@ export async function runCopy<R extends CopyResult>(
 }
 
 /** The `--json` object of copy and index create: the contract's fields first, in order. */
-function copyJson(result: CopyResult): Record<string, unknown> {
+function copyJson(result: CopyResult, requests: number): Record<string, unknown> {
   const { blobs } = result;
   return {
     digest: result.digest,
@@ -51,7 +53,7 @@ function copyJson(result: CopyResult): Record<string, unknown> {
       bytesUploaded: blobs.bytesUploaded,
       bytesDownloaded: blobs.bytesDownloaded,
     },
-    requests: result.requests,
+    requests,
     size: result.size,
     tags: result.tags,
   };

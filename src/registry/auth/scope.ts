@@ -3,6 +3,19 @@ export function repositoryScope(name: string, actions: readonly string[]): strin
   return `repository:${name}:${actions.join(',')}`;
 }
 
+/** Actions beyond reading. */
+const WRITE_ACTIONS = new Set(['push', 'delete', '*']);
+
+/** True when `scopes` (space-separated) ask for more than reading: `push`, `delete` or `*`. */
+export function scopesWrite(scopes: string): boolean {
+  return scopes.split(' ').some((scope) =>
+    scope
+      .slice(scope.lastIndexOf(':') + 1)
+      .split(',')
+      .some((action) => WRITE_ACTIONS.has(action)),
+  );
+}
+
 /** The scope `GET /v2/_catalog` needs. */
 export const CATALOG_SCOPE = 'registry:catalog:*';
 
