@@ -13,6 +13,13 @@ export class BlobUnknownError extends LayoutError {
   }
 }
 
+/** A layout reference named a tag or digest the layout does not have. */
+export class NotFoundInLayoutError extends LayoutError {
+  constructor(ref: string) {
+    super('MANIFEST_UNKNOWN', `${ref}: not found in the layout's index.json`);
+  }
+}
+
 /** A layout file (`oci-layout`, `index.json`, a manifest) is missing or malformed. */
 export class LayoutInvalidError extends LayoutError {
   readonly path: string;

@@ -4,11 +4,13 @@ export {
   LayoutError,
   LayoutInvalidError,
   LockTimeoutError,
+  NotFoundInLayoutError,
 } from './errors.ts';
 export type { GcOptions, GcResult } from './gc.ts';
 export { asReferrer, type Referrer } from './referrers.ts';
 export {
   type LayoutBlobSource,
+  type LayoutFetchOptions,
   LayoutStore,
   type OpenOptions,
   type ReadBytesOptions,

@@ -1,20 +1,22 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { DigestMismatchError, digestBytes, parseDigest } from '../digest/index.ts';
+import { addAbortSignal, finished, Readable } from 'node:stream';
+import { DigestMismatchError, digestBytes, parseDigest, verifiedStream } from '../digest/index.ts';
 import { SizeExceededError } from '../errors.ts';
 import { OCI_INDEX } from '../oci/index.ts';
 import { AbortWatch } from '../util/abort-watch.ts';
 import { childSignal } from '../util/child-signal.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { blobPath, blobReadStream, ingestBlob, openBlob } from './blobs.ts';
 import { errorCode } from './errno.ts';
 import { BlobUnknownError, LayoutError, LayoutInvalidError } from './errors.ts';
 import { type GcOptions, type GcResult, reachable, sweep, sweepTemps } from './gc.ts';
 import { withFileLock } from './lock.ts';
+import { lookUp } from './lookup.ts';
 import { asReferrer, type Referrer } from './referrers.ts';
-import { assertTag, findTag, listTags, withoutTag, withTag } from './tags.ts';
+import { assertTag, findTag, indexEntry, listTags, withoutTag, withTag } from './tags.ts';
 import { type Descriptor, type ImageIndex, LINKING_MEDIA_TYPES } from './types.ts';
 import { isObject, parseDescriptor, parseImageIndex, parseJson } from './validate.ts';
 
@@ -59,6 +61,13 @@ export interface UpdateOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link LayoutStore.fetch}. */
+export interface LayoutFetchOptions {
+  signal?: AbortSignal;
+  /** Byte range, `end` inclusive; omitted for the whole blob. Only whole reads are verified. */
+  range?: { start: number; end?: number };
+}
+
 const LAYOUT_VERSION = '1.0.0';
 const READ_ONLY_CODES = new Set(['EROFS', 'EACCES', 'EPERM']);
 const DEFAULT_READ_LIMIT = 4 * 1024 * 1024;
@@ -67,11 +76,17 @@ const EMPTY_INDEX: ImageIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manife
 /**
  * An OCI image layout directory used as a content store: blobs are written atomically after
  * digest verification, `index.json` is updated under `index.json.lock` (safe across processes),
- * and reads never write, so read-only layouts work.
+ * and reads never write, so read-only layouts work. It is the store of the `oci:` backend: the
+ * one-verb calls a copy and a resolve use (`fetch`, `exists`, `push`, `resolve`, `tag`, ...) are
+ * those of every store (see `Store`).
  */
 export class LayoutStore {
   /** Absolute path of the layout directory. */
   readonly dir: string;
+  /** `oci:DIR`, for progress and messages. */
+  readonly description: string;
+  /** A manifest here says nothing about its blobs (a GC or a hand may have removed some). */
+  readonly checksReferences = false;
   readonly #lockTimeoutMs: number;
   readonly #staleLockMs: number;
   /** Queues this store's own index updates here instead of spinning on the lock file. */
@@ -80,11 +95,14 @@ export class LayoutStore {
   readonly #aborts = new AbortWatch();
   /** Per manifest digest, what it is as a referrer (undefined: not one), see {@link referrers}. */
   readonly #referrerFacts = new Map<string, Referrer | undefined>();
+  /** Blob pushes in flight, by digest: concurrent pushes of one blob share one write. */
+  readonly #pushes = new SingleFlight<string, boolean>();
   /** The sweep of dead writers' temp files, run once before the first write. */
   #swept: Promise<void> | undefined;
 
   private constructor(dir: string, options: OpenOptions) {
     this.dir = dir;
+    this.description = `oci:${dir}`;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     this.#staleLockMs = options.staleLockMs ?? 30_000;
   }
@@ -299,6 +317,115 @@ export class LayoutStore {
     }
     this.#referrerFacts.set(entry.digest, referrer);
     return referrer;
+  }
+
+  /** Reads stay on this machine: they are not downloads. */
+  isLocal(): boolean {
+    return true;
+  }
+
+  /**
+   * Stream a blob (whole, or bytes `range.start` to `range.end` inclusive). A whole read is
+   * verified against the digest and size of `descriptor` (a layout can be corrupt on disk); a
+   * missing blob fails the stream with BLOB_UNKNOWN.
+   */
+  async fetch(
+    descriptor: { digest: string; size?: number },
+    options: LayoutFetchOptions = {},
+  ): Promise<Readable> {
+    const source = this.readBlob(descriptor.digest, options.range);
+    if (options.signal) {
+      // The caller's signal is shared by every blob of a copy: it keeps one listener for all
+      // of them, and this stream listens on a signal of its own.
+      const abort = childSignal(this.#aborts, options.signal);
+      addAbortSignal(abort.signal, source);
+      finished(source, abort.dispose);
+    }
+    if (options.range) return source;
+    return verifiedStream(source, descriptor.digest, {
+      size: descriptor.size,
+      source: this.description,
+    });
+  }
+
+  /** Manifest bytes by descriptor, digest re-verified, refused above 4 MiB. */
+  fetchManifest(
+    descriptor: { digest: string },
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Buffer> {
+    return this.readBytes(descriptor.digest, { signal: options.signal });
+  }
+
+  /** Present with the right size: a file of another size under the name is not the blob. */
+  async exists(descriptor: { digest: string; size: number }): Promise<boolean> {
+    return (await this.info(descriptor.digest))?.size === descriptor.size;
+  }
+
+  /**
+   * The descriptor of the manifest `reference` names: a tag, a digest (listed in `index.json`
+   * or not), or, when undefined, the layout's only image (else `latest`).
+   * @throws NotFoundInLayoutError (MANIFEST_UNKNOWN) when there is none
+   */
+  resolve(reference?: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor> {
+    return lookUp(this, reference, options.signal);
+  }
+
+  /** {@link resolve}, with the manifest's bytes. */
+  async fetchReference(
+    reference?: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const descriptor = await this.resolve(reference, options);
+    return { descriptor, bytes: await this.fetchManifest(descriptor, options) };
+  }
+
+  /**
+   * Store a blob whose bytes `open` streams, unless it is there already (see {@link writeBlob}):
+   * concurrent pushes of one digest to this store share one write, and only its `open` is called.
+   */
+  async push(
+    descriptor: { digest: string; size: number },
+    open: () => Readable | Promise<Readable>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    await this.#pushes.do(
+      descriptor.digest,
+      (signal) => this.writeBlob(descriptor, open, { signal }),
+      options.signal,
+    );
+  }
+
+  /**
+   * Store manifest bytes; a manifest with a subject (a signature, an SBOM) also gets an entry
+   * without a name in `index.json`: that keeps it from GC and lists it as a referrer.
+   */
+  async pushManifest(
+    descriptor: Descriptor,
+    bytes: Buffer,
+    options: UpdateOptions = {},
+  ): Promise<void> {
+    await this.writeBytes(descriptor, bytes, options);
+    const referrer = asReferrer(descriptor, bytes);
+    if (referrer) {
+      const { annotations: _, ...entry } = referrer.descriptor;
+      await this.addManifest(entry, options);
+    }
+  }
+
+  /** Store manifest bytes and point `tag` at them. */
+  async tag(
+    descriptor: Descriptor,
+    bytes: Buffer,
+    tag: string,
+    options: UpdateOptions = {},
+  ): Promise<void> {
+    await this.writeBytes(descriptor, bytes, options);
+    await this.putTag(tag, indexEntry(descriptor), options);
+  }
+
+  /** List a root stored without a tag in `index.json`, which keeps it from GC. */
+  async keepUntagged(descriptor: Descriptor, options: UpdateOptions = {}): Promise<void> {
+    await this.addManifest(indexEntry(descriptor), options);
   }
 
   /** Point `tag` at `desc` (a stored blob), replacing the entry that held the tag. */

@@ -80,3 +80,9 @@ function isNameKey(key: string): boolean {
 function withoutNames(annotations: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(annotations).filter(([key]) => !isNameKey(key)));
 }
+
+/** The `index.json` entry of a manifest: only what identifies it (platform kept, for indexes). */
+export function indexEntry(descriptor: Descriptor): Descriptor {
+  const { mediaType, digest, size, platform } = descriptor;
+  return platform ? { mediaType, digest, size, platform } : { mediaType, digest, size };
+}

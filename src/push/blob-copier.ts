@@ -5,10 +5,10 @@ import type { Descriptor } from '../oci/index.ts';
 import type { UploadSession } from '../registry/index.ts';
 import type { Provider } from '../remote/provider.ts';
 import type { SourceIndex } from '../remote/sources.ts';
+import { mounterOf, type Store } from '../remote/store.ts';
 import { countingStage } from '../util/counting.ts';
 import { Limiter } from '../util/limiter.ts';
 import type { BlobStats, CopyEvent } from './events.ts';
-import type { Target } from './target.ts';
 import { Tee } from './tee.ts';
 
 /** Media types of layers that must not be pushed anywhere (foreign / non-distributable). */
@@ -58,7 +58,7 @@ type Need =
 export class BlobCopier {
   /** Figures per target, in target order. */
   readonly stats: readonly BlobStats[];
-  readonly #targets: readonly Target[];
+  readonly #targets: readonly Store[];
   readonly #options: BlobCopierOptions;
   readonly #pool: Limiter;
   /** `<target index> <digest>` -> the transfer into that target, in flight or done. */
@@ -71,7 +71,7 @@ export class BlobCopier {
   readonly #batches = new Set<Promise<void>>();
   #bytesDownloaded = 0;
 
-  constructor(targets: readonly Target[], options: BlobCopierOptions) {
+  constructor(targets: readonly Store[], options: BlobCopierOptions) {
     this.#targets = targets;
     this.#options = options;
     this.#pool = new Limiter(options.concurrency);
@@ -211,7 +211,7 @@ export class BlobCopier {
           return;
         }
         tee?.release(k);
-        if (need.session) await this.#target(index).cancelUpload?.(need.session);
+        if (need.session) await mounterOf(this.#target(index))?.cancelMount(need.session);
         const leaderDone = await (outcomes[leader] as Promise<void>).then(
           () => true,
           () => false,
@@ -273,14 +273,15 @@ export class BlobCopier {
     const from =
       location &&
       this.#options.sources.mountSource(descriptor.digest, location.registry, location.repository);
+    const mounter = mounterOf(target);
     let session: UploadSession | undefined;
-    if (from && target.mountBlob) {
-      const mount = await target.mountBlob(descriptor, from, { signal });
+    if (from && mounter) {
+      const mount = await mounter.mount(descriptor, from, { signal });
       if (mount.mounted) return { kind: 'mounted', from };
       session = mount.session;
     }
-    if (await target.hasBlob(descriptor, { signal })) {
-      if (session) await target.cancelUpload?.(session);
+    if (await target.exists(descriptor, { signal })) {
+      if (session) await mounter?.cancelMount(session);
       return { kind: 'present' };
     }
     return { kind: 'bytes', session };
@@ -324,7 +325,7 @@ export class BlobCopier {
         uploaded(bytes);
       });
     };
-    await target.writeBlob(descriptor, open, { signal, session });
+    await target.push(descriptor, open, { signal, session });
     stats.uploaded++;
     emit({ type: 'blob-done', digest, size });
     this.#learn(target, digest);
@@ -376,13 +377,13 @@ export class BlobCopier {
   }
 
   /** After a successful push the target repository is a known source of the blob. */
-  #learn(target: Target, digest: string): void {
+  #learn(target: Store, digest: string): void {
     const location = target.location;
     if (location) this.#options.sources.add(digest, location.registry, location.repository);
   }
 
-  #target(index: number): Target {
-    return this.#targets[index] as Target;
+  #target(index: number): Store {
+    return this.#targets[index] as Store;
   }
 
   #statsOf(index: number): BlobStats {

@@ -1,12 +1,12 @@
 import { type Descriptor, isIndexMediaType, isManifestMediaType } from '../oci/index.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
+import type { Store } from '../remote/store.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { settleAll } from '../util/settle.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { BlobLane } from './blob-copier.ts';
 import { convertedManifest } from './convert.ts';
 import type { BlobStats, CopyEvent } from './events.ts';
-import type { Target } from './target.ts';
 
 /** A manifest as it went (or will go) to the target. */
 export interface PushedManifest {
@@ -28,7 +28,7 @@ export interface CopySessionOptions {
  * manifest once. The caller tags the root last.
  */
 export class CopySession {
-  readonly target: Target;
+  readonly target: Store;
   readonly stats: BlobStats;
   /** Source digest -> pushed digest of manifests rewritten by a media type conversion. */
   readonly converted = new Map<string, string>();
@@ -38,7 +38,7 @@ export class CopySession {
   readonly #stored = new Set<string>();
   readonly #referrersListed = new Set<string>();
 
-  constructor(target: Target, blobs: BlobLane, options: CopySessionOptions) {
+  constructor(target: Store, blobs: BlobLane, options: CopySessionOptions) {
     this.target = target;
     this.stats = blobs.stats;
     this.#options = options;
@@ -70,7 +70,7 @@ export class CopySession {
     const { digest } = manifest.descriptor;
     if (this.#stored.has(digest)) return;
     await this.#manifests.do(digest, async () => {
-      await this.target.putManifest(manifest.descriptor, manifest.bytes, {
+      await this.target.pushManifest(manifest.descriptor, manifest.bytes, {
         signal: this.#options.signal,
       });
       this.#options.onEvent?.({
@@ -86,7 +86,7 @@ export class CopySession {
   async #holdsTree(remote: Remote): Promise<boolean> {
     const { ociMediatypes, referrers, signal } = this.#options;
     if (!this.target.checksReferences || ociMediatypes || referrers) return false;
-    return this.target.hasManifest(remote.descriptor, { signal });
+    return this.target.exists(remote.descriptor, { signal });
   }
 
   /** Count every blob of a tree the target holds as skipped (child manifests read from the source). */
@@ -146,7 +146,7 @@ export class CopySession {
     this.#referrersListed.add(remote.digest);
     const signal = this.#options.signal;
     for (const descriptor of await provider.referrers(remote.digest, { signal })) {
-      const bytes = await manifests.load(descriptor, { signal });
+      const bytes = await manifests.fetchManifest(descriptor, { signal });
       await this.push(remoteFromBytes(descriptor, bytes, remote.context));
     }
   }

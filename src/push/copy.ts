@@ -3,15 +3,15 @@ import { isIndexMediaType, isManifestMediaType } from '../oci/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
 import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
+import { openStore } from '../remote/open-store.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import type { SourceIndex } from '../remote/sources.ts';
+import type { Store } from '../remote/store.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { BlobCopier, type BlobCopierOptions } from './blob-copier.ts';
 import { convertedManifest } from './convert.ts';
 import { CopySession, type CopySessionOptions, type PushedManifest } from './copy-session.ts';
 import type { BlobStats, CopyEvent, CopyResult } from './events.ts';
-import { openTarget } from './open-target.ts';
-import type { Target } from './target.ts';
 
 /** Options of {@link copy}, {@link copyToMany} and {@link buildIndex}. */
 export interface CopyOptions extends ContextOptions {
@@ -31,9 +31,15 @@ export interface CopyOptions extends ContextOptions {
   onEvent?: (event: CopyEvent) => void;
 }
 
+/**
+ * Where a copy writes: a reference (`host/repo[:tag]`, `oci:DIR[:tag]`; a layout directory is
+ * created when missing), or a store already open (tags then come from `CopyOptions.tags`).
+ */
+export type Destination = string | Reference | Store;
+
 /** A destination of {@link copyToMany} that receives other content than the shared source. */
 export interface ManyDestination {
-  readonly reference: string | Reference;
+  readonly reference: Destination;
   /**
    * What to copy there, default the shared source. Blobs it has in common with what other
    * destinations copy are still read once (e.g. two wrappers around the same cache blobs).
@@ -45,7 +51,7 @@ export interface ManyDestination {
 export type DestinationOutcome =
   | {
       readonly status: 'copied';
-      /** The destination as given (a reference string, or formatted). */
+      /** The destination as given (a reference string, or formatted; a store's description). */
       readonly destination: string;
       readonly result: CopyResult;
     }
@@ -97,7 +103,7 @@ export class DestinationDigestError extends OciferryError {
  */
 export async function copy(
   source: Remote,
-  destination: string | Reference,
+  destination: Destination,
   options: CopyOptions = {},
 ): Promise<CopyResult> {
   const [outcome] = (await copyToMany(source, [destination], options)).destinations;
@@ -119,7 +125,7 @@ export async function copy(
  */
 export async function copyToMany(
   source: Remote,
-  destinations: readonly (string | Reference | ManyDestination)[],
+  destinations: readonly (Destination | ManyDestination)[],
   options: CopyOptions = {},
 ): Promise<CopyManyResult> {
   const client = options.client ?? contextOf(options).client;
@@ -180,24 +186,28 @@ const COUNTED = ['mounted', 'skipped', 'uploaded', 'bytesUploaded'] as const;
 
 /** A destination opened for writing, or why it could not be. */
 type OpenedDestination = { destination: string } & (
-  | { reference: Reference; target: Target; source?: Remote }
+  | { reference: Reference | undefined; target: Store; source?: Remote }
   | { error: unknown }
 );
 
 /** Open a destination for writing, once its `@digest` (if any) is one the copy produces. */
 async function openDestination(
-  entry: string | Reference | ManyDestination,
+  entry: Destination | ManyDestination,
   shared: Remote,
   client: RegistryClient,
   options: CopyOptions,
 ): Promise<OpenedDestination> {
-  const given = typeof entry === 'string' || 'kind' in entry ? entry : entry.reference;
+  const many = typeof entry === 'object' && 'reference' in entry ? entry : undefined;
+  const given = many ? many.reference : (entry as Destination);
+  const source = many?.source;
+  if (isStore(given)) {
+    return { destination: given.description, reference: undefined, target: given, source };
+  }
   const destination = typeof given === 'string' ? given : formatReference(given);
   try {
     const reference = typeof given === 'string' ? parseReference(given) : given;
-    const source = typeof entry === 'string' || 'kind' in entry ? undefined : entry.source;
     await checkDigest(source ?? shared, reference, options);
-    const target = await openTarget(reference, client);
+    const target = await openDestinationStore(reference, client, options);
     return { destination, reference, target, source };
   } catch (error) {
     return { destination, error };
@@ -279,6 +289,19 @@ function sessionOptions(options: CopyOptions): CopySessionOptions {
   };
 }
 
+function isStore(destination: Destination): destination is Store {
+  return typeof destination === 'object' && !('kind' in destination);
+}
+
+/** The store a destination reference names, a missing layout directory created. */
+function openDestinationStore(
+  reference: Reference,
+  client: RegistryClient,
+  options: CopyOptions,
+): Promise<Store> {
+  return openStore(reference, { client, context: options.context, create: true });
+}
+
 /** Open a copy session into the one destination a reference names (an index build's). */
 export async function openSession(
   reference: Reference,
@@ -288,7 +311,7 @@ export async function openSession(
 ): Promise<CopySession> {
   const sources = options.sources ?? source?.context.sources;
   if (!sources) throw new TypeError('copy needs a source index when there is no source remote');
-  const target = await openTarget(reference, client);
+  const target = await openDestinationStore(reference, client, options);
   const blobs = new BlobCopier([target], {
     concurrency: options.concurrency ?? 8,
     sources,
@@ -302,15 +325,16 @@ export async function openSession(
 export async function finish(
   session: CopySession,
   root: PushedManifest,
-  reference: Reference,
+  reference: Reference | undefined,
   options: CopyOptions,
 ): Promise<string[]> {
   const { signal, onEvent } = options;
   const target = session.target.description;
-  if (reference.digest && reference.digest !== root.descriptor.digest) {
+  if (reference?.digest && reference.digest !== root.descriptor.digest) {
     throw new DestinationDigestError(target, reference.digest, root.descriptor.digest, 'built');
   }
-  const tags = [...new Set([...(reference.tag ? [reference.tag] : []), ...(options.tags ?? [])])];
+  const own = reference?.tag ? [reference.tag] : [];
+  const tags = [...new Set([...own, ...(options.tags ?? [])])];
   if (tags.length === 0) {
     await session.storeManifest(root);
     await session.target.keepUntagged(root.descriptor, { signal });

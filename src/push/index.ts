@@ -16,11 +16,10 @@ export {
   type CopyOptions,
   copy,
   copyToMany,
+  type Destination,
   DestinationDigestError,
   type DestinationOutcome,
   type ManyDestination,
 } from './copy.ts';
 export type { BlobStats, CopyEvent, CopyResult } from './events.ts';
-export { LayoutTarget } from './layout-target.ts';
-export { RegistryTarget } from './registry-target.ts';
-export type { Target } from './target.ts';
+export { LayoutTarget, RegistryTarget, type Target } from './target.ts';

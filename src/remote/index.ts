@@ -1,4 +1,4 @@
-export type { RemoteContext } from './context.ts';
+export { type RemoteContext, type RemoteContextOptions, remoteContext } from './context.ts';
 export {
   type ExtractableImage,
   ExtractError,
@@ -11,7 +11,6 @@ export { LazyBlob, type UnlazyOptions, type UnlazyProgress } from './lazy-blob.t
 export {
   layoutManifestLoader,
   type ManifestLoader,
-  ManifestMediaTypeError,
   registryManifestLoader,
 } from './manifest-loader.ts';
 export { MultiProvider, ProviderMissingError } from './multi-provider.ts';
@@ -26,8 +25,10 @@ export {
   type OciferryContextOptions,
   setDefaultContext,
 } from './ociferry-context.ts';
+export { type OpenStoreOptions, openStore } from './open-store.ts';
 export type { BlobInfo, FetchOptions, Provider, RegistryLocation } from './provider.ts';
 export { RegistryProvider } from './registry-provider.ts';
+export { MANIFEST_SIZE_LIMIT, ManifestMediaTypeError, RegistryStore } from './registry-store.ts';
 export { RemoteImage } from './remote-image.ts';
 export {
   loadRemote,
@@ -45,6 +46,23 @@ export {
   resolveDescriptor,
 } from './resolve.ts';
 export { SourceIndex, type SourceIndexOptions } from './sources.ts';
+export {
+  type Exister,
+  type ManifestFetcher,
+  type ManifestPusher,
+  type Mounter,
+  mounterOf,
+  type Pusher,
+  type PushOptions,
+  type ReferenceFetcher,
+  type ReferrerLister,
+  type Resolver,
+  type SignalOption,
+  type Store,
+  type StoredManifest,
+  type Tagger,
+  type TagLister,
+} from './store.ts';
 export {
   type MintedUrl,
   UrlFetchError,

@@ -1,21 +1,19 @@
-import { addAbortSignal, finished, type Readable } from 'node:stream';
-import { verifiedStream } from '../digest/index.ts';
+import type { Readable } from 'node:stream';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
-import { AbortWatch } from '../util/abort-watch.ts';
-import { childSignal } from '../util/child-signal.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
 
-/** Blobs of an OCI image layout directory. Whole reads are verified: a layout can be corrupt. */
+/**
+ * Blobs of an OCI image layout directory.
+ * @deprecated A {@link LayoutStore} is a provider itself (whole reads verified): pass the store.
+ */
 export class LayoutProvider implements Provider {
   readonly store: LayoutStore;
   readonly description: string;
-  /** One listener per caller signal for all of this provider's reads. */
-  readonly #aborts = new AbortWatch();
 
   constructor(store: LayoutStore) {
     this.store = store;
-    this.description = `oci:${store.dir}`;
+    this.description = store.description;
   }
 
   isLocal(): boolean {
@@ -26,24 +24,11 @@ export class LayoutProvider implements Provider {
     return this.store.info(digest);
   }
 
-  /** Manifests of the layout whose subject is `digest` (entries of its `index.json`). */
   referrers(digest: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor[]> {
     return this.store.referrers(digest, options);
   }
 
-  async fetch(descriptor: Descriptor, options: FetchOptions = {}): Promise<Readable> {
-    const source = this.store.readBlob(descriptor.digest, options.range);
-    if (options.signal) {
-      // The caller's signal is shared by every blob of a copy: it keeps one listener for all
-      // of them, and this stream listens on a signal of its own.
-      const abort = childSignal(this.#aborts, options.signal);
-      addAbortSignal(abort.signal, source);
-      finished(source, abort.dispose);
-    }
-    if (options.range) return source;
-    return verifiedStream(source, descriptor.digest, {
-      size: descriptor.size,
-      source: this.description,
-    });
+  fetch(descriptor: Descriptor, options: FetchOptions = {}): Promise<Readable> {
+    return this.store.fetch(descriptor, options);
   }
 }

@@ -1,59 +1,41 @@
-import { OciferryError } from '../errors.ts';
 import type { LayoutStore } from '../layout/index.ts';
-import { type Descriptor, MANIFEST_MEDIA_TYPES } from '../oci/index.ts';
+import type { Descriptor } from '../oci/index.ts';
 import type { Repository } from '../registry/index.ts';
+import { RegistryStore } from './registry-store.ts';
+import type { ManifestFetcher } from './store.ts';
 
-/** Default cap on manifest size, as the registry client's. */
-export const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
+export { MANIFEST_SIZE_LIMIT, ManifestMediaTypeError } from './registry-store.ts';
+export type { ManifestFetcher } from './store.ts';
 
-/** Reads verified manifest bytes by descriptor from wherever a remote came from. */
-export interface ManifestLoader {
+/**
+ * Reads verified manifest bytes by descriptor from wherever a remote came from.
+ * @deprecated Every store is a {@link ManifestFetcher}: use the store (`openStore`).
+ */
+export interface ManifestLoader extends ManifestFetcher {
   /** Where manifests come from, for messages. */
   readonly description: string;
+  /** @deprecated Use `fetchManifest`. */
   load(descriptor: Descriptor, options?: { signal?: AbortSignal }): Promise<Buffer>;
 }
 
-/** A manifest was announced as one media type and served as another. */
-export class ManifestMediaTypeError extends OciferryError {
-  constructor(digest: string, announced: string, served: string) {
-    super(
-      'MEDIA_TYPE_MISMATCH',
-      `manifest ${digest} is listed as ${announced} but was served as ${served}`,
-    );
-  }
-}
-
-/** Loads child manifests from a registry repository by digest. */
+/**
+ * Loads child manifests from a registry repository by digest.
+ * @deprecated Use `new RegistryStore(repository)`, a {@link ManifestFetcher}.
+ */
 export function registryManifestLoader(repository: Repository): ManifestLoader {
-  return {
-    description: `${repository.registry}/${repository.name}`,
-    async load(descriptor, options = {}) {
-      const fetched = await repository.getManifest(descriptor.digest, {
-        accept: [descriptor.mediaType, ...MANIFEST_MEDIA_TYPES],
-        signal: options.signal,
-      });
-      if (fetched.descriptor.mediaType !== descriptor.mediaType) {
-        throw new ManifestMediaTypeError(
-          descriptor.digest,
-          descriptor.mediaType,
-          fetched.descriptor.mediaType,
-        );
-      }
-      return fetched.bytes;
-    },
-  };
+  return loaderOf(new RegistryStore(repository));
 }
 
-/** Loads manifests from an OCI layout (verified against their digest by the store). */
-export function layoutManifestLoader(
-  store: LayoutStore,
-  limit = MANIFEST_SIZE_LIMIT,
-): ManifestLoader {
-  return {
-    description: `oci:${store.dir}`,
-    async load(descriptor) {
-      // readBytes verifies the digest itself.
-      return store.readBytes(descriptor.digest, { limit });
-    },
-  };
+/**
+ * Loads manifests from an OCI layout (verified against their digest by the store).
+ * @deprecated A {@link LayoutStore} is a {@link ManifestFetcher}: use the store.
+ */
+export function layoutManifestLoader(store: LayoutStore): ManifestLoader {
+  return loaderOf(store);
+}
+
+function loaderOf(store: ManifestFetcher & { readonly description: string }): ManifestLoader {
+  const fetch = (descriptor: Descriptor, options?: { signal?: AbortSignal }) =>
+    store.fetchManifest(descriptor, options);
+  return { description: store.description, fetchManifest: fetch, load: fetch };
 }

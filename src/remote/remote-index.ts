@@ -180,7 +180,7 @@ export async function loadRemote(
   context: RemoteContext,
   signal?: AbortSignal,
 ): Promise<Remote> {
-  const bytes = await context.manifests.load(descriptor, { signal });
+  const bytes = await context.manifests.fetchManifest(descriptor, { signal });
   return remoteFromBytes(descriptor, bytes, context);
 }
 
