@@ -76,6 +76,7 @@ export class RegistryClient {
     );
     this.#transport = new Transport(this.#http, auth, {
       plainHttp: options.plainHttp,
+      probeTimeoutMs: options.timeouts?.connectMs,
       onRateLimit: options.onRateLimit,
     });
     this.#retry = retryPolicy(options.retry);

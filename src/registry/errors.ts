@@ -49,7 +49,8 @@ const RETRYABLE_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT', 'PROXY_UNREACHA
  * A registry request failed: an unexpected HTTP status (with the registry's parsed error JSON) or a
  * network failure. Codes include `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`, `UNAUTHORIZED`,
  * `DENIED`, `TOO_MANY_REQUESTS`, `SIZE_EXCEEDED`, `MEDIA_TYPE_MISMATCH`, `CONNECTION_FAILED`,
- * `TLS_ERROR`, `TIMEOUT`, `PROXY_REFUSED`, `PROXY_UNREACHABLE`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`. Never carries a credential.
+ * `TLS_ERROR`, `TIMEOUT`, `PROXY_REFUSED`, `PROXY_UNREACHABLE`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`,
+ * `NOT_A_REGISTRY`, `HTTPS_REQUIRED`, `PAGINATION_LOOP`. Never carries a credential.
  */
 export class RegistryError extends OciferryError {
   readonly status: number | undefined;
