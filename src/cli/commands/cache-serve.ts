@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseCsvFields } from '../../cache/csv.ts';
-import type { ServiceBlobStore } from '../../service/index.ts';
+import { OciferryError } from '../../errors.ts';
+import type { ServiceBlobStore, SigningKey } from '../../service/index.ts';
 import { usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import type { Run } from './run.ts';
@@ -42,6 +43,11 @@ export function cacheServeCommand(cache: Command, run: Run): void {
     .addHelpText(
       'after',
       `
+OCIFERRY_SERVICE_KEYS=ID:SECRET[,ID:SECRET]... gives the URL signing keys (secrets of 32 bytes or
+more, base64url): the first signs, all verify. Give every instance behind one load balancer the
+same keys; rotate by putting a new key first and dropping the old one a URL lifetime later.
+Without it, each start makes a random key.
+
 Without --tokens, a read-write token for namespace "default" is made and written to DATA/token
 (mode 0600); its path is said on stderr, never the token.
 
@@ -100,7 +106,9 @@ async function serve(
           key: await readFile(options.tlsKey, 'utf8'),
         }
       : undefined;
+  const keys = signingKeys(ctx.io.env.OCIFERRY_SERVICE_KEYS);
   const server = await startCacheServer({
+    keys,
     listen: options.listen,
     dataDir: options.data,
     database: options.database,
@@ -133,4 +141,20 @@ async function serve(
     await server.close();
     stderr.write('cache service stopped\n');
   }
+}
+
+/** `ID:SECRET,...` from OCIFERRY_SERVICE_KEYS; never quotes a secret in its errors. */
+function signingKeys(value: string | undefined): SigningKey[] | undefined {
+  if (!value?.trim()) return undefined;
+  return value.split(',').map((entry, i) => {
+    const [id, secret] = entry.trim().split(':');
+    const bytes = secret ? Buffer.from(secret, 'base64url') : Buffer.alloc(0);
+    if (!id || !/^[A-Za-z0-9._-]{1,32}$/.test(id) || bytes.length < 32) {
+      throw new OciferryError(
+        'INVALID_SERVICE_KEYS',
+        `OCIFERRY_SERVICE_KEYS entry ${i + 1} is not ID:SECRET with a base64url secret of 32 bytes or more`,
+      );
+    }
+    return { id, secret: bytes };
+  });
 }

@@ -1,0 +1,197 @@
+/**
+ * Cache service figures (issue targets in brackets), on the embedded database:
+ *   node --import tsx bench/cache-service.ts [--records N] [--engines N] [--layers N]
+ * - ImportCache of an N-record namespace (default 100k) [< 2 s]
+ * - URL minting through the API, sequential and 16 at once [>= 1,000/s]
+ * - E engines exporting L layers each at once (default 20 x 50): p50/p99 of the metadata calls
+ * Prints one JSON object. The load average is printed too: figures on a shared machine vary.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CacheServiceClient } from '../src/service/client.ts';
+import { startCacheServer } from '../src/service/server.ts';
+
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string', default: '100000' },
+    engines: { type: 'string', default: '20' },
+    layers: { type: 'string', default: '50' },
+    database: { type: 'string' },
+  },
+});
+const RECORDS = Number(values.records);
+const ENGINES = Number(values.engines);
+const LAYERS = Number(values.layers);
+const TOKEN = 'bench-token-0123456789abcdef';
+
+const sha = (text: string | Buffer) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+const ms = (start: number) => Math.round((performance.now() - start) * 10) / 10;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-bench-svc-'));
+const { writeFile } = await import('node:fs/promises');
+await writeFile(join(dataDir, 'tokens'), `bench rw ${TOKEN}\nengines rw ${TOKEN}-engines\n`);
+const server = await startCacheServer({
+  listen: '127.0.0.1:0',
+  dataDir,
+  database: values.database,
+  tokensFile: join(dataDir, 'tokens'),
+});
+const client = new CacheServiceClient({ url: server.url, token: TOKEN });
+const result: Record<string, unknown> = { loadavg: loadavg().map((l) => Math.round(l * 10) / 10) };
+try {
+  // A namespace of RECORDS records in chains of 100, every 10th with a result on one of 64 blobs.
+  const blobs = Array.from({ length: 64 }, (_, i) => Buffer.from(`layer ${i}`.repeat(64)));
+  for (const bytes of blobs)
+    await client.uploadLayer({ digest: sha(bytes), size: bytes.length }, bytes);
+  const seedStart = performance.now();
+  const BATCH = 5000;
+  for (let from = 0; from < RECORDS; from += BATCH) {
+    const keys = Array.from({ length: Math.min(BATCH, RECORDS - from) }, (_, i) =>
+      sha(`record ${from + i}`),
+    );
+    await client.updateCacheRecords({
+      records: keys.map((digest, i) => ({
+        digest,
+        results: (from + i) % 10 === 0 ? [{ id: `r${from + i}` }] : [],
+      })),
+      links: keys.flatMap((target, i) =>
+        (from + i) % 100 === 0 ? [] : [{ source: sha(`record ${from + i - 1}`), target, input: 0 }],
+      ),
+    });
+    await client.updateCacheLayers({
+      results: keys.flatMap((recordDigest, i) => {
+        if ((from + i) % 10 !== 0) return [];
+        const bytes = blobs[(from + i) % blobs.length] as Buffer;
+        return [
+          {
+            recordDigest,
+            layers: [
+              {
+                mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+                digest: sha(bytes),
+                size: bytes.length,
+              },
+            ],
+          },
+        ];
+      }),
+    });
+  }
+  result.seedMs = ms(seedStart);
+  const importTimes: number[] = [];
+  let bytes = 0;
+  for (let run = 0; run < 3; run++) {
+    const start = performance.now();
+    const response = await fetch(`${server.url}/v1/import`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    bytes = (await response.arrayBuffer()).byteLength;
+    importTimes.push(ms(start));
+  }
+  const parseStart = performance.now();
+  const config = await client.importCache();
+  result.importCache = {
+    records: config.records.length,
+    layers: config.layers.length,
+    bytes,
+    ms: importTimes,
+    withClientParseMs: ms(parseStart),
+    target: '< 2000 ms',
+  };
+
+  // URL minting.
+  const digest = sha(blobs[0] as Buffer);
+  const N = 2000;
+  let start = performance.now();
+  for (let i = 0; i < N; i++) await client.getLayerDownloadUrl(digest);
+  const sequential = Math.round(N / ((performance.now() - start) / 1000));
+  start = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let i = 0; i < N / 16; i++) await client.getLayerDownloadUrl(digest);
+    }),
+  );
+  const concurrent = Math.round(N / ((performance.now() - start) / 1000));
+  start = performance.now();
+  for (let i = 0; i < 100_000; i++) server.signer.mint({ op: 'get', ns: 'bench', digest });
+  const signerOnly = Math.round(100_000 / ((performance.now() - start) / 1000));
+  result.urlMinting = {
+    perSecondSequential: sequential,
+    perSecond16AtOnce: concurrent,
+    signerOnlyPerSecond: signerOnly,
+    target: '>= 1000/s',
+  };
+
+  // ENGINES engines exporting LAYERS layers each at once.
+  const latencies: Record<string, number[]> = { records: [], uploadUrl: [], layers: [] };
+  const timed = async <T>(name: string, call: () => Promise<T>) => {
+    const t0 = performance.now();
+    const value = await call();
+    latencies[name]?.push(performance.now() - t0);
+    return value;
+  };
+  start = performance.now();
+  await Promise.all(
+    Array.from({ length: ENGINES }, async (_, e) => {
+      const engine = new CacheServiceClient({
+        url: server.url,
+        token: `${TOKEN}-engines`,
+        engineID: `engine-${e}`,
+      });
+      const keys = Array.from({ length: LAYERS }, (_, i) => sha(`engine ${e} step ${i}`));
+      const layers = keys.map((k) => Buffer.from(k.repeat(128)));
+      const wanted = await timed('records', () =>
+        engine.updateCacheRecords({
+          records: keys.map((d, i) => ({ digest: d, results: [{ id: `e${e}-${i}` }] })),
+          links: keys
+            .slice(1)
+            .map((target, i) => ({ source: keys[i] as string, target, input: 0 })),
+        }),
+      );
+      for (const layer of layers) {
+        const minted = await timed('uploadUrl', () =>
+          engine.getLayerUploadUrl(sha(layer), layer.length),
+        );
+        await engine.putUrl(minted.url, layer.length, layer);
+      }
+      await timed('layers', () =>
+        engine.updateCacheLayers({
+          results: wanted.map(({ digest: d }) => {
+            const i = keys.indexOf(d);
+            return {
+              recordDigest: d,
+              layers: layers.slice(0, i + 1).map((l) => ({
+                mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+                digest: sha(l),
+                size: l.length,
+              })),
+            };
+          }),
+        }),
+      );
+    }),
+  );
+  const engines: Record<string, unknown> = {
+    engines: ENGINES,
+    layersEach: LAYERS,
+    totalMs: ms(start),
+  };
+  for (const [name, list] of Object.entries(latencies)) {
+    const sorted = [...list].sort((a, b) => a - b);
+    engines[name] = {
+      calls: sorted.length,
+      p50Ms: Math.round(percentile(sorted, 50) * 10) / 10,
+      p99Ms: Math.round(percentile(sorted, 99) * 10) / 10,
+    };
+  }
+  result.concurrentEngines = engines;
+} finally {
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result, null, 2));
