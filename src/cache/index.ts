@@ -101,7 +101,14 @@ export {
   listCache,
 } from './ls.ts';
 export { type CacheItem, CacheKeyStore, type KeyStoreSource } from './match.ts';
-export { type CacheMergeStats, type MergedCacheConfig, mergeCacheConfigs } from './merge.ts';
+export {
+  type CacheMergeResult,
+  type CacheMergeStats,
+  type MergeCachesOptions,
+  type MergedCacheConfig,
+  mergeCacheConfigs,
+  mergeCaches,
+} from './merge.ts';
 export {
   type CacheCompression,
   type CacheExportFormat,
@@ -117,9 +124,13 @@ export {
 } from './options.ts';
 export {
   type CachePruneCounts,
+  type CachePruneResult,
   type PruneCacheOptions,
+  type PruneCachesOptions,
   type PrunedCacheConfig,
+  pruneCache,
   pruneCacheConfig,
+  type StoreCollection,
 } from './prune.ts';
 export { formRefusalWarning, isHarborChallenge } from './readers.ts';
 export {

@@ -1,8 +1,15 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { type CacheConfig, validateCacheConfig } from '../../src/cache/config.ts';
-import { mergeCacheConfigs } from '../../src/cache/merge.ts';
+import { serializeCacheConfig } from '../../src/cache/config-write.ts';
+import { CacheImportCache, openCacheSource } from '../../src/cache/index.ts';
+import { mergeCacheConfigs, mergeCaches } from '../../src/cache/merge.ts';
+import { digestBytes } from '../../src/digest/index.ts';
+import { SourceIndex } from '../../src/remote/sources.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { buildCaches, layerBlobs, pushCache } from './_builds.ts';
 import { arbitraryConfig, at, config, describe, hex } from './_configs.ts';
+import { blobGets, client } from './_support.ts';
 
 /** Validate a plain copy, so the merge's own "valid by construction" mark is not trusted. */
 const valid = (merged: CacheConfig) => validateCacheConfig(structuredClone(merged));
@@ -150,4 +157,102 @@ test('merging is commutative and idempotent, and its output is valid', (t) => {
     { numRuns: 300 },
   );
   t.pass();
+});
+
+// ---- Against the registry ----
+
+/** Options that share nothing with other tests: a client, a config cache, a source index. */
+function isolated(t: import('ava').ExecutionContext) {
+  return { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() };
+}
+
+test('two caches on one registry merge with mounts only: no layer is read', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = layerBlobs();
+  const { a, b } = buildCaches(blobs);
+  const c = client(t);
+  await pushCache(c, registry, 'src/a', 'cache', a, blobs);
+  await pushCache(c, registry, 'src/b', 'cache', b, blobs);
+  const mark = await registry.mark();
+
+  const result = await mergeCaches(
+    [
+      `type=registry,ref=${registry.host}/src/a:cache`,
+      `type=registry,ref=${registry.host}/src/b:cache`,
+    ],
+    `type=registry,ref=${registry.host}/dst/app:cache`,
+    isolated(t),
+  );
+
+  // L0..L4 mounted from the sources' repositories, the new config uploaded.
+  t.like(result.blobs, { mounted: 5, uploaded: 1, bytesDownloaded: 0 });
+  t.like(result.merged, { recordsIn: 6, records: 5, resultsIn: 6, results: 5, layers: 5 });
+  t.like(result.destinations[0], { status: 'exported', format: 'image-manifest' });
+  // The registry served the two configs and not one layer.
+  const gets = await blobGets(registry, mark);
+  const configs = [serializeCacheConfig(a), serializeCacheConfig(b)].map((bytes) =>
+    digestBytes(bytes),
+  );
+  t.deepEqual(gets.map((get) => get.path.split('/').pop()).sort(), configs.sort());
+
+  const merged = await openCacheSource(
+    `type=registry,ref=${registry.host}/dst/app:cache`,
+    isolated(t),
+  );
+  t.is(merged.remote.digest, result.digest);
+  t.deepEqual(describe(merged.config), describe(mergeCacheConfigs([a, b]).config));
+  t.is(merged.configDescriptor?.size, result.configSize);
+});
+
+test('a source on another registry is streamed, blobs known on the target registry mounted', async (t) => {
+  const [one, two] = await Promise.all([startRegistry(t), startRegistry(t)]);
+  const blobs = layerBlobs();
+  const { a, b } = buildCaches(blobs);
+  const c = client(t);
+  await pushCache(c, one, 'src/a', 'cache', a, blobs);
+  await pushCache(c, two, 'src/b', 'cache', b, blobs);
+  const [markOne, markTwo] = await Promise.all([one.mark(), two.mark()]);
+
+  const result = await mergeCaches(
+    [`type=registry,ref=${one.host}/src/a:cache`, `type=registry,ref=${two.host}/src/b:cache`],
+    `type=registry,ref=${two.host}/dst/app:cache`,
+    isolated(t),
+  );
+
+  // L0, L3, L4 are in src/b on the target's registry; L1 and L2 come from the other one.
+  t.like(result.blobs, { mounted: 3, uploaded: 3 });
+  const layerGets = (await blobGets(one, markOne)).map((get) => get.path.split('/').pop());
+  t.deepEqual(
+    layerGets.filter((digest) => digest !== digestBytes(serializeCacheConfig(a))).sort(),
+    [blobs[1]?.descriptor.digest, blobs[2]?.descriptor.digest].sort(),
+  );
+  t.is((await blobGets(two, markTwo)).length, 1); // b's config
+});
+
+test('maxConfigSize drops the oldest results of the merge and says so', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = layerBlobs();
+  const { a, b } = buildCaches(blobs);
+  const c = client(t);
+  await pushCache(c, registry, 'src/a', 'cache', a, blobs);
+  await pushCache(c, registry, 'src/b', 'cache', b, blobs);
+  const from = [
+    `type=registry,ref=${registry.host}/src/a:cache`,
+    `type=registry,ref=${registry.host}/src/b:cache`,
+  ];
+  const to = `type=registry,ref=${registry.host}/dst/app:cache`;
+  const full = await mergeCaches(from, to, isolated(t));
+  t.is(full.dropped, undefined);
+
+  const limited = await mergeCaches(from, to, {
+    ...isolated(t),
+    maxConfigSize: full.configSize - 1,
+  });
+  t.true(limited.configSize < full.configSize);
+  // The oldest result (RUN A at minute 11) goes; RUN A's record stays, COPY A links through it.
+  t.like(limited.dropped, { results: 1, records: 0 });
+  const written = await openCacheSource(to, isolated(t));
+  t.is(written.configDescriptor?.size, limited.configSize);
+  t.false(describe(written.config).some((line) => line.includes(at(11))));
+  t.true(describe(written.config).some((line) => line.includes(at(12))));
 });

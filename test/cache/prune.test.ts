@@ -1,11 +1,19 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
 import { type CacheConfig, validateCacheConfig } from '../../src/cache/config.ts';
-import { serializeCacheConfig } from '../../src/cache/config-write.ts';
+import { serializeCacheConfig, sortCacheConfig } from '../../src/cache/config-write.ts';
 import { CacheOptionsError } from '../../src/cache/errors.ts';
+import { CacheImportCache, openCacheSource } from '../../src/cache/index.ts';
 import { mergeCacheConfigs } from '../../src/cache/merge.ts';
-import { pruneCacheConfig } from '../../src/cache/prune.ts';
+import { pruneCache, pruneCacheConfig } from '../../src/cache/prune.ts';
+import { digestBytes } from '../../src/digest/index.ts';
+import { SourceIndex } from '../../src/remote/sources.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { buildCaches, layerBlobs, pushCache, writeLocalCache } from './_builds.ts';
 import { arbitraryConfig, at, config, describe } from './_configs.ts';
+import { blobGets, client, tempDir } from './_support.ts';
 
 const MINUTE = 60_000;
 /** Blob n is n KiB. */
@@ -194,4 +202,164 @@ test('limits must be whole numbers', (t) => {
   ]) {
     t.throws(() => pruneCacheConfig(both, options), { instanceOf: CacheOptionsError });
   }
+});
+
+// ---- Against the registry and local stores ----
+
+const size = (blobs: ReturnType<typeof layerBlobs>, i: number) =>
+  blobs[i]?.descriptor.size as number;
+const chainOf = (blobs: ReturnType<typeof layerBlobs>, ...indexes: number[]) =>
+  indexes.map((i) => blobs[i]?.descriptor.digest.slice(-4)).join('>');
+
+/** Digests of the files in a store's blobs/sha256, sorted. */
+async function blobFiles(dir: string): Promise<string[]> {
+  const files = await readdir(path.join(dir, 'blobs', 'sha256'));
+  return files.map((file) => `sha256:${file}`).sort();
+}
+
+function isolated(t: import('ava').ExecutionContext) {
+  return { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() };
+}
+
+/** Builds A and B merged, as one cache config. */
+function bothBuilds(blobs: ReturnType<typeof layerBlobs>): CacheConfig {
+  const { a, b } = buildCaches(blobs);
+  return sortCacheConfig(mergeCacheConfigs([a, b]).config);
+}
+
+test('a registry cache pruned in place uploads its new config only and reads no layer', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = layerBlobs();
+  const merged = bothBuilds(blobs);
+  const c = client(t);
+  await pushCache(c, registry, 'app', 'cache', merged, blobs);
+  const ref = `type=registry,ref=${registry.host}/app:cache`;
+  const mark = await registry.mark();
+
+  const result = await pruneCache(ref, ref, { ...isolated(t), keepLast: 1 });
+
+  t.deepEqual(result.builds, { found: 2, kept: 1 });
+  t.deepEqual(result.dropped, {
+    records: 2,
+    results: 2,
+    layers: 2,
+    bytes: size(blobs, 1) + size(blobs, 2),
+  });
+  t.deepEqual(result.collected, []);
+  // L0, L3, L4 are there already; the config is the one upload; only the old config was read.
+  t.like(result.blobs, { uploaded: 1, mounted: 0, skipped: 3 });
+  const gets = await blobGets(registry, mark);
+  t.deepEqual(
+    gets.map((get) => get.path.split('/').pop()),
+    [digestBytes(serializeCacheConfig(merged))],
+  );
+  const pruned = await openCacheSource(ref, isolated(t));
+  t.is(pruned.remote.digest, result.digest);
+  t.deepEqual(describe(pruned.config), [
+    `001() [${blobs[0]?.descriptor.digest.slice(-4)}@${at(20)}]`,
+    `00c(001()) [${chainOf(blobs, 0, 3)}@${at(21)}]`,
+    `00d(00c(001())) [${chainOf(blobs, 0, 3, 4)}@${at(22)}]`,
+  ]);
+  // The dropped blobs stay in the registry until its garbage collection.
+  const kept = await c
+    .repository(registry.host, 'app')
+    .headBlob(blobs[1]?.descriptor.digest as string);
+  t.is(kept?.size, size(blobs, 1));
+});
+
+test('a prune that keeps nothing is refused before anything is written', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = layerBlobs();
+  const c = client(t);
+  const digest = await pushCache(c, registry, 'app', 'cache', bothBuilds(blobs), blobs);
+  const ref = `type=registry,ref=${registry.host}/app:cache`;
+  const mark = await registry.mark();
+  await t.throwsAsync(pruneCache(ref, ref, { ...isolated(t), maxSize: 100 }), {
+    code: 'CACHE_EMPTY',
+  });
+  t.deepEqual(await registry.requests({ method: 'PUT', since: mark }), []);
+  t.is((await openCacheSource(ref, isolated(t))).remote.digest, digest);
+});
+
+test('a local store pruned in place deletes the blobs nothing references any more', async (t) => {
+  const dir = await tempDir(t);
+  const blobs = layerBlobs();
+  const merged = bothBuilds(blobs);
+  const old = await writeLocalCache(dir, 'latest', merged, blobs);
+  const before = await blobFiles(dir);
+
+  const result = await pruneCache(`type=local,src=${dir}`, `type=local,dest=${dir}`, {
+    ...isolated(t),
+    keepLast: 1,
+  });
+
+  // Build A's layers, the old manifest and the old config are deleted, as reset=true would.
+  const gone = [
+    old.digest,
+    digestBytes(serializeCacheConfig(merged)),
+    blobs[1]?.descriptor.digest,
+    blobs[2]?.descriptor.digest,
+  ].sort();
+  t.deepEqual(result.collected, [
+    {
+      target: `type=local,dest=${dir},tag=latest`,
+      deleted: gone,
+      bytesFreed: old.size + serializeCacheConfig(merged).length + size(blobs, 1) + size(blobs, 2),
+    },
+  ]);
+  const pruned = await openCacheSource(`type=local,src=${dir}`, isolated(t));
+  t.is(pruned.remote.digest, result.digest);
+  t.deepEqual(
+    await blobFiles(dir),
+    [
+      ...before.filter((digest) => !gone.includes(digest)),
+      result.digest,
+      pruned.configDescriptor?.digest,
+    ].sort(),
+  );
+  t.is(describe(pruned.config).length, 3);
+});
+
+test('a local prune keeps the blobs another tag of the store references', async (t) => {
+  const dir = await tempDir(t);
+  const blobs = layerBlobs();
+  const merged = bothBuilds(blobs);
+  const old = await writeLocalCache(dir, 'latest', merged, blobs);
+  await writeLocalCache(dir, 'build-a', buildCaches(blobs).a, blobs);
+
+  const result = await pruneCache(`type=local,src=${dir}`, `type=local,dest=${dir}`, {
+    ...isolated(t),
+    keepLast: 1,
+  });
+
+  t.deepEqual(
+    result.collected[0]?.deleted,
+    [old.digest, digestBytes(serializeCacheConfig(merged))].sort(),
+  );
+  const files = await blobFiles(dir);
+  t.true(files.includes(blobs[1]?.descriptor.digest as string));
+  t.true(files.includes(blobs[2]?.descriptor.digest as string));
+});
+
+test('a registry cache pruned into a local store: what the limits keep, no layer of what they drop', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = layerBlobs();
+  const c = client(t);
+  await pushCache(c, registry, 'app', 'cache', bothBuilds(blobs), blobs);
+  const dir = await tempDir(t);
+  const mark = await registry.mark();
+  const result = await pruneCache(
+    `type=registry,ref=${registry.host}/app:cache`,
+    `type=local,dest=${dir}`,
+    {
+      ...isolated(t),
+      keepNewer: 10 * MINUTE,
+      now: Date.parse(at(30)),
+    },
+  );
+  t.like(result.kept, { results: 3, layers: 3 });
+  const gets = (await blobGets(registry, mark)).map((get) => get.path.split('/').pop());
+  for (const i of [1, 2]) t.false(gets.includes(blobs[i]?.descriptor.digest));
+  for (const i of [0, 3, 4]) t.true(gets.includes(blobs[i]?.descriptor.digest));
+  t.deepEqual(result.collected[0]?.deleted, []);
 });

@@ -1,0 +1,90 @@
+import { digestBytes } from '../digest/index.ts';
+import type { Descriptor } from '../registry/oci.ts';
+import { MultiProvider } from '../remote/multi-provider.ts';
+import { remoteFromBytes } from '../remote/remote-index.ts';
+import { BytesProvider } from './bytes-provider.ts';
+import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig } from './config.ts';
+import { serializeCacheConfig } from './config-write.ts';
+import { CacheConfigError } from './errors.ts';
+import { type CacheWrapperFormat, cacheManifest } from './export.ts';
+import { type CacheSource, createCacheSource } from './source.ts';
+
+/** A config as the blob an export writes: its bytes and the descriptor that addresses them. */
+export interface ConfigBlob {
+  readonly descriptor: Descriptor;
+  readonly bytes: Buffer;
+}
+
+/** The blob of a config that is sorted already (see `sortCacheConfig`). */
+export function configBlob(config: CacheConfig): ConfigBlob {
+  const bytes = serializeCacheConfig(config);
+  return {
+    descriptor: {
+      mediaType: CACHE_CONFIG_MEDIA_TYPE,
+      digest: digestBytes(bytes),
+      size: bytes.length,
+    },
+    bytes,
+  };
+}
+
+/** The config without its layers' annotations: a manifest's descriptors carry those facts. */
+export function withoutLayerAnnotations(config: CacheConfig): CacheConfig {
+  if (!config.layers.some((layer) => layer.annotations)) return config;
+  return { ...config, layers: config.layers.map(({ annotations: _, ...layer }) => layer) };
+}
+
+/** What {@link derivedCacheSource} builds a cache from. */
+export interface DerivedCacheParts {
+  /** How messages name the new cache, e.g. `merge of A, B`. */
+  readonly name: string;
+  /** Sorted and valid, without layer annotations; every blob it names is in a source. */
+  readonly config: CacheConfig;
+  readonly format: CacheWrapperFormat;
+  /** Where the blobs are read from: the first source listing a blob serves it. */
+  readonly sources: readonly CacheSource[];
+}
+
+/**
+ * A cache made in memory from other caches' blobs: a new config (served from memory) wrapped
+ * in `format`, each layer read from the first source whose manifest lists its blob. Nothing is
+ * fetched: copying it (`copyCache`) mounts, skips or streams each blob from its own source, as
+ * a copy of that source would.
+ */
+export function derivedCacheSource(parts: DerivedCacheParts): CacheSource {
+  const [first] = parts.sources;
+  if (!first) throw new CacheConfigError('a derived cache needs at least one source');
+  const blob = configBlob(parts.config);
+  const provider = new MultiProvider({ description: parts.name });
+  provider.add(
+    blob.descriptor.digest,
+    new BytesProvider('cache config written for export').add(blob.descriptor.digest, blob.bytes),
+  );
+  const layers = parts.config.layers.map((layer, index): Descriptor => {
+    for (const source of parts.sources) {
+      const descriptor = source.blobs.get(layer.blob);
+      if (descriptor) {
+        provider.add(layer.blob, source.remote.context.provider);
+        return descriptor;
+      }
+    }
+    throw new CacheConfigError(`layer ${index} (${layer.blob}) is in no source manifest`, {
+      layer: index,
+    });
+  });
+  const manifest = cacheManifest(parts.format, blob.descriptor, layers);
+  const remote = remoteFromBytes(manifest.descriptor, manifest.bytes, {
+    ...first.remote.context,
+    ref: parts.name,
+    provider,
+  });
+  const source = createCacheSource({
+    spec: first.spec,
+    remote,
+    format: parts.format,
+    configDescriptor: blob.descriptor,
+    config: parts.config,
+    layers,
+  });
+  return { ...source, name: parts.name };
+}
