@@ -84,3 +84,53 @@ export function usage<T>(parse: () => T): T {
     throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
   }
 }
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/** A size in bytes: `1048576`, `500MB` (powers of 1000), `1MiB` (powers of 1024), `1.5GiB`. */
+export function sizeArg(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
+  const factor = match ? SIZE_UNITS[(match[2] || 'b').toLowerCase()] : undefined;
+  if (!match || factor === undefined) {
+    throw new InvalidArgumentError('expected a size such as 1048576, 500MB or 1MiB');
+  }
+  const bytes = Math.floor(Number(match[1]) * factor);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError('size out of range');
+  return bytes;
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** A duration in milliseconds: `72h`, `7d`, `1h30m`, `90s`, `2w` (every number needs a unit). */
+export function durationArg(value: string): number {
+  const parts = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/.test(value)
+    ? [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)]
+    : [];
+  if (parts.length === 0) {
+    throw new InvalidArgumentError('expected a duration such as 72h, 7d or 1h30m');
+  }
+  const ms = parts.reduce(
+    (sum, [, number, unit]) => sum + Number(number) * (DURATION_UNITS[unit as string] as number),
+    0,
+  );
+  if (!Number.isSafeInteger(Math.round(ms)))
+    throw new InvalidArgumentError('duration out of range');
+  return Math.round(ms);
+}

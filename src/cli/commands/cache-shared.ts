@@ -1,4 +1,4 @@
-import type { CacheImportSource } from '../../cache/index.ts';
+import type { CacheExportTarget, CacheImportSource } from '../../cache/index.ts';
 import type { CliContext } from '../context.ts';
 
 /** What the cache subcommands share, handed over by the `cache` command that registers them. */
@@ -11,6 +11,11 @@ export interface CacheCommandKit {
   readonly parseImport: (value: string) => CacheImportSource;
   /** Collect repeated `--from` values. */
   readonly collectImport: (value: string, previous?: CacheImportSource[]) => CacheImportSource[];
+  /** Collect repeated `--to` values. */
+  readonly collectExport: (value: string, previous?: CacheExportTarget[]) => CacheExportTarget[];
   /** Note the caches a command touches (error hints) and honour their `registry.insecure`. */
-  readonly prepare: (ctx: CliContext, caches: readonly CacheImportSource[]) => void;
+  readonly prepare: (
+    ctx: CliContext,
+    caches: readonly (CacheImportSource | CacheExportTarget)[],
+  ) => void;
 }

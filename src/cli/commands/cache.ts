@@ -18,6 +18,8 @@ import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { cacheExplainCommand } from './cache-explain.ts';
 import { cacheLsCommand } from './cache-ls.ts';
+import { cacheMergeCommand } from './cache-merge.ts';
+import { cachePruneCommand } from './cache-prune.ts';
 import { cacheServeCommand } from './cache-serve.ts';
 import type { CacheCommandKit } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
@@ -65,7 +67,9 @@ registry whose /v2/ challenge names Harbor's token service, cache copy warns.`;
 export function cacheCommands(program: Command, run: Run): void {
   const cache = program
     .command('cache')
-    .description('List, explain, check and copy BuildKit build caches (registry and local).')
+    .description(
+      'List, explain, check, copy, merge and prune BuildKit build caches (registry and local).',
+    )
     .addHelpText('after', `\n${CSV_HELP}`);
 
   cache
@@ -151,6 +155,7 @@ Examples:
     cacheDirHelp: CACHE_DIR_HELP,
     parseImport,
     collectImport,
+    collectExport,
     prepare: (ctx, caches) => {
       concerns(ctx, caches);
       honourInsecure(ctx, caches);
@@ -159,6 +164,8 @@ Examples:
   cacheLsCommand(cache, run, kit);
   cacheExplainCommand(cache, run, kit);
   cacheServeCommand(cache, run);
+  cacheMergeCommand(cache, run, kit);
+  cachePruneCommand(cache, run, kit);
 }
 
 async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions): Promise<void> {
