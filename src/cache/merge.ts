@@ -2,15 +2,12 @@ import type { Descriptor } from '../registry/oci.ts';
 import { contextOf } from '../remote/ociferry-context.ts';
 import {
   type CacheConfig,
-  type CacheInput,
   type CacheLayer,
   type CacheRecord,
-  type CacheResult,
-  type ChainedResult,
   markValidatedCacheConfig,
   validateCacheConfig,
 } from './config.ts';
-import { sortCacheConfig } from './config-write.ts';
+import { cacheConfigOrder } from './config-write.ts';
 import {
   type CacheCopyResult,
   CacheExportEmptyError,
@@ -43,17 +40,20 @@ export interface CacheMergeStats {
 
 /** A merged config and its counts. */
 export interface MergedCacheConfig {
-  /** In first-seen order, not sorted: sort it with `sortCacheConfig` before writing it. */
+  /** Sorted as `sortCacheConfig` sorts (as BuildKit writes a config): serialize it as is. */
   readonly config: CacheConfig;
   readonly stats: CacheMergeStats;
 }
 
-/** A record of the merged config being built: one result per layer (list), at its newest time. */
+/**
+ * A record of the merged config being built: one result per layer (list), at its newest time.
+ * Every object in it is the merge's own, so sorting can renumber them in place.
+ */
 interface MergedRecord {
   readonly digest: string;
-  readonly inputs: readonly (readonly CacheInput[])[];
-  readonly results: CacheResult[];
-  readonly chains: ChainedResult[];
+  readonly inputs: { selector?: string; link: number }[][];
+  results: { layer: number; createdAt: string }[];
+  chains: { layers: number[]; createdAt: string }[];
 }
 
 /**
@@ -152,7 +152,7 @@ export async function mergeCaches(
       format: first.format === 'inline' ? 'image-manifest' : first.format,
       sources,
     });
-  let derived = derive(sortCacheConfig(merged.config));
+  let derived = derive(merged.config);
   let dropped: CachePruneCounts | undefined;
   const configSize = () => (derived.configDescriptor as Descriptor).size;
   if (options.maxConfigSize !== undefined && configSize() > options.maxConfigSize) {
@@ -205,7 +205,7 @@ class MergeState {
       for (const chain of record.chains) {
         results++;
         const layers = chain.layers.map(layerOf);
-        const same = (known: ChainedResult) =>
+        const same = (known: { layers: readonly number[] }) =>
           known.layers.length === layers.length && known.layers.every((l, i) => l === layers[i]);
         addNewest(target.chains, { layers, createdAt: chain.createdAt }, same);
       }
@@ -213,17 +213,33 @@ class MergeState {
     return { results, layers: layerOf.count() };
   }
 
+  /**
+   * The merged config, sorted as `sortCacheConfig` sorts it. The records are renumbered in
+   * place rather than copied: a merge of 2 x 100k records would otherwise hold two copies.
+   */
   result(): CacheConfig {
-    const records = this.#records.map(
-      (record): CacheRecord => ({
-        digest: record.digest,
-        // Sorted copies: exact-sized, where lists grown by push keep room for 17 entries.
-        results: record.results.slice().sort(newestFirst),
-        chains: record.chains.length === 0 ? [] : record.chains.slice().sort(newestFirst),
-        inputs: record.inputs,
-      }),
-    );
-    return { layers: this.#layers, records };
+    const order = cacheConfigOrder({ layers: this.#layers, records: this.#records });
+    const { newLayer, newRecord } = order;
+    const layers = order.layers.map((old): CacheLayer => {
+      const layer = this.#layers[old] as CacheLayer;
+      return layer.parent === -1 ? layer : { ...layer, parent: newLayer[layer.parent] as number };
+    });
+    const records = order.records.map((old): CacheRecord => {
+      const record = this.#records[old] as MergedRecord;
+      for (const result of record.results) result.layer = newLayer[result.layer] as number;
+      for (const chain of record.chains) {
+        chain.layers = chain.layers.map((layer) => newLayer[layer] as number);
+      }
+      for (const group of record.inputs) {
+        for (const input of group) input.link = newRecord[input.link] as number;
+        group.sort((x, y) => x.link - y.link);
+      }
+      // Sorted copies: exact-sized, where lists grown by push keep room for 17 entries.
+      record.results = record.results.slice().sort(newestFirst);
+      if (record.chains.length > 0) record.chains = record.chains.slice().sort(newestFirst);
+      return record;
+    });
+    return { layers, records };
   }
 
   /**
@@ -269,6 +285,7 @@ class MergeState {
         selector: selector ? this.#selector(selector) : 0,
         link: ids[link] as number,
       }));
+      if (pairs.length === 1) return pairs;
       pairs.sort((a, b) => a.link - b.link || a.selector - b.selector);
       return pairs.filter(
         (pair, i) =>
