@@ -1,5 +1,5 @@
 import { digestBytes } from '../digest/index.ts';
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
 import { remoteFromBytes } from '../remote/remote-index.ts';
 import { BytesProvider } from './bytes-provider.ts';

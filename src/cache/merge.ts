@@ -1,4 +1,4 @@
-import type { Descriptor } from '../registry/oci.ts';
+import type { Descriptor } from '../oci/index.ts';
 import { contextOf } from '../remote/ociferry-context.ts';
 import {
   type CacheConfig,

@@ -72,133 +72,139 @@ function steps(build: BuildResult): string[] {
 
 const allCached = (build: BuildResult) => steps(build).every((s) => s.endsWith('CACHED'));
 
-oracle('two builds merged into one cache are both fully CACHED; keep-last 1 keeps the newer', async (t) => {
-  if (!buildkit) return t.fail();
-  const merged = `${host}/cache:merged`;
-  const mark = await registry.mark();
-  const run = await ociferry([
-    'cache',
-    'merge',
-    '--json',
-    '--from',
-    `${host}/app:a`,
-    '--from',
-    `${host}/app:b`,
-    '--to',
-    `type=registry,ref=${merged},image-manifest=false`,
-  ]);
-  const result = JSON.parse(run.stdout);
-  t.is(result.blobs.uploaded, 1, 'the merged config is the only upload');
-  t.is(result.blobs.bytesDownloaded, 0);
-  // Image configs (holding the inline caches) are read, not one layer.
-  const layers = new Set<string>();
-  for (const ref of [`${host}/app:a`, `${host}/app:b`]) {
-    for (const layer of (await openInline(ref, client(t))).layers) layers.add(layer.digest);
-  }
-  const reads = await registry.requests({ method: 'GET', path: BLOB_PATH, since: mark });
-  t.deepEqual(
-    reads.filter((entry) => layers.has(entry.path.split('/').at(-1) as string)),
-    [],
-  );
+oracle(
+  'two builds merged into one cache are both fully CACHED; keep-last 1 keeps the newer',
+  async (t) => {
+    if (!buildkit) return t.fail();
+    const merged = `${host}/cache:merged`;
+    const mark = await registry.mark();
+    const run = await ociferry([
+      'cache',
+      'merge',
+      '--json',
+      '--from',
+      `${host}/app:a`,
+      '--from',
+      `${host}/app:b`,
+      '--to',
+      `type=registry,ref=${merged},image-manifest=false`,
+    ]);
+    const result = JSON.parse(run.stdout);
+    t.is(result.blobs.uploaded, 1, 'the merged config is the only upload');
+    t.is(result.blobs.bytesDownloaded, 0);
+    // Image configs (holding the inline caches) are read, not one layer.
+    const layers = new Set<string>();
+    for (const ref of [`${host}/app:a`, `${host}/app:b`]) {
+      for (const layer of (await openInline(ref, client(t))).layers) layers.add(layer.digest);
+    }
+    const reads = await registry.requests({ method: 'GET', path: BLOB_PATH, since: mark });
+    t.deepEqual(
+      reads.filter((entry) => layers.has(entry.path.split('/').at(-1) as string)),
+      [],
+    );
 
-  for (const which of ['a', 'b'] as const) {
-    const build = await rebuild(which, merged);
-    t.true(allCached(build), `build ${which} from the merged cache:\n${steps(build).join('\n')}`);
-  }
+    for (const which of ['a', 'b'] as const) {
+      const build = await rebuild(which, merged);
+      t.true(allCached(build), `build ${which} from the merged cache:\n${steps(build).join('\n')}`);
+    }
 
-  const pruned = await ociferry([
-    'cache',
-    'prune',
-    '--json',
-    '--from',
-    `type=registry,ref=${merged}`,
-    '--to',
-    `type=registry,ref=${merged}`,
-    '--keep-last',
-    '1',
-  ]);
-  t.like(JSON.parse(pruned.stdout).builds, { found: 2, kept: 1 });
-  const newer = await rebuild('b', merged);
-  t.true(allCached(newer), `build b after keep-last 1:\n${steps(newer).join('\n')}`);
-  const older = await rebuild('a', merged);
-  t.deepEqual(
-    steps(older).filter((s) => s.endsWith('CACHED')),
-    [],
-    `build a after keep-last 1:\n${steps(older).join('\n')}`,
-  );
-});
+    const pruned = await ociferry([
+      'cache',
+      'prune',
+      '--json',
+      '--from',
+      `type=registry,ref=${merged}`,
+      '--to',
+      `type=registry,ref=${merged}`,
+      '--keep-last',
+      '1',
+    ]);
+    t.like(JSON.parse(pruned.stdout).builds, { found: 2, kept: 1 });
+    const newer = await rebuild('b', merged);
+    t.true(allCached(newer), `build b after keep-last 1:\n${steps(newer).join('\n')}`);
+    const older = await rebuild('a', merged);
+    t.deepEqual(
+      steps(older).filter((s) => s.endsWith('CACHED')),
+      [],
+      `build a after keep-last 1:\n${steps(older).join('\n')}`,
+    );
+  },
+);
 
-oracle('a cache past 1 MiB is refused by BuildKit, and imported after --max-config-size 1MiB', async (t) => {
-  if (!buildkit) return t.fail();
-  const c = client(t);
-  // Old results of many other builds, over the base image's layer: the config passes 1 MiB.
-  const base = (await openInline(`${host}/app:a`, c)).layers[0];
-  if (!base) return t.fail('no base layer');
-  await c.repository(host, 'synthetic').mountBlob(base.digest, 'app');
-  const config = syntheticConfig(base.digest, 7000);
-  const bytes = serializeCacheConfig(config);
-  const configDescriptor = {
-    mediaType: CACHE_CONFIG_MEDIA_TYPE,
-    digest: digestBytes(bytes),
-    size: bytes.length,
-  };
-  await c
-    .repository(host, 'synthetic')
-    .uploadBlob(configDescriptor, () => Readable.from([bytes]));
-  const manifest = cacheManifest('index', configDescriptor, [base]);
-  await c
-    .repository(host, 'synthetic')
-    .putManifest('cache', manifest.bytes, manifest.descriptor.mediaType);
+oracle(
+  'a cache past 1 MiB is refused by BuildKit, and imported after --max-config-size 1MiB',
+  async (t) => {
+    if (!buildkit) return t.fail();
+    const c = client(t);
+    // Old results of many other builds, over the base image's layer: the config passes 1 MiB.
+    const base = (await openInline(`${host}/app:a`, c)).layers[0];
+    if (!base) return t.fail('no base layer');
+    await c.repository(host, 'synthetic').mountBlob(base.digest, 'app');
+    const config = syntheticConfig(base.digest, 7000);
+    const bytes = serializeCacheConfig(config);
+    const configDescriptor = {
+      mediaType: CACHE_CONFIG_MEDIA_TYPE,
+      digest: digestBytes(bytes),
+      size: bytes.length,
+    };
+    await c
+      .repository(host, 'synthetic')
+      .uploadBlob(configDescriptor, () => Readable.from([bytes]));
+    const manifest = cacheManifest('index', configDescriptor, [base]);
+    await c
+      .repository(host, 'synthetic')
+      .putManifest('cache', manifest.bytes, manifest.descriptor.mediaType);
 
-  const big = `${host}/cache:big`;
-  const merged = JSON.parse(
-    (
-      await ociferry([
-        'cache',
-        'merge',
-        '--json',
-        '--from',
-        `${host}/app:a`,
-        '--from',
-        `${host}/app:b`,
-        '--from',
-        `${host}/synthetic:cache`,
-        '--to',
-        `type=registry,ref=${big},image-manifest=false`,
-      ])
-    ).stdout,
-  );
-  t.true(merged.configSize > 1024 * 1024, `config of ${merged.configSize} bytes`);
-  const refused = await rebuild('a', big);
-  t.deepEqual(
-    steps(refused).filter((s) => s.endsWith('CACHED')),
-    [],
-    `build a from a ${merged.configSize}-byte config:\n${steps(refused).join('\n')}`,
-  );
+    const big = `${host}/cache:big`;
+    const merged = JSON.parse(
+      (
+        await ociferry([
+          'cache',
+          'merge',
+          '--json',
+          '--from',
+          `${host}/app:a`,
+          '--from',
+          `${host}/app:b`,
+          '--from',
+          `${host}/synthetic:cache`,
+          '--to',
+          `type=registry,ref=${big},image-manifest=false`,
+        ])
+      ).stdout,
+    );
+    t.true(merged.configSize > 1024 * 1024, `config of ${merged.configSize} bytes`);
+    const refused = await rebuild('a', big);
+    t.deepEqual(
+      steps(refused).filter((s) => s.endsWith('CACHED')),
+      [],
+      `build a from a ${merged.configSize}-byte config:\n${steps(refused).join('\n')}`,
+    );
 
-  const fits = `${host}/cache:fits`;
-  const pruned = JSON.parse(
-    (
-      await ociferry([
-        'cache',
-        'prune',
-        '--json',
-        '--from',
-        `type=registry,ref=${big}`,
-        '--to',
-        `type=registry,ref=${fits}`,
-        '--max-config-size',
-        '1MiB',
-      ])
-    ).stdout,
-  );
-  t.true(pruned.configSize <= 1024 * 1024);
-  t.true(pruned.droppedForConfigSize > 0);
-  for (const which of ['a', 'b'] as const) {
-    const build = await rebuild(which, fits);
-    t.true(allCached(build), `build ${which} from the 1 MiB cache:\n${steps(build).join('\n')}`);
-  }
-});
+    const fits = `${host}/cache:fits`;
+    const pruned = JSON.parse(
+      (
+        await ociferry([
+          'cache',
+          'prune',
+          '--json',
+          '--from',
+          `type=registry,ref=${big}`,
+          '--to',
+          `type=registry,ref=${fits}`,
+          '--max-config-size',
+          '1MiB',
+        ])
+      ).stdout,
+    );
+    t.true(pruned.configSize <= 1024 * 1024);
+    t.true(pruned.droppedForConfigSize > 0);
+    for (const which of ['a', 'b'] as const) {
+      const build = await rebuild(which, fits);
+      t.true(allCached(build), `build ${which} from the 1 MiB cache:\n${steps(build).join('\n')}`);
+    }
+  },
+);
 
 /**
  * `count` records of other builds (chains of 50 steps over one base record), each with a result
