@@ -1,20 +1,19 @@
 import { stat } from 'node:fs/promises';
 import { OciferryError } from '../errors.ts';
-import { BlobUnknownError, LayoutStore } from '../layout/index.ts';
-import { type Descriptor, DOCKER_MANIFEST_LIST, detectManifestMediaType } from '../oci/index.ts';
-import { formatReference } from '../reference/index.ts';
+import { BlobUnknownError, NotFoundInLayoutError } from '../layout/index.ts';
+import { type Descriptor, DOCKER_MANIFEST_LIST } from '../oci/index.ts';
+import { formatReference, type Reference } from '../reference/index.ts';
 import { type RegistryClient, RegistryError } from '../registry/index.ts';
-import { LayoutProvider } from '../remote/layout-provider.ts';
-import { layoutManifestLoader, MANIFEST_SIZE_LIMIT } from '../remote/manifest-loader.ts';
-import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
+import { remoteContext } from '../remote/context.ts';
+import type { ContextOptions } from '../remote/ociferry-context.ts';
+import { openStore } from '../remote/open-store.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
-import { resolve } from '../remote/resolve.ts';
 import type { SourceIndex } from '../remote/sources.ts';
 import { CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { loadCacheConfig } from './config-load.ts';
 import { type CacheImportCache, importCacheOf } from './import-cache.ts';
 import { readInlineCache } from './inline.ts';
-import { type CacheImportSource, type LocalCacheImport, parseCacheImport } from './options.ts';
+import { type CacheImportSource, parseCacheImport } from './options.ts';
 import {
   type CacheFormat,
   type CacheSource,
@@ -133,10 +132,7 @@ export async function findCache(
 ): Promise<FoundCache> {
   const spec = typeof source === 'string' ? parseCacheImport(source) : source;
   const name = cacheSourceName(spec);
-  const remote =
-    spec.type === 'registry'
-      ? await resolveRegistry(spec.ref, name, options)
-      : await resolveLocal(spec, name, options);
+  const remote = await resolveCache(spec, name, options);
   return { spec, name, remote, wrapped: wrappedConfig(remote) };
 }
 
@@ -178,75 +174,61 @@ export async function loadCacheSource(
   });
 }
 
-async function resolveRegistry(
-  ref: Extract<CacheImportSource, { type: 'registry' }>['ref'],
+/**
+ * The manifest a cache source names, from its store: a registry tag or digest; a layout's tag
+ * or digest (a manifest blob that `index.json` does not list included, as BuildKit reads it).
+ */
+async function resolveCache(
+  spec: CacheImportSource,
   name: string,
   options: OpenCacheSourceOptions,
 ): Promise<Remote> {
+  // A local cache directory that does not exist is a missing cache, as for BuildKit.
+  if (spec.type === 'local' && !(await isDirectory(spec.src))) {
+    throw new CacheNotFoundError(name, `${spec.src} is not a directory`);
+  }
+  const reference = sourceReference(spec);
+  const { signal } = options;
   try {
-    return await resolve(ref, {
-      client: options.client,
-      sources: options.sources,
-      context: options.context,
-      signal: options.signal,
+    const store = await openStore(reference, options);
+    const { descriptor, bytes } = await store.fetchReference(reference.digest ?? reference.tag, {
+      signal,
+    });
+    const context = remoteContext(store, formatReference(reference), {
+      ...options,
       configSizeLimit: IMAGE_CONFIG_LIMIT,
     });
+    return remoteFromBytes(descriptor, bytes, context);
   } catch (error) {
-    if (error instanceof RegistryError && error.status === 404) {
-      throw new CacheNotFoundError(name, error.message, { cause: error });
-    }
-    throw error;
+    const reason = notFound(error, reference);
+    if (reason === undefined) throw error;
+    throw new CacheNotFoundError(name, reason, { cause: error });
   }
 }
 
-/** The manifest a local store names by digest (need not be in index.json) or by tag. */
-async function resolveLocal(
-  spec: LocalCacheImport,
-  name: string,
-  options: OpenCacheSourceOptions,
-): Promise<Remote> {
-  const isDir = await stat(spec.src).then(
-    (s) => s.isDirectory(),
+/** A cache source as the reference of its manifest. */
+function sourceReference(spec: CacheImportSource): Reference {
+  if (spec.type === 'registry') return spec.ref;
+  const named = spec.digest ? { digest: spec.digest } : { tag: spec.tag };
+  return { kind: 'layout', path: spec.src, ...named };
+}
+
+/** Why `error` means the cache is not there (no such manifest), else undefined. */
+function notFound(error: unknown, reference: Reference): string | undefined {
+  if (error instanceof RegistryError && error.status === 404) return error.message;
+  if (error instanceof NotFoundInLayoutError || error instanceof BlobUnknownError) {
+    return reference.digest
+      ? `the store has no manifest ${reference.digest}`
+      : `no tag ${reference.tag} in index.json`;
+  }
+  return undefined;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (found) => found.isDirectory(),
     () => false,
   );
-  if (!isDir) throw new CacheNotFoundError(name, `${spec.src} is not a directory`);
-  const store = await LayoutStore.open(spec.src, { create: false });
-  const manifests = layoutManifestLoader(store);
-  let descriptor: Descriptor;
-  let bytes: Buffer;
-  if (spec.digest) {
-    try {
-      bytes = await store.readBytes(spec.digest, {
-        limit: MANIFEST_SIZE_LIMIT,
-        signal: options.signal,
-      });
-    } catch (error) {
-      if (!(error instanceof BlobUnknownError)) throw error;
-      throw new CacheNotFoundError(name, `the store has no blob ${spec.digest}`, { cause: error });
-    }
-    descriptor = {
-      mediaType: detectManifestMediaType(bytes, name),
-      digest: spec.digest,
-      size: bytes.length,
-    };
-  } else {
-    const tagged = await store.resolveTag(spec.tag);
-    if (!tagged) throw new CacheNotFoundError(name, `no tag ${spec.tag} in index.json`);
-    descriptor = tagged;
-    bytes = await manifests.load(descriptor, { signal: options.signal });
-  }
-  return remoteFromBytes(descriptor, bytes, {
-    ref: formatReference({
-      kind: 'layout',
-      path: store.dir,
-      ...(spec.digest ? { digest: spec.digest } : { tag: spec.tag }),
-    }),
-    provider: new LayoutProvider(store),
-    manifests,
-    sources: options.sources ?? contextOf(options).sources,
-    configSizeLimit: IMAGE_CONFIG_LIMIT,
-    library: contextOf(options),
-  });
 }
 
 /** The cache config a manifest wraps, with its blob list; undefined when it wraps none. */

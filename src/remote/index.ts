@@ -47,6 +47,7 @@ export {
 } from './resolve.ts';
 export { SourceIndex, type SourceIndexOptions } from './sources.ts';
 export {
+  BlobNotFoundError,
   type Exister,
   type ManifestFetcher,
   type ManifestPusher,

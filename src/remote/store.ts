@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { OciferryError } from '../errors.ts';
 import type { Descriptor } from '../oci/index.ts';
 import type { MountResult, UploadSession } from '../registry/index.ts';
 import type { Provider } from './provider.ts';
@@ -119,4 +120,15 @@ export function mounterOf(store: object): Mounter | undefined {
   return typeof candidate.mount === 'function' && typeof candidate.cancelMount === 'function'
     ? (candidate as Mounter)
     : undefined;
+}
+
+/** A store asked for a blob by digest alone does not have it. */
+export class BlobNotFoundError extends OciferryError {
+  readonly digest: string;
+
+  /** @param where the store's description (`host/repo`, `oci:DIR`) */
+  constructor(digest: string, where: string) {
+    super('BLOB_UNKNOWN', `blob ${digest} is not in ${where}`);
+    this.digest = digest;
+  }
 }

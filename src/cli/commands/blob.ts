@@ -2,9 +2,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { DigestMismatchError, parseDigest, SizeMismatchError } from '../../digest/index.ts';
 import { OciferryError } from '../../errors.ts';
-import { BlobUnknownError, LayoutStore } from '../../layout/index.ts';
 import type { Reference } from '../../reference/index.ts';
-import { LayoutProvider } from '../../remote/index.ts';
+import { BlobNotFoundError, openStore } from '../../remote/index.ts';
 import { referenceOperand, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes } from '../format.ts';
@@ -112,15 +111,11 @@ function withOutcome(error: unknown, outcome: string): unknown {
   return new OciferryError(error.code, `${error.message}; ${outcome}`, { cause: error });
 }
 
-/** A verified stream of the whole blob, from the registry or the layout. */
+/** A verified stream of the whole blob, from its store (a registry repository or a layout). */
 async function openBlob(ctx: CliContext, ref: Reference, digest: string): Promise<Readable> {
-  if (ref.kind === 'registry') {
-    const repository = ctx.client.repository(ref.registry, ref.repository);
-    return repository.fetchBlob({ digest }, { signal: ctx.signal });
-  }
-  const store = await LayoutStore.open(ref.path, { create: false });
-  const info = await store.info(digest);
-  if (info === undefined) throw new BlobUnknownError(digest, store.dir);
+  const store = await openStore(ref, { client: ctx.client });
+  const info = await store.info(digest, { signal: ctx.signal });
+  if (info === undefined) throw new BlobNotFoundError(digest, store.description);
   const descriptor = { mediaType: 'application/octet-stream', ...info };
-  return new LayoutProvider(store).fetch(descriptor, { signal: ctx.signal });
+  return store.fetch(descriptor, { signal: ctx.signal });
 }

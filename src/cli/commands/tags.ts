@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { LayoutStore } from '../../layout/index.ts';
 import { formatReference, type Reference, withDigest, withTag } from '../../reference/index.ts';
+import { openStore } from '../../remote/index.ts';
 import { referenceOperand } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import type { Run } from './run.ts';
@@ -31,14 +31,8 @@ Examples:
 async function tags(ctx: CliContext, ref: Reference): Promise<void> {
   const repository = withDigest(withTag(ref, undefined), undefined);
   ctx.uses(repository);
-  const list: string[] = [];
-  if (repository.kind === 'layout') {
-    const store = await LayoutStore.open(repository.path, { create: false });
-    list.push(...(await store.tags()));
-  } else {
-    const remote = ctx.client.repository(repository.registry, repository.repository);
-    for await (const tag of remote.listTags({ signal: ctx.signal })) list.push(tag);
-  }
+  const store = await openStore(repository, { client: ctx.client });
+  const list = await store.tags({ signal: ctx.signal });
   if (ctx.json) ctx.printJson({ repository: formatReference(repository), tags: list });
   else if (list.length > 0) ctx.print(list.join('\n'));
 }
