@@ -1,6 +1,7 @@
 import { type Readable, Transform } from 'node:stream';
 import { SizeExceededError } from '../errors.ts';
-import { LayoutStore } from '../layout/index.ts';
+import { type OpenStoreOptions, openStore } from '../remote/open-store.ts';
+import type { Store } from '../remote/store.ts';
 
 /**
  * Where the service keeps blob bytes: content-addressed, shared by every namespace (namespaces
@@ -11,14 +12,16 @@ export interface ServiceBlobStore {
   readonly description: string;
   /** The blob's size; undefined when absent. */
   info(digest: string): Promise<{ size: number } | undefined>;
-  /** Stream the blob, or bytes `start`..`end` (inclusive) of it. */
-  read(digest: string, range?: { start: number; end: number }): Readable;
+  /** Stream the blob (of `size` bytes), or bytes `start`..`end` (inclusive) of it. */
+  read(digest: string, size: number, range?: { start: number; end: number }): Promise<Readable>;
   /**
    * Store `body` as `digest`, verified while streaming and committed only when it matches;
-   * SIZE_EXCEEDED past `limit` bytes. Returns the stored size; idempotent.
+   * SIZE_EXCEEDED past `limit` bytes; `size` is the announced length. Returns the stored size;
+   * idempotent.
    */
   write(
     digest: string,
+    size: number,
     body: Readable,
     options: { limit: number; signal?: AbortSignal },
   ): Promise<number>;
@@ -36,47 +39,60 @@ export function limitStage(limit: number, what: string): Transform {
   });
 }
 
-/** Blobs in an OCI image layout directory (the default, `DIR/blobs`). */
-export class LayoutBlobStore implements ServiceBlobStore {
+/**
+ * Blobs in any ociferry store (`openStore`): an OCI layout (the default, `DATA/blobs`) or a
+ * registry repository through ociferry's own client. The store verifies the digest before it
+ * keeps the bytes.
+ */
+export class StoreBlobStore implements ServiceBlobStore {
   readonly description: string;
-  readonly #store: LayoutStore;
+  readonly #store: Store;
 
-  private constructor(store: LayoutStore) {
+  constructor(store: Store, description: string) {
     this.#store = store;
-    this.description = `oci:${store.dir}`;
+    this.description = description;
   }
 
-  static async open(dir: string): Promise<LayoutBlobStore> {
-    return new LayoutBlobStore(await LayoutStore.open(dir));
+  /** The store `reference` names (`oci:DIR`, created when missing, or `HOST/REPO`). */
+  static async open(reference: string, options: OpenStoreOptions = {}): Promise<StoreBlobStore> {
+    return new StoreBlobStore(await openStore(reference, { create: true, ...options }), reference);
   }
 
   async info(digest: string): Promise<{ size: number } | undefined> {
     return this.#store.info(digest);
   }
 
-  read(digest: string, range?: { start: number; end: number }): Readable {
-    return this.#store.readBlob(digest, range ?? {});
+  read(digest: string, size: number, range?: { start: number; end: number }): Promise<Readable> {
+    const descriptor = { mediaType: 'application/octet-stream', digest, size };
+    return this.#store.fetch(descriptor, range ? { range } : {});
   }
 
   async write(
     digest: string,
+    size: number,
     body: Readable,
     options: { limit: number; signal?: AbortSignal },
   ): Promise<number> {
-    const stored = await this.#store.info(digest);
+    const stored = await this.#store.info(digest, { signal: options.signal });
     if (stored) {
       body.resume(); // already stored: the bytes are not needed
       return stored.size;
     }
     const limited = body.pipe(limitStage(options.limit, `blob ${digest}`));
     body.once('error', (error) => limited.destroy(error));
-    const written = await this.#store.writeBlob({ digest }, limited, { signal: options.signal });
-    if (!written) {
-      body.unpipe(limited);
-      body.resume(); // another writer stored it meanwhile
-    }
-    const info = await this.#store.info(digest);
-    if (!info) throw new Error(`blob ${digest} vanished after being written`);
-    return info.size;
+    let opened = false;
+    const descriptor = { mediaType: 'application/octet-stream', digest, size };
+    await this.#store.push(
+      descriptor,
+      () => {
+        // The request body can be read once: a retried attempt fails instead of sending less.
+        if (opened) throw new Error('the upload cannot be retried from the request body');
+        opened = true;
+        return limited;
+      },
+      { signal: options.signal },
+    );
+    if (!opened) body.resume();
+    return size;
   }
 }

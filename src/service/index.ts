@@ -1,5 +1,5 @@
 export * from './api.ts';
-export { LayoutBlobStore, type ServiceBlobStore } from './blob-store.ts';
+export { type ServiceBlobStore, StoreBlobStore } from './blob-store.ts';
 export { CacheServiceClient, type CacheServiceClientOptions } from './client.ts';
 export { CacheServiceError } from './errors.ts';
 export { PgliteDatabase } from './pglite-database.ts';

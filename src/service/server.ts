@@ -9,7 +9,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { LayoutBlobStore, type ServiceBlobStore } from './blob-store.ts';
+import { type ServiceBlobStore, StoreBlobStore } from './blob-store.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import { PgliteDatabase } from './pglite-database.ts';
 import { PostgresDatabase } from './postgres-database.ts';
@@ -95,7 +95,8 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
   const tokens = options.tokensFile
     ? await TokenTable.load(options.tokensFile)
     : await defaultTokens(options.dataDir, options.notice);
-  const blobs = options.blobs ?? (await LayoutBlobStore.open(join(options.dataDir, 'blobs')));
+  const blobs =
+    options.blobs ?? (await StoreBlobStore.open(`oci:${join(options.dataDir, 'blobs')}`));
   const db = await openServiceDatabase(options.dataDir, options.database);
   const metrics = createServiceMetrics();
   const signer = new UrlSigner({ keys: options.keys, ttlSeconds: options.urlTtlSeconds });

@@ -223,20 +223,16 @@ export class CacheService {
     }
     if (method !== 'PUT') return this.#download(req, res, grant.ns, digest, facts);
     const announced = Number(req.headers['content-length'] ?? Number.NaN);
+    if (!Number.isSafeInteger(announced)) {
+      throw new CacheServiceError('LENGTH_REQUIRED', 'an upload needs a Content-Length header');
+    }
     if (announced > this.#maxBlobSize) {
       throw new CacheServiceError(
         'SIZE_EXCEEDED',
         `the body has ${announced} bytes, more than the service's limit of ${this.#maxBlobSize}`,
       );
     }
-    const limit = Number.isSafeInteger(announced) ? announced : this.#maxBlobSize;
-    const size = await this.#options.blobs.write(digest, req, { limit });
-    if (Number.isSafeInteger(announced) && size !== announced) {
-      throw new CacheServiceError(
-        'DIGEST_MISMATCH',
-        `blob ${digest} has ${size} bytes, not ${announced}`,
-      );
-    }
+    const size = await this.#options.blobs.write(digest, announced, req, { limit: announced });
     await this.records.addBlob(grant.ns, { digest, size });
     if (grant.op === 'mount' && grant.name) {
       await this.records.setMount(grant.ns, { name: grant.name, digest, size });
@@ -275,7 +271,7 @@ export class CacheService {
       res.end();
       return;
     }
-    await pipeline(this.#options.blobs.read(digest, { start, end }), res);
+    await pipeline(await this.#options.blobs.read(digest, size, { start, end }), res);
     this.#options.metrics?.bytesOut.inc(length);
   }
 }

@@ -2,7 +2,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { request } from 'undici';
+import { StoreBlobStore } from '../../src/service/blob-store.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
+import { startRegistry } from '../helpers/registry.ts';
 import {
   type Backend,
   blob,
@@ -178,4 +180,34 @@ test('cache mounts: upload at shutdown, listed with a download URL at start', as
   const chunks: Buffer[] = [];
   for await (const chunk of await client.getUrl(mounts[0]?.url ?? '')) chunks.push(chunk as Buffer);
   t.deepEqual(Buffer.concat(chunks), tarball.bytes);
+});
+
+test('blobs in a registry: uploads are verified into the repository, downloads stream from it with Range', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = await StoreBlobStore.open(`${registry.host}/cache/blobs`);
+  const svc = await startService(t, 'pglite', { blobs });
+  if (!svc) return;
+  const client = svc.client();
+  const layer = blob(70_000);
+  await client.uploadLayer(layer, layer.bytes);
+  const wrong = blob(100);
+  const minted = await client.getLayerUploadUrl(layer.digest.replace(/.$/, '0'));
+  await rejects(client.putUrl(minted.url, wrong.size, wrong.bytes), 'DIGEST_MISMATCH');
+  const heads = await registry.requests({
+    method: 'HEAD',
+    path: new RegExp(`/blobs/${layer.digest}`),
+  });
+  t.true(heads.length >= 1);
+  const puts = await registry.requests({ method: 'PUT', path: /\/blobs\/uploads\//, status: 201 });
+  t.is(puts.length, 1, 'only the verified blob was committed in the registry');
+  const { url } = await client.getLayerDownloadUrl(layer.digest);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await client.getUrl(url, { range: 'bytes=1000-1999' }))
+    chunks.push(chunk as Buffer);
+  t.deepEqual(Buffer.concat(chunks), layer.bytes.subarray(1000, 2000));
+  const gets = await registry.requests({
+    method: 'GET',
+    path: new RegExp(`/blobs/${layer.digest}`),
+  });
+  t.is(gets.length, 1);
 });

@@ -67,7 +67,7 @@ Examples:
     });
 }
 
-type BlobsOption = { type: 'local'; dest: string };
+type BlobsOption = { type: 'local'; dest: string } | { type: 'registry'; ref: string };
 
 function blobsOption(command: Command, csv: string): BlobsOption {
   let fields: Map<string, string>;
@@ -96,9 +96,12 @@ async function serve(
 ): Promise<void> {
   const stderr = ctx.io.stderr;
   // Loaded here: the database drivers cost every other command nothing.
-  const { LayoutBlobStore, startCacheServer } = await import('../../service/index.ts');
+  const { StoreBlobStore, startCacheServer } = await import('../../service/index.ts');
   let blobs: ServiceBlobStore | undefined;
-  if (blobsOption) blobs = await LayoutBlobStore.open(blobsOption.dest);
+  if (blobsOption?.type === 'local') blobs = await StoreBlobStore.open(`oci:${blobsOption.dest}`);
+  if (blobsOption?.type === 'registry') {
+    blobs = await StoreBlobStore.open(blobsOption.ref, { client: ctx.client });
+  }
   const tls =
     options.tlsCert && options.tlsKey
       ? {
