@@ -134,7 +134,7 @@ test('a registry that does not answer in time fails with TIMEOUT', async (t) => 
     { method: 'GET', path: /\/manifests\//, action: { delayMs: 600_000 } },
   ]);
   const client = clientFor(t, proxy.host, undefined, {
-    timeouts: { headersMs: 1000 },
+    timeouts: { headersMs: 5000 },
     retry: { attempts: 2, baseDelayMs: 1 },
   });
   const repo = client.repository(proxy.host, 'slow/app');
@@ -371,7 +371,7 @@ test('timeouts hold for requests through the proxy', async (t) => {
   const client = clientFor(t, name, undefined, {
     plainHttp: true,
     proxy: { http: proxy.url, noProxy: '' },
-    timeouts: { headersMs: 1000 },
+    timeouts: { headersMs: 5000 },
     retry: { attempts: 2, baseDelayMs: 1 },
   });
   const repo = client.repository(name, 'slow/app');
