@@ -13,6 +13,5 @@ module.exports = {
   Agent: require('undici/lib/dispatcher/agent'),
   Pool: require('undici/lib/dispatcher/pool'),
   ProxyAgent: require('undici/lib/dispatcher/proxy-agent'),
-  EnvHttpProxyAgent: require('undici/lib/dispatcher/env-http-proxy-agent'),
   getGlobalDispatcher: require('undici/lib/global').getGlobalDispatcher,
 };
