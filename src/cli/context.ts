@@ -6,6 +6,8 @@ import {
   RegistryClient,
   type RegistryClientOptions,
 } from '../registry/index.ts';
+import { proxyOptionsFromEnv } from '../registry/proxy.ts';
+import { OciferryContext } from '../remote/index.ts';
 import type { CliIO } from './io.ts';
 import { createProgress, type Progress, type ProgressMode } from './progress/index.ts';
 
@@ -37,6 +39,7 @@ export class CliContext {
   /** What the command works on, for the error line: references and other operands. */
   readonly subjects: string[] = [];
   #client: RegistryClient | undefined;
+  #library: OciferryContext | undefined;
   readonly #clients: RegistryClient[] = [];
   /** Every registry (`--insecure`), or those whose caches ask for it. */
   readonly #insecure: true | string[];
@@ -73,12 +76,24 @@ export class CliContext {
   }
 
   /**
+   * The library context of this run, with its {@link client}: the blob sources, parsed cache
+   * configs and downloads it learns are this run's only and dropped when it ends, as if the run
+   * were a process of its own (runs in one process, tests or an embedding program, share none).
+   */
+  get library(): OciferryContext {
+    this.#library ??= new OciferryContext({ client: this.client });
+    return this.#library;
+  }
+
+  /**
    * A registry client with the global flags that finds credentials in `credentials` (login
    * checks typed ones with it); closed with the context.
    */
   createClient(credentials: CredentialStore): RegistryClient {
     const options: RegistryClientOptions = {
       credentials,
+      // The proxies of this run's environment, not necessarily the process's.
+      proxy: proxyOptionsFromEnv(this.io.env),
       insecure: this.#insecure,
       onWarning: (warning) => this.info(`warning: registry says: ${warning}`),
       onRateLimit: (registry, quota) => this.#checkQuota(registry, quota),
@@ -165,8 +180,9 @@ export class CliContext {
     if (this.options.debug) this.io.stderr.write(`debug: ${text}\n`);
   }
 
-  /** Close the clients' connections. */
+  /** Drop the library context and close the clients' connections. */
   async close(): Promise<void> {
+    await this.#library?.close();
     await Promise.all(this.#clients.map((client) => client.close()));
   }
 

@@ -38,8 +38,9 @@ export class ProxyRoutes {
 
   constructor(options: ProxyOptions = {}, env: NodeJS.ProcessEnv = process.env) {
     this.#env = env;
-    this.#http = options.http ?? env.http_proxy ?? env.HTTP_PROXY;
-    this.#https = options.https ?? env.https_proxy ?? env.HTTPS_PROXY;
+    const named = proxyOptionsFromEnv(env);
+    this.#http = options.http ?? named.http;
+    this.#https = options.https ?? named.https;
     this.#noProxy = options.noProxy;
   }
 
@@ -51,7 +52,7 @@ export class ProxyRoutes {
   }
 
   #bypassed(url: URL): boolean {
-    const list = this.#noProxy ?? this.#env.no_proxy ?? this.#env.NO_PROXY ?? '';
+    const list = this.#noProxy ?? proxyOptionsFromEnv(this.#env).noProxy;
     if (list.trim() === '*') return true;
     // `host` keeps the brackets of an IPv6 address, which NO_PROXY entries are written with.
     const hostname = url.host.replace(/:\d*$/, '').toLowerCase();
@@ -65,6 +66,19 @@ export class ProxyRoutes {
     }
     return false;
   }
+}
+
+/**
+ * The proxies `env` names, read as {@link ProxyOptions} reads them (lower-case variable first),
+ * with every field set: '' where `env` names none, so that a client given them ignores the
+ * process environment.
+ */
+export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv): Required<ProxyOptions> {
+  return {
+    http: env.http_proxy ?? env.HTTP_PROXY ?? '',
+    https: env.https_proxy ?? env.HTTPS_PROXY ?? '',
+    noProxy: env.no_proxy ?? env.NO_PROXY ?? '',
+  };
 }
 
 /** `url` without its user info (proxy URLs may carry credentials). */

@@ -62,7 +62,7 @@ async function explain(
 ): Promise<void> {
   kit.prepare(ctx, [options.build, ...options.from]);
   const result = await explainCache(options.build, options.from, {
-    client: ctx.client,
+    context: ctx.library,
     readsImageManifest: options.readsImageManifest,
     cacheDir: options.cacheDir,
     signal: ctx.signal,

@@ -54,7 +54,7 @@ async function ls(
 ): Promise<void> {
   kit.prepare(ctx, [source]);
   const listing = await listCache(source, {
-    client: ctx.client,
+    context: ctx.library,
     cacheDir: options.cacheDir,
     signal: ctx.signal,
   });

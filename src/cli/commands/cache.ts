@@ -172,7 +172,7 @@ async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions
   concerns(ctx, options.from);
   honourInsecure(ctx, options.from);
   const result = await checkCache(options.from, keys, {
-    client: ctx.client,
+    context: ctx.library,
     cacheDir: options.cacheDir,
     signal: ctx.signal,
   });
@@ -190,7 +190,7 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
     `copied the cache ${cacheSourceName(options.from)}`,
     (onEvent) =>
       copyCache(options.from, options.to, {
-        client: ctx.client,
+        context: ctx.library,
         mode: options.mode,
         keys: options.key,
         ignoreError: options.ignoreError,

@@ -85,7 +85,7 @@ async function copyImage(
 ): Promise<void> {
   ctx.uses(src, dst);
   const source = await resolve(src, {
-    client: ctx.client,
+    context: ctx.library,
     platform: options.platform,
     signal: ctx.signal,
   });
@@ -94,7 +94,7 @@ async function copyImage(
     `copied ${formatReference(src)} to ${formatReference(dst)}`,
     (onEvent) =>
       copy(source, dst, {
-        client: ctx.client,
+        context: ctx.library,
         concurrency: options.concurrency,
         ociMediatypes: options.ociMediatypes,
         tags: options.tag,

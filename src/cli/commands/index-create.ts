@@ -63,7 +63,7 @@ async function createIndex(
 ): Promise<void> {
   ctx.uses(dst, ...srcs);
   const sources = await Promise.all(
-    srcs.map((src) => resolve(src, { client: ctx.client, signal: ctx.signal })),
+    srcs.map((src) => resolve(src, { context: ctx.library, signal: ctx.signal })),
   );
   if (options.annotation) {
     const { ociMediatypes } = options;
@@ -80,7 +80,7 @@ async function createIndex(
     `pushed index ${formatReference(dst)}`,
     (onEvent) =>
       buildIndex(dst, sources, {
-        client: ctx.client,
+        context: ctx.library,
         ociMediatypes: options.ociMediatypes,
         annotations: options.annotation,
         allowDuplicatePlatforms: options.allowDuplicatePlatforms,

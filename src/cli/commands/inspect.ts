@@ -50,7 +50,7 @@ Examples:
 async function inspect(ctx: CliContext, ref: Reference, options: InspectOptions): Promise<void> {
   ctx.uses(ref);
   const remote = await resolve(ref, {
-    client: ctx.client,
+    context: ctx.library,
     platform: options.platform,
     signal: ctx.signal,
   });
