@@ -17,7 +17,7 @@ import test from 'ava';
 import { codeCacheDir } from '../../src/cli/code-cache.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { type CliResult, ociferry, tempDir } from './support/cli.ts';
+import { type CliResult, ociferryProcess, tempDir } from './support/cli.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -40,7 +40,7 @@ test.after.always(() => rm(built, { recursive: true, force: true }));
 
 /** Run the built bin with its code cache in `cache` (or as `env` says). */
 function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return ociferry(args, { bundle: bin, env: { ...process.env, ...env } });
+  return ociferryProcess(args, { bundle: bin, env: { ...process.env, ...env } });
 }
 
 async function cacheFiles(dir: string): Promise<string[]> {

@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import { type FaultRule, startFaultProxy } from '../helpers/fault-proxy.ts';
-import { pushFixture } from '../helpers/fixtures.ts';
+import { fixturePath, pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { ociferry } from './support/cli.ts';
 
@@ -67,4 +68,23 @@ test('a registry quota with 10% or more left is not reported', async (t) => {
   t.is(served(), 2);
   t.is(run.stderr, '');
   t.regex(run.stdout, /^v1$/m);
+});
+
+test('runs in one process keep nothing for each other: a second cache check reads the config and checks the blobs again', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const from = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const keys = JSON.parse(await readFile(fixturePath('cache-keys.json'), 'utf8'));
+  const key: string = keys.hits[0];
+  const counts: number[][] = [];
+  for (let run = 0; run < 2; run++) {
+    const mark = await registry.mark();
+    const result = await ociferry(['cache', 'check', '--from', from, key]);
+    t.is(result.code, 0, result.stderr);
+    const seen = await registry.requests({ since: mark, path: /\/blobs\// });
+    counts.push(['GET', 'HEAD'].map((method) => seen.filter((e) => e.method === method).length));
+  }
+  t.true((counts[0]?.[0] ?? 0) > 0, 'the first run reads the config');
+  t.true((counts[0]?.[1] ?? 0) > 0, 'the first run checks the blobs');
+  t.deepEqual(counts[1], counts[0], 'the second run sends the same blob requests');
 });

@@ -9,7 +9,7 @@ import { networkError } from '../../src/registry/errors.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { isolatedEnv, ociferry, tempDir } from './support/cli.ts';
+import { isolatedEnv, ociferry, ociferryProcess, tempDir } from './support/cli.ts';
 
 const STACK_FRAME = /^\s+at /m;
 
@@ -33,7 +33,8 @@ test('an unknown host gives one error line and a hint naming the host, no stack 
 
 test('a refused connection names the host and port', async (t) => {
   const host = `127.0.0.1:${await freePort()}`;
-  const result = await ociferry(['tags', `${host}/app`]);
+  // A process of its own: the exit status main() sets, 1.
+  const result = await ociferryProcess(['tags', `${host}/app`]);
   t.is(result.code, 1);
   t.deepEqual(lines(result.stderr).length, 2);
   t.regex(result.stderr, new RegExp(`^hint: nothing accepts connections at ${host}; `, 'm'));

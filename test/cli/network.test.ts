@@ -7,7 +7,7 @@ import { pushFixture } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { proxiedName } from '../registry/_forward-proxy.ts';
-import { ociferry } from './support/cli.ts';
+import { ociferry, ociferryProcess } from './support/cli.ts';
 
 /** The test process's environment without proxy variables (a machine may set them). */
 function withoutProxies(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -46,7 +46,8 @@ test('a loopback registry serving TLS is used over HTTPS, its certificate verifi
   const registry = await tlsRegistryWithImage(t);
   const ref = `${registry.host}/app/single`;
   const trusted = withoutProxies({ NODE_EXTRA_CA_CERTS: registry.certificate });
-  const ok = await ociferry(['tags', ref], { env: trusted });
+  // Node reads NODE_EXTRA_CA_CERTS when a process starts.
+  const ok = await ociferryProcess(['tags', ref], { env: trusted });
   t.is(ok.code, 0, ok.stderr);
   t.is(ok.stdout, 'v1\n');
 

@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { ociferry } from './support/cli.ts';
+import { ociferry, ociferryProcess } from './support/cli.ts';
 
 test('--version prints the version of package.json', async (t) => {
   const pkg = JSON.parse(
     await readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'),
   );
-  const result = await ociferry(['--version']);
+  // A process of its own: the exit status main() sets, 0.
+  const result = await ociferryProcess(['--version']);
   t.is(result.code, 0);
   t.is(result.stdout, `${pkg.version}\n`);
 });
@@ -59,7 +60,8 @@ test('usage errors exit with status 2 and a hint, without echoing a password', a
 });
 
 test('no command at all prints the help on stderr with status 2', async (t) => {
-  const result = await ociferry([]);
+  // A process of its own: the exit status main() sets, 2.
+  const result = await ociferryProcess([]);
   t.is(result.code, 2);
   t.regex(result.stderr, /^Usage: ociferry /);
 });

@@ -2,31 +2,84 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
+import { runCli } from '../../../src/cli/program.ts';
 
 /** The CLI entry point, run from source through tsx. */
 export const CLI_MAIN = path.resolve(import.meta.dirname, '../../../src/cli/main.ts');
 
 /** How a CLI run ended. */
 export interface CliResult {
+  /** The exit status: what `runCli` returned, or the process's (null when a signal ended it). */
   code: number | null;
   stdout: string;
   stdoutBytes: Buffer;
   stderr: string;
 }
 
-/** Options of {@link ociferry}. */
+/** Options of {@link ociferry} and {@link ociferryProcess}. */
 export interface CliOptions {
   /** Environment (see {@link isolatedEnv}); the test process's when omitted. */
   env?: NodeJS.ProcessEnv;
   /** Bytes for stdin; stdin is closed empty when omitted. */
   input?: string | Buffer;
-  /** A bundled CLI to run with plain node instead of the sources through tsx. */
-  bundle?: string;
 }
 
-/** Run `ociferry ARGS...` as a subprocess (`node --import tsx src/cli/main.ts`). */
-export function ociferry(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+/** A stream that keeps what is written to it; not a terminal. */
+class Capture extends Writable {
+  readonly chunks: Buffer[] = [];
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.chunks.push(chunk);
+    done();
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/**
+ * Run `ociferry ARGS...` in the test process: `runCli` with its own stdout, stderr, stdin (not
+ * terminals) and environment, as the CLI runs them in a process of its own. What only a process
+ * shows (exit status set by `main`, signals, terminals, `NODE_*` variables read at start-up, the
+ * bundle) needs {@link ociferryProcess}.
+ */
+export async function ociferry(
+  args: readonly string[],
+  options: CliOptions = {},
+): Promise<CliResult> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const input = options.input === undefined ? [] : [Buffer.from(options.input)];
+  const code = await runCli(args, {
+    stdout,
+    stderr,
+    stdin: Readable.from(input),
+    env: options.env ?? process.env,
+  });
+  const stdoutBytes = stdout.bytes();
+  return {
+    code,
+    stdout: stdoutBytes.toString('utf8'),
+    stdoutBytes,
+    stderr: stderr.bytes().toString('utf8'),
+  };
+}
+
+/**
+ * Run `ociferry ARGS...` as a process of its own (`node --import tsx src/cli/main.ts`, or a
+ * bundle with plain node). Each run costs a Node start-up and a TypeScript load (about a second
+ * of CPU): prefer {@link ociferry} unless the test is about the process.
+ */
+export function ociferryProcess(
+  args: readonly string[],
+  options: CliOptions & {
+    /** A bundled CLI to run with plain node instead of the sources through tsx. */
+    bundle?: string;
+  } = {},
+): Promise<CliResult> {
   const main = options.bundle ? [options.bundle] : ['--import', 'tsx', CLI_MAIN];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...main, ...args], {
