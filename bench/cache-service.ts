@@ -40,6 +40,9 @@ const server = await startCacheServer({
   dataDir,
   database: values.database,
   tokensFile: join(dataDir, 'tokens'),
+  log: (line) => {
+    if (line.status >= 500) console.error(JSON.stringify(line));
+  },
 });
 const client = new CacheServiceClient({ url: server.url, token: TOKEN });
 const result: Record<string, unknown> = { loadavg: loadavg().map((l) => Math.round(l * 10) / 10) };

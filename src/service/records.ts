@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CacheConfig, CacheLayer, CacheRecord } from '../cache/config.ts';
 import { ZERO_TIME } from '../cache/go-time.ts';
 import {
@@ -126,7 +127,10 @@ export class CacheRecords {
       }
       const rows = request.results.map((result) => ({
         record: result.recordDigest,
-        chain: result.layers.map((l) => l.digest).join(','),
+        // The chain's digest, not its text: a key of a long chain outgrows a btree entry.
+        chain: createHash('sha256')
+          .update(result.layers.map((l) => l.digest).join(','))
+          .digest('hex'),
         layers: JSON.stringify(result.layers.map(storedLayer)),
         createdAt: result.createdAt ?? new Date().toISOString(),
       }));

@@ -144,6 +144,28 @@ for (const backend of backends) {
   });
 }
 
+test('a result of 60 layers is kept and imported', async (t) => {
+  const svc = await startService(t, 'pglite');
+  if (!svc) return;
+  const client = svc.client();
+  const layers = Array.from({ length: 60 }, () => blob(32));
+  for (const layer of layers) await client.uploadLayer(layer, layer.bytes);
+  await client.updateCacheRecords({ records: [{ digest: key('deep'), results: [{ id: 'r' }] }] });
+  const report = {
+    results: [
+      {
+        recordDigest: key('deep'),
+        layers: layers.map((l) => ({ mediaType: 'x', digest: l.digest, size: l.size })),
+      },
+    ],
+  };
+  t.is(await client.updateCacheLayers(report), 1);
+  t.is(await client.updateCacheLayers(report), 0, 'reporting it again adds nothing');
+  const config = await client.importCache();
+  t.is(config.layers.length, 60);
+  t.is(config.records[0]?.results[0]?.layer, 59);
+});
+
 test('an expired URL is refused with URL_EXPIRED', async (t) => {
   const svc = await startService(t, 'pglite', { urlTtlSeconds: 0 });
   if (!svc) return;
