@@ -312,13 +312,25 @@ export async function openSession(
   const sources = options.sources ?? source?.context.sources;
   if (!sources) throw new TypeError('copy needs a source index when there is no source remote');
   const target = await openDestinationStore(reference, client, options);
+  return sessionInto(target, sources, options).session;
+}
+
+/**
+ * A copy session into one store, and the blob copier behind it (whose `settled()` says when
+ * nothing runs any more, and whose `drop(0)` cancels what still runs after a failure).
+ */
+export function sessionInto(
+  target: Store,
+  sources: SourceIndex,
+  options: CopyOptions,
+): { session: CopySession; blobs: BlobCopier } {
   const blobs = new BlobCopier([target], {
     concurrency: options.concurrency ?? 8,
     sources,
     signal: options.signal,
     onEvent: options.onEvent,
   });
-  return new CopySession(target, blobs.lane(0), sessionOptions(options));
+  return { session: new CopySession(target, blobs.lane(0), sessionOptions(options)), blobs };
 }
 
 /** Store the root manifest under every tag (last), or by digest when there is none. */

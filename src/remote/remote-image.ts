@@ -1,14 +1,12 @@
 import type { Readable } from 'node:stream';
 import { ensureVerified } from '../digest/index.ts';
-import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor, ImageManifest, Platform } from '../oci/index.ts';
 import { checkImageConfig, configPlatform, type ImageConfig } from '../oci/index.ts';
-import { mapLimit } from '../util/limiter.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
 import { LazyBlob } from './lazy-blob.ts';
 import { readJson } from './read-json.ts';
-import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
+import { RemoteManifest } from './remote-manifest.ts';
 
 /**
  * An image manifest resolved from somewhere, with nothing else fetched: the config is read on
@@ -79,20 +77,5 @@ export class RemoteImage extends RemoteManifest {
     const { provider } = this.context;
     const stream = await provider.fetch(layer, options);
     return ensureVerified(stream, layer.digest, { size: layer.size, source: provider.description });
-  }
-
-  /** Download config and layers and write the manifest blob, without touching index.json. */
-  override async unlazyContent(
-    store: LayoutStore,
-    options: UnlazyImageOptions = {},
-  ): Promise<void> {
-    const { concurrency = 4, signal } = options;
-    await mapLimit(
-      this.blobs(),
-      concurrency,
-      (blob, _index, inner) => blob.unlazy(store, { ...options, signal: inner }),
-      signal,
-    );
-    await store.writeBytes(this.descriptor, this.bytes);
   }
 }

@@ -1,5 +1,4 @@
 import { OciferryError } from '../errors.ts';
-import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor, ImageIndex, Platform } from '../oci/index.ts';
 import {
   bestPlatformMatch,
@@ -13,11 +12,10 @@ import {
   parsePlatform,
   platformRank,
 } from '../oci/index.ts';
-import { mapLimit } from '../util/limiter.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { RemoteContext } from './context.ts';
 import { RemoteImage } from './remote-image.ts';
-import { RemoteManifest, type UnlazyImageOptions } from './remote-manifest.ts';
+import { RemoteManifest } from './remote-manifest.ts';
 
 /** A resolved image or index. */
 export type Remote = RemoteImage | RemoteIndex;
@@ -151,26 +149,6 @@ export class RemoteIndex extends RemoteManifest {
     };
     await walk(this);
     return images;
-  }
-
-  /** Download all children and write the index blob, without touching index.json. */
-  override async unlazyContent(
-    store: LayoutStore,
-    options: UnlazyImageOptions = {},
-  ): Promise<void> {
-    const children = this.manifests.filter(
-      (m) => isManifestMediaType(m.mediaType) || isIndexMediaType(m.mediaType),
-    );
-    await mapLimit(
-      children,
-      2,
-      async (descriptor, _index, signal) => {
-        const child = await this.child(descriptor, { signal });
-        await child.unlazyContent(store, { ...options, signal });
-      },
-      options.signal,
-    );
-    await store.writeBytes(this.descriptor, this.bytes);
   }
 }
 

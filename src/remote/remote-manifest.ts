@@ -2,12 +2,13 @@ import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
 import type { RemoteContext } from './context.ts';
 import type { UnlazyOptions } from './lazy-blob.ts';
+import type { Remote } from './remote-index.ts';
 
 /** Options of {@link RemoteManifest.unlazy}. */
 export interface UnlazyImageOptions extends UnlazyOptions {
   /** Tag to give the manifest in the layout's index.json; untagged entry when omitted. */
   tag?: string;
-  /** Blobs downloaded at once (default 4). */
+  /** Blob transfers at once (default 8, as a copy's). */
   concurrency?: number;
 }
 
@@ -38,18 +39,33 @@ export abstract class RemoteManifest {
     return this.descriptor.mediaType;
   }
 
-  /** Download everything the manifest references and the manifest blob, without touching index.json. */
-  abstract unlazyContent(store: LayoutStore, options?: UnlazyImageOptions): Promise<void>;
+  /**
+   * Download everything the manifest references and the manifest blob, without listing the
+   * manifest in `index.json` (a referrer among them is listed, as a copy lists it).
+   * @deprecated `unlazy` lists the manifest untagged without a tag, which keeps it from GC.
+   */
+  async unlazyContent(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
+    const engine = await copyEngine();
+    await engine.unlazyContent(this as unknown as Remote, store, options);
+  }
 
   /**
-   * Download into `store` (bounded parallelism, nothing fetched twice, content already there costs
-   * no network I/O), then list the manifest in index.json under `options.tag` (untagged without).
+   * Download into `store` and list the manifest in `index.json` under `options.tag` (untagged
+   * without): a copy into the layout through the copy engine, with a copy's defaults. Blobs
+   * already there cost no network I/O, each blob is read once however many images share it, and
+   * concurrent unlazy calls into one store share each blob's download. For the copy's events and
+   * figures, `copy(remote, store)` does the same and returns them.
    */
   async unlazy(store: LayoutStore, options: UnlazyImageOptions = {}): Promise<void> {
-    await this.unlazyContent(store, options);
-    const { mediaType, digest, size } = this.descriptor;
-    const entry: Descriptor = { mediaType, digest, size };
-    if (options.tag === undefined) await store.addManifest(entry, { signal: options.signal });
-    else await store.putTag(options.tag, entry, { signal: options.signal });
+    const engine = await copyEngine();
+    await engine.unlazy(this as unknown as Remote, store, options);
   }
+}
+
+/**
+ * The copy engine, which sits in the layer above this one (it copies remotes): loaded on first
+ * use, so that this layer does not import it.
+ */
+function copyEngine(): Promise<typeof import('../push/unlazy.ts')> {
+  return import('../push/unlazy.ts');
 }

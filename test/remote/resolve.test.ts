@@ -149,3 +149,18 @@ test('a layout reference resolves without any registry', async (t) => {
   t.is(image.kind, 'image');
   if (image.kind === 'image') t.is((await image.platform()).architecture, 'amd64');
 });
+
+test('unlazy of an index is a copy: every entry that is a blob comes along, counted as a copy counts', async (t) => {
+  const registry = await startRegistry(t);
+  await pushFixture(registry, 'cache-index', 'app/cache');
+  const remote = await resolve(`${registry.host}/app/cache:latest`, { client: client(t) });
+  if (remote.kind !== 'index') return t.fail('expected an index');
+  const store = await LayoutStore.open(await tempDir(t));
+  const progress: string[] = [];
+  await remote.unlazy(store, { tag: 'cache', onProgress: (e) => progress.push(e.digest) });
+  // A BuildKit cache index lists its config and layers as blobs, not as child manifests.
+  for (const entry of remote.manifests) t.true(await store.has(entry.digest), entry.mediaType);
+  t.is((await store.resolveTag('cache'))?.digest, remote.digest);
+  const digests = remote.manifests.map((entry) => entry.digest);
+  t.deepEqual([...new Set(progress)].sort(), digests.sort());
+});
