@@ -1,5 +1,4 @@
 import { pipeline, type Readable } from 'node:stream';
-import { digestBytes } from '../digest/index.ts';
 import { OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
@@ -12,9 +11,10 @@ import type { Provider } from '../remote/provider.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
 import { countingStage } from '../util/counting.ts';
 import { BytesProvider } from './bytes-provider.ts';
-import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig } from './config.ts';
-import { serializeCacheConfig, sortCacheConfig } from './config-write.ts';
+import type { CacheConfig } from './config.ts';
+import { sortCacheConfig } from './config-write.ts';
 import { formatCsvFields } from './csv.ts';
+import { configBlob, withoutLayerAnnotations } from './derived-source.ts';
 import { CacheOptionsError } from './errors.ts';
 import { type CacheWrapperFormat, cacheManifest, givesForm, wrapperFormat } from './export.ts';
 import { compareGoTimes } from './go-time.ts';
@@ -26,6 +26,7 @@ import {
   type WrappedConfig,
 } from './import.ts';
 import { type CacheExportTarget, type CacheMode, parseCacheExport } from './options.ts';
+import { pruneCacheConfig } from './prune.ts';
 import { formRefusalWarning } from './readers.ts';
 import {
   assertCacheKeys,
@@ -61,6 +62,12 @@ export interface CopyCacheOptions extends OpenCacheSourceOptions {
    * so that a caller sees them even when the copy then fails. The result lists them all too.
    */
   onWarning?: (warning: string) => void;
+  /**
+   * Bytes a cache config written may take (BuildKit refuses configs over 1 MiB): a bigger one
+   * is rewritten without its oldest results until it fits, and the destination's `converted`
+   * says how many were dropped. An inline cache copied as its image is left as it is.
+   */
+  maxConfigSize?: number;
 }
 
 /** What a copy changed of the cache at one destination (nothing: it went as it is). */
@@ -69,6 +76,8 @@ export interface CacheConversion {
   readonly mode?: 'min';
   /** The form written, when it is not the source's ({@link CacheCopyResult.sourceFormat}). */
   readonly form?: CacheWrapperFormat;
+  /** Results dropped (the oldest) so that the config fits `maxConfigSize`. */
+  readonly droppedForConfigSize?: number;
 }
 
 /** What happened at one destination. */
@@ -175,7 +184,7 @@ export async function copyCache(
     : copySource(await findCache(from, openOptions), openOptions);
   // A manifest wrapping no config must be an inline cache: find out before any export.
   if (source.format === 'inline') await source.load();
-  const wrappers = new Map<string, Remote>();
+  const wrappers = new Map<string, { remote: Remote; dropped: number }>();
   const exports: PlannedExport[] = [];
   for (const target of targets) {
     const name = cacheTargetName(target);
@@ -199,18 +208,24 @@ export async function copyCache(
         );
       }
       let remote = source.remote;
-      if (converted) {
+      let conversion = converted;
+      const { maxConfigSize } = options;
+      const tooBig =
+        maxConfigSize !== undefined && (source.wrapped?.config.size ?? 0) > maxConfigSize;
+      if (converted || tooBig) {
         const key = `${select} ${format}`;
         const form = format as CacheWrapperFormat;
         const { context } = source.remote;
-        remote =
+        const built =
           wrappers.get(key) ??
-          (!select && source.wrapped
-            ? rewrap(source.wrapped, context, form)
-            : rebuild(await source.load(), context, select, form, options.keys, warn));
-        wrappers.set(key, remote);
+          (!select && source.wrapped && !tooBig
+            ? { remote: rewrap(source.wrapped, context, form), dropped: 0 }
+            : rebuild(await source.load(), context, select, form, { ...options, warn }));
+        wrappers.set(key, built);
+        remote = built.remote;
+        if (built.dropped > 0) conversion = { ...converted, droppedForConfigSize: built.dropped };
       }
-      exports.push({ ...plan, remote, converted });
+      exports.push({ ...plan, remote, converted: conversion });
     } catch (error) {
       if (!ignore || options.signal?.aborted) throw error;
       exports.push({ ...plan, error });
@@ -421,25 +436,38 @@ function rewrap(
 }
 
 /**
- * A new config (the records `mode=min` selects, or all those of an inline cache) in a new
- * wrapper over the source's blobs, read through `context` (the source's own provider).
+ * A new config (the records `mode=min` selects, or all those of the source) in a new wrapper
+ * over the source's blobs, read through `context` (the source's own provider); without its
+ * oldest results when it would be over `maxConfigSize` (how many: `dropped`).
  */
 function rebuild(
   source: CacheSource,
   context: RemoteContext,
   select: boolean,
   format: CacheWrapperFormat,
-  keys: readonly string[] | undefined,
-  warn: (warning: string) => void,
-): Remote {
-  const selected = select ? minimalConfig(source, keys, warn) : source.config;
-  const written = sortCacheConfig(withoutLayerAnnotations(selected));
-  const bytes = serializeCacheConfig(written);
-  const config = {
-    mediaType: CACHE_CONFIG_MEDIA_TYPE,
-    digest: digestBytes(bytes),
-    size: bytes.length,
-  };
+  options: {
+    keys?: readonly string[];
+    maxConfigSize?: number;
+    warn: (warning: string) => void;
+  },
+): { remote: Remote; dropped: number } {
+  const { keys, maxConfigSize, warn } = options;
+  const selected = select ? minimalConfig(source, keys, warn) : source.graph.config;
+  let written = sortCacheConfig(withoutLayerAnnotations(selected));
+  let blob = configBlob(written);
+  let dropped = 0;
+  if (maxConfigSize !== undefined && blob.descriptor.size > maxConfigSize) {
+    const pruned = pruneCacheConfig(written, { maxConfigSize });
+    if (pruned.kept.results === 0) {
+      throw new CacheExportEmptyError(
+        `no result of ${source.name} fits in a config of ${maxConfigSize} bytes`,
+      );
+    }
+    written = pruned.config;
+    blob = configBlob(written);
+    dropped = pruned.droppedForConfigSize;
+  }
+  const { descriptor: config, bytes } = blob;
   const provider = new MultiProvider({ fallback: context.provider }).add(
     config.digest,
     new BytesProvider('cache config written for export').add(config.digest, bytes),
@@ -447,7 +475,10 @@ function rebuild(
   // Every blob is listed: the graph keeps only results whose blobs the manifest lists.
   const layers = written.layers.map((layer) => source.blobs.get(layer.blob) as Descriptor);
   const manifest = cacheManifest(format, config, layers);
-  return remoteFromBytes(manifest.descriptor, manifest.bytes, { ...context, provider });
+  return {
+    remote: remoteFromBytes(manifest.descriptor, manifest.bytes, { ...context, provider }),
+    dropped,
+  };
 }
 
 /** What `mode=min` keeps (see {@link copyCache}); CacheExportEmptyError when that has no layer. */
@@ -488,10 +519,4 @@ function newestRecord(config: CacheConfig): number | undefined {
     }
   });
   return best?.index;
-}
-
-/** The config with its layers' annotations dropped: the wrapper's descriptors carry those facts. */
-function withoutLayerAnnotations(config: CacheConfig): CacheConfig {
-  if (!config.layers.some((layer) => layer.annotations)) return config;
-  return { ...config, layers: config.layers.map(({ annotations: _, ...layer }) => layer) };
 }

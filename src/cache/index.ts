@@ -101,14 +101,8 @@ export {
   listCache,
 } from './ls.ts';
 export { type CacheItem, CacheKeyStore, type KeyStoreSource } from './match.ts';
-export {
-  type CacheMergeResult,
-  type CacheMergeStats,
-  type MergeCachesOptions,
-  type MergedCacheConfig,
-  mergeCacheConfigs,
-  mergeCaches,
-} from './merge.ts';
+export { type CacheMergeStats, type MergedCacheConfig, mergeCacheConfigs } from './merge.ts';
+export { type CacheMergeResult, type MergeCachesOptions, mergeCaches } from './merge-caches.ts';
 export {
   type CacheCompression,
   type CacheExportFormat,
@@ -124,14 +118,16 @@ export {
 } from './options.ts';
 export {
   type CachePruneCounts,
-  type CachePruneResult,
   type PruneCacheOptions,
-  type PruneCachesOptions,
   type PrunedCacheConfig,
-  pruneCache,
   pruneCacheConfig,
-  type StoreCollection,
 } from './prune.ts';
+export {
+  type CachePruneResult,
+  type PruneCachesOptions,
+  pruneCache,
+  type StoreCollection,
+} from './prune-cache.ts';
 export { formRefusalWarning, isHarborChallenge } from './readers.ts';
 export {
   type CacheFormat,

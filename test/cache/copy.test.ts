@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { serializeCacheConfig } from '../../src/cache/config-write.ts';
 import {
   CacheExportEmptyError,
   CacheImportCache,
@@ -8,6 +9,7 @@ import {
   copyCache,
   openCacheSource,
 } from '../../src/cache/index.ts';
+import { mergeCacheConfigs } from '../../src/cache/merge.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX } from '../../src/oci/index.ts';
 import type { CopyEvent } from '../../src/push/index.ts';
@@ -16,6 +18,7 @@ import { SourceIndex } from '../../src/remote/sources.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { buildCaches, layerBlobs, pushCache } from './_builds.ts';
 import {
   blobGets,
   cacheKeys,
@@ -709,4 +712,46 @@ test('writing an index or Docker list to Harbor warns before anything is written
     [0, 0],
   );
   t.true(harbor.tokenRequests.length > 0);
+});
+
+test('maxConfigSize: a config that fits goes as it is, a bigger one loses its oldest results', async (t) => {
+  const registry = await startRegistry(t);
+  const c = client(t);
+  const blobs = layerBlobs();
+  const { a, b } = buildCaches(blobs);
+  const config = mergeCacheConfigs([a, b]).config;
+  const digest = await pushCache(c, registry, 'src/cache', 'latest', config, blobs);
+  const size = serializeCacheConfig(config).length;
+  const from = registryRef(registry, 'src/cache');
+  const options = { client: c, cache: new CacheImportCache(), sources: new SourceIndex() };
+
+  const fits = await copyCache(from, registryRef(registry, 'dst/fits'), {
+    ...options,
+    maxConfigSize: size,
+  });
+  t.is(fits.digest, digest);
+  t.like(fits.destinations[0], { status: 'exported', rebuilt: false });
+
+  const smaller = await copyCache(from, registryRef(registry, 'dst/smaller'), {
+    ...options,
+    maxConfigSize: size - 1,
+  });
+  t.like(smaller.destinations[0], {
+    status: 'exported',
+    rebuilt: true,
+    format: 'image-manifest',
+    converted: { droppedForConfigSize: 1 },
+  });
+  const written = await open(t, registryRef(registry, 'dst/smaller'));
+  t.true((written.configDescriptor?.size ?? Infinity) < size);
+  // The oldest result (build A's RUN step) went; the rest is there.
+  t.is(
+    written.config.records.reduce((n, r) => n + r.results.length, 0),
+    config.records.reduce((n, r) => n + r.results.length, 0) - 1,
+  );
+  // Nothing fits in 2 bytes: refused before anything is written.
+  await t.throwsAsync(
+    copyCache(from, registryRef(registry, 'dst/none'), { ...options, maxConfigSize: 2 }),
+    { code: 'CACHE_EMPTY' },
+  );
 });

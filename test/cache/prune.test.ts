@@ -7,7 +7,8 @@ import { serializeCacheConfig, sortCacheConfig } from '../../src/cache/config-wr
 import { CacheOptionsError } from '../../src/cache/errors.ts';
 import { CacheImportCache, openCacheSource } from '../../src/cache/index.ts';
 import { mergeCacheConfigs } from '../../src/cache/merge.ts';
-import { pruneCache, pruneCacheConfig } from '../../src/cache/prune.ts';
+import { pruneCacheConfig } from '../../src/cache/prune.ts';
+import { pruneCache } from '../../src/cache/prune-cache.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';
 import { startRegistry } from '../helpers/registry.ts';

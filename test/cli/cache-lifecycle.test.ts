@@ -44,7 +44,7 @@ test('cache merge --json then cache prune --keep-last 1 in place', async (t) => 
   t.regex(pruned.stderr, /stay in the registry until its garbage collection runs/);
 });
 
-test('cache merge and prune refuse bad sizes, durations and a lone --from (status 2)', async (t) => {
+test('cache merge, prune and copy refuse bad sizes, durations and a lone --from (status 2)', async (t) => {
   const cases = [
     [
       'cache',
@@ -90,6 +90,16 @@ test('cache merge and prune refuse bad sizes, durations and a lone --from (statu
       'big',
     ],
   ];
+  cases.push([
+    'cache',
+    'copy',
+    '--from',
+    'r.example/a:b',
+    '--to',
+    'type=registry,ref=r.example/a:c',
+    '--max-config-size',
+    '1MiBs',
+  ]);
   for (const args of cases) {
     const result = await ociferry(args);
     t.is(result.code, 2, args.join(' '));

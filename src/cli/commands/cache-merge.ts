@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import {
-  type CacheCopyResult,
   type CacheExportTarget,
   type CacheImportSource,
   type CacheMergeResult,
@@ -9,7 +8,7 @@ import {
 import { positiveIntegerArg, sizeArg, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
-import type { CacheCommandKit } from './cache-shared.ts';
+import { type CacheCommandKit, destinationsJson } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 
@@ -112,15 +111,4 @@ function mergeSummary(result: CacheMergeResult): string {
     );
   }
   return lines.join('\n');
-}
-
-/** Destinations as `--json` shows them (what a copy converted is in the copy's own output). */
-export function destinationsJson(
-  destinations: CacheCopyResult['destinations'],
-): Record<string, unknown>[] {
-  return destinations.map((outcome) => {
-    if (outcome.status === 'failed') return outcome;
-    const { converted: _, ...exported } = outcome;
-    return exported;
-  });
 }

@@ -8,8 +8,7 @@ import {
 import { durationArg, positiveIntegerArg, sizeArg } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
-import { destinationsJson } from './cache-merge.ts';
-import type { CacheCommandKit } from './cache-shared.ts';
+import { type CacheCommandKit, destinationsJson } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 

@@ -1,4 +1,4 @@
-import type { CacheExportTarget, CacheImportSource } from '../../cache/index.ts';
+import type { CacheCopyResult, CacheExportTarget, CacheImportSource } from '../../cache/index.ts';
 import type { CliContext } from '../context.ts';
 
 /** What the cache subcommands share, handed over by the `cache` command that registers them. */
@@ -18,4 +18,13 @@ export interface CacheCommandKit {
     ctx: CliContext,
     caches: readonly (CacheImportSource | CacheExportTarget)[],
   ) => void;
+}
+
+/** A copy's destinations as `--json` shows them: `converted` null when copied as is. */
+export function destinationsJson(
+  destinations: CacheCopyResult['destinations'],
+): Record<string, unknown>[] {
+  return destinations.map((outcome) =>
+    outcome.status === 'failed' ? outcome : { ...outcome, converted: outcome.converted ?? null },
+  );
 }

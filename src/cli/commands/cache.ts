@@ -13,7 +13,7 @@ import {
   parseCacheImport,
 } from '../../cache/index.ts';
 import type { Reference } from '../../reference/index.ts';
-import { cacheKeyArg, positiveIntegerArg, usage } from '../args.ts';
+import { cacheKeyArg, positiveIntegerArg, sizeArg, usage } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { cacheExplainCommand } from './cache-explain.ts';
@@ -21,7 +21,7 @@ import { cacheLsCommand } from './cache-ls.ts';
 import { cacheMergeCommand } from './cache-merge.ts';
 import { cachePruneCommand } from './cache-prune.ts';
 import { cacheServeCommand } from './cache-serve.ts';
-import type { CacheCommandKit } from './cache-shared.ts';
+import { type CacheCommandKit, destinationsJson } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 
@@ -36,6 +36,7 @@ interface CacheCopyOptions {
   mode?: CacheMode;
   key?: string[];
   ignoreError?: boolean;
+  maxConfigSize?: number;
   concurrency?: number;
   cacheDir?: string;
 }
@@ -118,6 +119,11 @@ Examples:
     )
     .option('--ignore-error', 'report a failed destination and go on (ignore-error=true)')
     .option(
+      '--max-config-size <size>',
+      'drop the oldest results until the config fits (BuildKit refuses configs over 1MiB)',
+      sizeArg,
+    )
+    .option(
       '--concurrency <n>',
       'blob transfers at once per destination (default 8)',
       positiveIntegerArg,
@@ -136,8 +142,8 @@ With --json, prints {"digest", "mediaType", "blobs": {"mounted", "skipped", "upl
 "bytesUploaded", "bytesDownloaded"}, "requests", "size", "tags"} (digest of the first
 destination, blobs and requests summed; bytesDownloaded counts blob bytes that crossed the
 network), then "source", "sourceFormat", "destinations" (each with "mode", "format", "rebuilt"
-and "converted": null when copied as is, else {"mode": "min"} and/or {"form": FORM}) and
-"warnings".
+and "converted": null when copied as is, else {"mode": "min"}, {"form": FORM} and/or
+{"droppedForConfigSize": N}) and "warnings".
 
 Examples:
   $ ociferry cache copy --from type=registry,ref=ghcr.io/org/app:cache \\
@@ -194,6 +200,7 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
         mode: options.mode,
         keys: options.key,
         ignoreError: options.ignoreError,
+        maxConfigSize: options.maxConfigSize,
         concurrency: options.concurrency,
         cacheDir: options.cacheDir,
         signal: ctx.signal,
@@ -217,9 +224,7 @@ function copyJson(result: CacheCopyResult): Record<string, unknown> {
   return {
     source,
     sourceFormat,
-    destinations: destinations.map((outcome) =>
-      outcome.status === 'failed' ? outcome : { ...outcome, converted: outcome.converted ?? null },
-    ),
+    destinations: destinationsJson(destinations),
     warnings,
   };
 }
@@ -234,6 +239,9 @@ function howCopied(
   const changes = [
     ...(converted.mode ? [`mode=${converted.mode}`] : []),
     ...(converted.form ? [`${result.sourceFormat} -> ${converted.form}`] : []),
+    ...(converted.droppedForConfigSize
+      ? [`the ${plural(converted.droppedForConfigSize, 'oldest result')} dropped to fit`]
+      : []),
   ];
   return `converted: ${changes.join(', ')}${converted.form ? '' : `, ${outcome.format}`}`;
 }
