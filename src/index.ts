@@ -6,7 +6,14 @@
 
 export * from './cache/index.ts';
 export * from './digest/index.ts';
-export { OciferryError, SizeExceededError } from './errors.ts';
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  isErrorCode,
+  isOciferryError,
+  OciferryError,
+  SizeExceededError,
+} from './errors.ts';
 export * from './layout/index.ts';
 export * from './oci/index.ts';
 export * from './push/index.ts';

@@ -1,5 +1,5 @@
 import { pipeline, type Readable } from 'node:stream';
-import { OciferryError } from '../errors.ts';
+import { type ErrorCode, OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
 import { type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
@@ -98,7 +98,8 @@ export type CacheExportOutcome =
   | {
       readonly status: 'failed';
       readonly target: string;
-      readonly code: string;
+      /** The error's code; `EXPORT_FAILED` for a failure that is not an ociferry error. */
+      readonly code: ErrorCode | 'EXPORT_FAILED';
       readonly message: string;
     };
 

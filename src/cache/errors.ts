@@ -23,7 +23,7 @@ export class CacheOptionsError extends OciferryError {
   readonly key: string | undefined;
 
   constructor(message: string, options: { key?: string; cause?: unknown } = {}) {
-    super('INVALID_CACHE_OPTIONS', message, { cause: options.cause });
+    super('CACHE_OPTIONS_INVALID', message, { cause: options.cause });
     this.key = options.key;
   }
 }

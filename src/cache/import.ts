@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { OciferryError } from '../errors.ts';
+import { type ErrorCode, OciferryError } from '../errors.ts';
 import { BlobUnknownError, NotFoundInLayoutError } from '../layout/index.ts';
 import { type Descriptor, DOCKER_MANIFEST_LIST } from '../oci/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
@@ -60,7 +60,7 @@ export class NotACacheError extends OciferryError {
  * nothing there, not a cache, a manifest or config that is malformed, too large or not the bytes
  * its digest names, a blob the manifest lists that is gone.
  */
-const FAILED_IMPORT_CODES: ReadonlySet<string> = new Set([
+const FAILED_IMPORT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CACHE_NOT_FOUND',
   'NOT_A_CACHE',
   'CACHE_CONFIG_INVALID',

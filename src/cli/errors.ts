@@ -1,4 +1,4 @@
-import { OciferryError } from '../errors.ts';
+import { type ErrorCode, OciferryError } from '../errors.ts';
 import {
   apiHost,
   formatReference,
@@ -54,7 +54,6 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string | undefi
     case 'MANIFEST_UNKNOWN':
     case 'NAME_UNKNOWN':
     case 'NOT_FOUND':
-    case 'TAG_UNKNOWN':
     case 'BLOB_UNKNOWN':
       return notFoundHint(code, ctx.references);
     case 'TLS_ERROR':
@@ -74,7 +73,7 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string | undefi
       return `${limiting}: wait, log in, or lower --concurrency`;
     }
     case 'DIGEST_MISMATCH':
-    case 'SIZE_INVALID':
+    case 'SIZE_MISMATCH':
       return 'the content served does not match its digest: the source is corrupt or was changed while reading';
     case 'DESTINATION_DIGEST_MISMATCH':
       return 'nothing was written: a destination @digest must be the digest the copy produces';
@@ -94,7 +93,7 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string | undefi
       return 'the reference names an image, not a BuildKit cache; check --from';
     case 'CACHE_EMPTY':
       return 'pass --key for the records to keep, or copy everything with --mode max';
-    case 'INVALID_CACHE_OPTIONS':
+    case 'CACHE_OPTIONS_INVALID':
       return "check the --to options (BuildKit's --export-cache keys)";
     case 'LOCK_TIMEOUT':
       return 'another process is writing to the layout; wait for it or remove a stale lock';
@@ -105,7 +104,7 @@ async function hintFor(error: unknown, ctx: CliContext): Promise<string | undefi
 
 /** Which credential source was used (or looked at) for each registry, and how to log in. */
 async function credentialHint(
-  code: string,
+  code: ErrorCode,
   registries: RegistryReference[],
   ctx: CliContext,
   refusedScope: string | undefined,
@@ -140,7 +139,7 @@ async function credentialHint(
   return parts.join('; ');
 }
 
-function notFoundHint(code: string, references: Reference[]): string {
+function notFoundHint(code: ErrorCode, references: Reference[]): string {
   const [ref] = references;
   if (!ref) return 'check the reference';
   if (ref.kind === 'layout') {

@@ -36,7 +36,7 @@ export class SizeMismatchError extends OciferryError {
   constructor(args: { expected: number; actual: number; digest: string; source?: string }) {
     const where = args.source ? ` from ${args.source}` : '';
     super(
-      'SIZE_INVALID',
+      'SIZE_MISMATCH',
       `${args.digest}${where}: got ${args.actual} bytes, expected ${args.expected}`,
     );
     this.expected = args.expected;

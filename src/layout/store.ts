@@ -568,7 +568,7 @@ export class LayoutStore {
     if (stored === undefined) throw new BlobUnknownError(desc.digest, this.dir);
     if (stored.size !== desc.size) {
       throw new LayoutError(
-        'SIZE_INVALID',
+        'SIZE_MISMATCH',
         `${where}: descriptor of ${desc.digest} says ${desc.size} bytes, the stored blob has ${stored.size}`,
       );
     }

@@ -4,7 +4,7 @@ import type { ImageConfig, Platform } from './types.ts';
 /** A platform string (`os/arch[/variant]`) that cannot be understood. */
 export class InvalidPlatformError extends OciferryError {
   constructor(input: string, reason: string) {
-    super('INVALID_PLATFORM', `invalid platform ${JSON.stringify(input)}: ${reason}`);
+    super('PLATFORM_INVALID', `invalid platform ${JSON.stringify(input)}: ${reason}`);
   }
 }
 

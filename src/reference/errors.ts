@@ -7,7 +7,7 @@ export class InvalidReferenceError extends OciferryError {
 
   constructor(input: string, reason: string, options?: { cause?: unknown }) {
     const shown = maskUserinfo(input);
-    super('INVALID_REFERENCE', `invalid reference ${quote(shown, 200)}: ${reason}`, options);
+    super('REFERENCE_INVALID', `invalid reference ${quote(shown, 200)}: ${reason}`, options);
     this.input = shown;
   }
 }

@@ -1,4 +1,4 @@
-import { OciferryError } from '../errors.ts';
+import { type ErrorCode, isErrorCode, OciferryError } from '../errors.ts';
 import { describeProxy } from './proxy.ts';
 import type { RateLimit } from './rate-limit.ts';
 
@@ -12,7 +12,7 @@ export interface OciErrorEntry {
 /** Fields of a {@link RegistryError}. */
 export interface RegistryErrorInit {
   /** Stable code; derived from the status and the registry's error body when omitted. */
-  code?: string;
+  code?: ErrorCode;
   /** HTTP status; undefined for failures below HTTP (connection, TLS, timeout). */
   status?: number;
   method: string;
@@ -43,14 +43,19 @@ export interface RegistryErrorInit {
 /** Statuses worth retrying for idempotent requests. */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 /** Codes of failures below HTTP that a new attempt may not hit again. */
-const RETRYABLE_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT', 'PROXY_UNREACHABLE']);
+const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set([
+  'CONNECTION_FAILED',
+  'TIMEOUT',
+  'PROXY_UNREACHABLE',
+]);
 
 /**
  * A registry request failed: an unexpected HTTP status (with the registry's parsed error JSON) or a
  * network failure. Codes include `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`, `UNAUTHORIZED`,
  * `DENIED`, `TOO_MANY_REQUESTS`, `SIZE_EXCEEDED`, `MEDIA_TYPE_MISMATCH`, `CONNECTION_FAILED`,
  * `TLS_ERROR`, `TIMEOUT`, `PROXY_REFUSED`, `PROXY_UNREACHABLE`, `TOO_MANY_REDIRECTS`, `INSECURE_REALM`,
- * `NOT_A_REGISTRY`, `HTTPS_REQUIRED`, `PAGINATION_LOOP`. Never carries a credential.
+ * `NOT_A_REGISTRY`, `HTTPS_REQUIRED`, `PAGINATION_LOOP`, `LINK_INVALID`, `RESPONSE_INVALID`. Never
+ * carries a credential.
  */
 export class RegistryError extends OciferryError {
   readonly status: number | undefined;
@@ -85,12 +90,14 @@ export class RegistryError extends OciferryError {
   }
 }
 
-/** The stable code for a status and error body: the registry's own code first, else the status. */
-function codeFor(status: number | undefined, errors: readonly OciErrorEntry[]): string {
+/**
+ * The stable code for a status and error body: the registry's own code first where it is one of
+ * ours (the distribution spec's), else the status. Other codes stay readable in `errors`.
+ */
+function codeFor(status: number | undefined, errors: readonly OciErrorEntry[]): ErrorCode {
   const first = errors[0]?.code;
-  if (first !== undefined && /^[A-Z][A-Z_]*$/.test(first)) {
-    return first === 'TOOMANYREQUESTS' ? 'TOO_MANY_REQUESTS' : first;
-  }
+  if (first === 'TOOMANYREQUESTS') return 'TOO_MANY_REQUESTS';
+  if (isErrorCode(first)) return first;
   switch (status) {
     case 401:
       return 'UNAUTHORIZED';
@@ -107,11 +114,11 @@ function codeFor(status: number | undefined, errors: readonly OciErrorEntry[]): 
     case 429:
       return 'TOO_MANY_REQUESTS';
     default:
-      return status !== undefined && status >= 500 ? 'SERVER_ERROR' : 'UNEXPECTED_STATUS';
+      return status !== undefined && status >= 500 ? 'SERVER_ERROR' : 'STATUS_UNEXPECTED';
   }
 }
 
-const HINTS: Record<string, string> = {
+const HINTS: Partial<Record<ErrorCode, string>> = {
   UNAUTHORIZED: 'check the credentials for this registry (docker login, REGISTRY_AUTH_FILE)',
   DENIED: 'the credentials lack permission for this operation',
   TOO_MANY_REQUESTS: 'the registry is rate limiting; wait, log in, or lower the concurrency',
@@ -121,7 +128,7 @@ const HINTS: Record<string, string> = {
 /** `GET URL answered 404 (MANIFEST_UNKNOWN): manifest unknown`: each entry's code only where it is news. */
 function defaultMessage(
   init: RegistryErrorInit,
-  code: string,
+  code: ErrorCode,
   errors: readonly OciErrorEntry[],
 ): string {
   const status = init.status === undefined ? '' : ` answered ${init.status}`;
@@ -154,7 +161,7 @@ export function parseErrorBody(text: string): OciErrorEntry[] {
 }
 
 /** Node and undici error codes of failures below HTTP, mapped to our codes. */
-const NETWORK_CODES: Record<string, string> = {
+const NETWORK_CODES: Record<string, ErrorCode> = {
   UND_ERR_CONNECT_TIMEOUT: 'TIMEOUT',
   UND_ERR_HEADERS_TIMEOUT: 'TIMEOUT',
   UND_ERR_BODY_TIMEOUT: 'TIMEOUT',
@@ -218,7 +225,7 @@ export function networkError(
       cause: err,
     });
   }
-  const describe = (what: string, retryable?: boolean) =>
+  const describe = (what: ErrorCode, retryable?: boolean) =>
     new RegistryError({
       code: what,
       method,

@@ -226,7 +226,7 @@ export class HttpClient {
       const next = new URL(location, url);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
         throw new RegistryError({
-          code: 'UNEXPECTED_STATUS',
+          code: 'STATUS_UNEXPECTED',
           method,
           url: redactUrl(url),
           message: `${method} ${redactUrl(url)} redirected to an unsupported scheme ${next.protocol}`,

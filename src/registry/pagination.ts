@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../errors.ts';
+import { decodeJson } from '../oci/index.ts';
 import { readBody } from './body.ts';
 import { RegistryError } from './errors.ts';
 import { headerValues } from './http.ts';
@@ -15,7 +17,7 @@ export interface PagedList<T> {
   scopes: readonly string[];
   repository?: string;
   headers?: Record<string, string>;
-  notFoundCode?: string;
+  notFoundCode?: ErrorCode;
   /** Items of one parsed page, plus anything the page's headers say. */
   items: (body: unknown, headers: Record<string, string | string[] | undefined>) => readonly T[];
   signal?: AbortSignal;
@@ -81,29 +83,46 @@ export async function* paginate<T>(list: PagedList<T>): AsyncGenerator<T> {
   }
 }
 
-/** The `rel="next"` target of `Link` header values, resolved against `base`. */
+/**
+ * The `rel="next"` target of `Link` header values, resolved against `base`; undefined when no
+ * value has `rel="next"` (the last page).
+ * @throws RegistryError `LINK_INVALID` when one has it but its target cannot be read: ending the
+ * list there would cut it short without a word
+ */
 export function nextLink(values: readonly string[], base: URL): URL | undefined {
   for (const value of values) {
     for (const match of value.matchAll(/<([^>]*)>([^,<]*)/g)) {
       const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(match[2] ?? '');
       const relations = (rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/);
       if (!relations.includes('next')) continue;
-      try {
-        return new URL(match[1] ?? '', base);
-      } catch {
-        return undefined;
-      }
+      if (URL.canParse(match[1] ?? '', base.href)) return new URL(match[1] ?? '', base);
+      throw invalidLink(base, 'whose target is not a URL');
     }
+  }
+  const params = values.map((value) => value.replace(/<[^>]*>/g, ''));
+  if (params.some((text) => /\brel\s*=\s*"?[^";,]*\bnext\b/i.test(text))) {
+    throw invalidLink(base, 'that is not `<URL>; rel="next"`');
   }
   return undefined;
 }
 
+function invalidLink(base: URL, what: string): RegistryError {
+  const url = redactUrl(base);
+  return new RegistryError({
+    code: 'LINK_INVALID',
+    status: 200,
+    method: 'GET',
+    url,
+    message: `GET ${url} answered with a rel="next" Link ${what}: the next page cannot be read, and ending the list here could leave items out`,
+  });
+}
+
 function parseJson(bytes: Buffer, url: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return decodeJson(bytes, `GET ${url}`);
   } catch (err) {
     throw new RegistryError({
-      code: 'UNEXPECTED_RESPONSE',
+      code: 'RESPONSE_INVALID',
       status: 200,
       method: 'GET',
       url,

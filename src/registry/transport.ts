@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ErrorCode } from '../errors.ts';
 import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { Authenticator, Authorization } from './auth/authenticator.ts';
@@ -38,7 +39,7 @@ export interface RegistryRequest {
   /** Statuses handed back to the caller; any other becomes a {@link RegistryError}. */
   expect: readonly number[];
   /** Code of a 404 whose body names none (`MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, ...). */
-  notFoundCode?: string;
+  notFoundCode?: ErrorCode;
   signal?: AbortSignal;
   followRedirects?: boolean;
   /** See {@link HttpRequest.queue}. */
@@ -215,7 +216,7 @@ function refusedToken(
 async function errorFromResponse(
   response: HttpResponse,
   method: string,
-  notFoundCode?: string,
+  notFoundCode?: ErrorCode,
   refused?: { hint: string; refusedScope?: string },
 ): Promise<RegistryError> {
   let errors: ReturnType<typeof parseErrorBody> = [];

@@ -43,7 +43,7 @@ function sniffCompression(head: Uint8Array): Compression | 'bzip2' | 'xz' | unde
  * ({@link SNIFF_BYTES} of them, fewer only if the blob is that short). The media type decides,
  * except where the bytes are unambiguous: a gzip or zstd magic number, or a valid tar header,
  * wins over a mislabelled type. Types that say nothing fall back to the bytes, then to plain tar.
- * Fails with `UNSUPPORTED_COMPRESSION` for bzip2 and xz.
+ * Fails with `COMPRESSION_UNSUPPORTED` for bzip2 and xz.
  */
 export function chooseCompression(mediaType: string, head: Uint8Array): Compression {
   const declared = declaredCompression(mediaType);
@@ -51,14 +51,14 @@ export function chooseCompression(mediaType: string, head: Uint8Array): Compress
   if (sniffed !== 'bzip2' && sniffed !== 'xz') return sniffed ?? declared ?? 'none';
   if (declared !== undefined) return declared;
   throw new ExtractError(
-    'UNSUPPORTED_COMPRESSION',
+    'COMPRESSION_UNSUPPORTED',
     `${mediaType} blob is ${sniffed}-compressed; only gzip, zstd and plain tar layers are supported`,
   );
 }
 
 /**
  * The transform that decompresses `compression`, or undefined for plain tar. Fails with
- * `UNSUPPORTED_COMPRESSION` for zstd on a Node.js without it.
+ * `COMPRESSION_UNSUPPORTED` for zstd on a Node.js without it.
  */
 export function createDecompressor(compression: Compression): Transform | undefined {
   if (compression === 'gzip') return zlib.createGunzip();
@@ -66,7 +66,7 @@ export function createDecompressor(compression: Compression): Transform | undefi
   const create = zstdDecompressor();
   if (create === undefined) {
     throw new ExtractError(
-      'UNSUPPORTED_COMPRESSION',
+      'COMPRESSION_UNSUPPORTED',
       `zstd-compressed layers need Node.js ${ZSTD_NODE} or newer (zlib.createZstdDecompress); ` +
         `this is Node.js ${process.versions.node}`,
     );

@@ -1,16 +1,16 @@
 import { OciferryError } from '../errors.ts';
 
 /**
- * Stable codes of {@link ExtractError}: `UNSAFE_TAR_ENTRY` (an entry would land outside the
+ * Stable codes of {@link ExtractError}: `TAR_ENTRY_UNSAFE` (an entry would land outside the
  * directory), `DIFF_ID_MISMATCH` (a layer does not unpack to the config's diff_id),
- * `UNSUPPORTED_COMPRESSION`, `UNSUPPORTED_TAR_ENTRY` (sparse files, unknown entry types),
+ * `COMPRESSION_UNSUPPORTED`, `TAR_ENTRY_UNSUPPORTED` (sparse files, unknown entry types),
  * `TAR_INVALID` (a malformed archive) and `LAYER_CORRUPT` (the compressed stream is broken).
  */
 export type ExtractErrorCode =
-  | 'UNSAFE_TAR_ENTRY'
+  | 'TAR_ENTRY_UNSAFE'
   | 'DIFF_ID_MISMATCH'
-  | 'UNSUPPORTED_COMPRESSION'
-  | 'UNSUPPORTED_TAR_ENTRY'
+  | 'COMPRESSION_UNSUPPORTED'
+  | 'TAR_ENTRY_UNSUPPORTED'
   | 'TAR_INVALID'
   | 'LAYER_CORRUPT';
 

@@ -73,7 +73,7 @@ export interface ExtractResult {
  *
  * Nothing is written outside `dir`: absolute names are taken relative to it (as docker does),
  * an entry whose `..` climbs out, or whose path or hard-link target passes through a symlink,
- * fails with `UNSAFE_TAR_ENTRY`. Symlinks pointing anywhere are created, never followed.
+ * fails with `TAR_ENTRY_UNSAFE`. Symlinks pointing anywhere are created, never followed.
  *
  * Each layer's diff_id is checked as it streams; the check completes at the end of the layer, so
  * on `DIFF_ID_MISMATCH` (as on any error) `dir` is left partly extracted and should be discarded.
@@ -446,7 +446,7 @@ async function lstatIfExists(abs: string): Promise<Stats | undefined> {
 
 function unsafe(entryPath: string, reason: string): ExtractError {
   return new ExtractError(
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     `tar entry ${JSON.stringify(entryPath)}: ${reason}; refusing to write outside the directory`,
     { entry: entryPath },
   );

@@ -63,7 +63,7 @@ interface Pending {
 /**
  * Read a tar stream (ustar, PAX, GNU, V7) entry by entry. Malformed input fails with
  * {@link ExtractError} `TAR_INVALID`; sparse files and unknown entry types with
- * `UNSUPPORTED_TAR_ENTRY`. The archive ends at its first zero block or at the end of the input
+ * `TAR_ENTRY_UNSUPPORTED`. The archive ends at its first zero block or at the end of the input
  * (at a block boundary); whatever follows the end marker is read and ignored, so the whole source
  * is consumed, which keeps digests computed over it complete.
  */
@@ -323,7 +323,7 @@ function invalid(message: string): ExtractError {
 
 function unsupported(what: string, name: string): ExtractError {
   return new ExtractError(
-    'UNSUPPORTED_TAR_ENTRY',
+    'TAR_ENTRY_UNSUPPORTED',
     `tar entry ${JSON.stringify(name)} is ${what}, which extract does not support`,
     { entry: name },
   );

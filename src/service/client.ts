@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import type { CacheConfig } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
+import { type ErrorCode, isErrorCode } from '../errors.ts';
 import type { Descriptor } from '../oci/index.ts';
 import { UrlProvider, type UrlProviderOptions } from '../remote/url-provider.ts';
 import type {
@@ -241,14 +242,15 @@ async function errorOf(
   method: string,
   path: string,
 ): Promise<CacheServiceError> {
-  let code = 'UNEXPECTED_STATUS';
+  let code: ErrorCode = 'STATUS_UNEXPECTED';
   let message = `${method} ${path} answered HTTP ${response.statusCode}`;
   try {
     const body = (await response.body.json()) as {
       errors?: { code?: unknown; message?: unknown }[];
     };
     const first = body.errors?.[0];
-    if (typeof first?.code === 'string') code = first.code;
+    const sent = first?.code;
+    if (isErrorCode(sent)) code = sent;
     if (typeof first?.message === 'string') message = `${method} ${path}: ${first.message}`;
   } catch {
     // not JSON: keep the status

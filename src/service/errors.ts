@@ -1,7 +1,7 @@
-import { OciferryError } from '../errors.ts';
+import { type ErrorCode, OciferryError } from '../errors.ts';
 
 /** The HTTP status each coded error of the API answers with (docs/cache-service.md). */
-export const SERVICE_ERROR_STATUS: Readonly<Record<string, number>> = {
+export const SERVICE_ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   UNAUTHORIZED: 401,
   DENIED: 403,
   URL_EXPIRED: 403,
@@ -28,7 +28,7 @@ export class CacheServiceError extends OciferryError {
   /** HTTP status of the answer. */
   readonly status: number;
 
-  constructor(code: string, message: string, options?: { status?: number; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
     super(code, message, options);
     this.status = options?.status ?? SERVICE_ERROR_STATUS[code] ?? 500;
   }

@@ -546,7 +546,7 @@ test('ignore-error turns a failed export into a warning and the next destination
     result.destinations.map((d) => d.status),
     ['failed', 'failed', 'exported'],
   );
-  t.like(result.destinations[1], { code: 'INVALID_CACHE_OPTIONS' });
+  t.like(result.destinations[1], { code: 'CACHE_OPTIONS_INVALID' });
   t.is(result.warnings.length, 2);
   t.regex(result.warnings[0] ?? '', /not-a-dir.*ignore-error=true/);
   t.is(result.digest, MANIFEST_FORM);
@@ -557,7 +557,7 @@ test('ignore-error turns a failed export into a warning and the next destination
       `${registryRef(registry, 'forced/cache')},force-compression=true`,
       options,
     ),
-    { code: 'INVALID_CACHE_OPTIONS' },
+    { code: 'CACHE_OPTIONS_INVALID' },
   );
 });
 

@@ -37,7 +37,7 @@ for (const [line, pattern] of [
 ] as const) {
   test(`rejects ${JSON.stringify(line)} naming the column`, (t) => {
     const error = t.throws(() => parseCsvFields(line), { instanceOf: CacheOptionsError });
-    t.is(error?.code, 'INVALID_CACHE_OPTIONS');
+    t.is(error?.code, 'CACHE_OPTIONS_INVALID');
     t.regex(error?.message ?? '', pattern);
   });
 }

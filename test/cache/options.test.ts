@@ -340,7 +340,7 @@ for (const [what, parse, csv, key, pattern] of [
 ] as const) {
   test(`rejects ${what}, naming the key`, (t) => {
     const error = t.throws(() => parse(csv), { instanceOf: CacheOptionsError });
-    t.is(error?.code, 'INVALID_CACHE_OPTIONS');
+    t.is(error?.code, 'CACHE_OPTIONS_INVALID');
     t.is(error?.key, key);
     t.regex(error?.message ?? '', pattern);
   });

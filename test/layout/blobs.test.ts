@@ -83,7 +83,7 @@ test('a digest mismatch leaves neither the final blob nor a temp file', async (t
 test('a size mismatch leaves nothing behind', async (t) => {
   const store = await LayoutStore.open(await tempDir(t));
   const error = await t.throwsAsync(store.writeBytes({ ...desc, size: desc.size - 1 }, content));
-  t.is((error as { code?: string }).code, 'SIZE_INVALID');
+  t.is((error as { code?: string }).code, 'SIZE_MISMATCH');
   t.deepEqual(await sha256Entries(store.dir), []);
 });
 

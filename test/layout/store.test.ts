@@ -96,7 +96,9 @@ test('putTag refuses invalid tags, missing blobs and wrong sizes', async (t) => 
   }
   const missing = { ...image.manifest, digest: `sha256:${'0'.repeat(64)}` };
   await t.throwsAsync(store.putTag('v1', missing), { code: 'BLOB_UNKNOWN' });
-  await t.throwsAsync(store.putTag('v1', { ...image.manifest, size: 1 }), { code: 'SIZE_INVALID' });
+  await t.throwsAsync(store.putTag('v1', { ...image.manifest, size: 1 }), {
+    code: 'SIZE_MISMATCH',
+  });
   await t.throwsAsync(store.putTag('v1', { ...image.manifest, digest: 'sha256:../x' }), {
     code: 'LAYOUT_INVALID',
   });

@@ -5,7 +5,7 @@ import { InvalidReferenceError, parseReference } from '../../src/reference/index
 test('InvalidReferenceError carries the stable code, its name and the input', (t) => {
   const error = t.throws(() => parseReference('ghcr.io/A'), { instanceOf: InvalidReferenceError });
   t.true(error instanceof OciferryError);
-  t.is(error.code, 'INVALID_REFERENCE');
+  t.is(error.code, 'REFERENCE_INVALID');
   t.is(error.name, 'InvalidReferenceError');
   t.is(error.input, 'ghcr.io/A');
 });

@@ -102,7 +102,7 @@ function assertParsesCleanlyOrRejects(input: string): void {
     ref = parseReference(input);
   } catch (error) {
     assert.ok(error instanceof InvalidReferenceError, `unexpected ${String(error)}`);
-    assert.equal(error.code, 'INVALID_REFERENCE');
+    assert.equal(error.code, 'REFERENCE_INVALID');
     assert.match(error.message, /^invalid reference ".*": ./s);
     return;
   }

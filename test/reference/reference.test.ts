@@ -142,7 +142,7 @@ const invalid: Array<[string, string]> = [
 for (const [input, reason] of invalid) {
   test(`rejects ${JSON.stringify(input.length > 60 ? `${input.slice(0, 60)}...` : input)} with "${reason}"`, (t) => {
     const error = t.throws(() => parseReference(input), { instanceOf: InvalidReferenceError });
-    t.is(error.code, 'INVALID_REFERENCE');
+    t.is(error.code, 'REFERENCE_INVALID');
     t.true(error.message.includes(reason), error.message);
   });
 }

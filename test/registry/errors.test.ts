@@ -115,6 +115,16 @@ test('error codes come from the registry body first, then from the status', (t) 
   t.false(new RegistryError({ ...at, status: 404 }).retryable);
 });
 
+test("a registry's own code outside the spec's stays in errors; code follows the status", (t) => {
+  const at = { method: 'GET', url: 'https://r.example/v2/' };
+  const harbor = new RegistryError({ ...at, status: 403, errors: [{ code: 'FORBIDDEN' }] });
+  t.is(harbor.code, 'DENIED');
+  t.deepEqual(harbor.errors, [{ code: 'FORBIDDEN' }]);
+  t.regex(harbor.message, /FORBIDDEN/);
+  const odd = new RegistryError({ ...at, status: 404, errors: [{ code: 'NOT_THERE_AT_ALL' }] });
+  t.is(odd.code, 'NOT_FOUND');
+});
+
 test('network failures map to stable codes; other errors are left alone', (t) => {
   const fail = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
   t.is(networkError(fail('ECONNRESET'), 'GET', 'u')?.code, 'CONNECTION_FAILED');

@@ -162,3 +162,29 @@ test('a Link back to a page already read fails with PAGINATION_LOOP instead of e
   t.deepEqual(listed, ['alpha', 'beta']);
   t.is(proxy.forwarded.filter((r) => r.path.includes('/tags/list')).length, 2);
 });
+
+test('a next-page Link that cannot be read fails with LINK_INVALID instead of a shorter list', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  const proxy = await startFaultProxy(t, registry.url, []);
+  const first = {
+    path: /\/tags\/list$/,
+    action: {
+      status: 200,
+      headers: {
+        'content-type': 'application/json',
+        link: '<http://[broken/v2/tags/cut/tags/list?last=alpha>; rel="next"',
+      },
+      body: JSON.stringify({ name: 'tags/cut', tags: ['alpha'] }),
+    },
+  };
+  proxy.rules.push(first);
+  const client = clientFor(t, proxy.host, undefined);
+  const listed: string[] = [];
+  const listing = (async () => {
+    for await (const tag of client.repository(proxy.host, 'tags/cut').listTags()) listed.push(tag);
+  })();
+  const err = await t.throwsAsync(listing, { instanceOf: RegistryError });
+  t.is(err?.code, 'LINK_INVALID');
+  t.deepEqual(listed, []);
+  t.is(proxy.hits(first), 1);
+});

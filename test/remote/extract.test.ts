@@ -286,7 +286,7 @@ test("refuses an entry named '../evil'", async (t) => {
     t,
     [gzLayer([{ path: '../evil', data: 'x' }])],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     '../evil',
   );
   await intact();
@@ -298,7 +298,7 @@ test("refuses an entry named 'a/../../evil'", async (t) => {
     t,
     [gzLayer([{ path: 'a/' }, { path: 'a/../../evil', data: 'x' }])],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'a/../../evil',
   );
   t.regex(err?.message ?? '', /^layer 0 \(sha256:[0-9a-f]{64}\): /);
@@ -317,7 +317,7 @@ test('refuses to write through a symlink created earlier in the same layer', asy
       ]),
     ],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'x/secret',
   );
   t.regex(err?.message ?? '', /goes through the symlink "x"/);
@@ -333,7 +333,7 @@ test('refuses a file below an absolute symlink from a lower layer', async (t) =>
       gzLayer([{ path: 'etc/passwd', data: 'root::0:0::/:/bin/sh\n' }]),
     ],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'etc/passwd',
   );
   await intact();
@@ -360,7 +360,7 @@ test('refuses a write through a relative symlink that climbs out', async (t) => 
       ]),
     ],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'up/secret',
   );
   await intact();
@@ -372,7 +372,7 @@ test('refuses hard links whose target climbs out or goes through a symlink', asy
     t,
     [gzLayer([{ path: 'h', type: 'hardlink', linkpath: '../outside/secret' }])],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'h',
   );
   t.regex(climb?.message ?? '', /hard link target "..\/outside\/secret" climbs out/);
@@ -380,7 +380,7 @@ test('refuses hard links whose target climbs out or goes through a symlink', asy
     t,
     [gzLayer([{ path: 'h', type: 'hardlink', linkpath: '/../x' }])],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'h',
   );
   const through = await refused(
@@ -392,7 +392,7 @@ test('refuses hard links whose target climbs out or goes through a symlink', asy
       ]),
     ],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'h',
   );
   t.regex(through?.message ?? '', /hard link target goes through the symlink "x"/);
@@ -409,7 +409,7 @@ test('refuses whiteouts below a symlink and whiteouts that name no sibling', asy
       gzLayer([{ path: 'x/.wh.secret' }]),
     ],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'x/.wh.secret',
   );
   await refused(
@@ -419,14 +419,14 @@ test('refuses whiteouts below a symlink and whiteouts that name no sibling', asy
       gzLayer([{ path: 'x/.wh..wh..opq' }]),
     ],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'x/.wh..wh..opq',
   );
   await refused(
     t,
     [gzLayer([{ path: 'a/' }, { path: 'a/.wh...' }])],
     root,
-    'UNSAFE_TAR_ENTRY',
+    'TAR_ENTRY_UNSAFE',
     'a/.wh...',
   );
   await intact();
@@ -847,7 +847,7 @@ test('zstd layers need a Node.js with zstd, and extract where it has it', async 
   for (const layer of layers) {
     const dir = await tempDir(t);
     if (zstdDecompressor() === undefined) {
-      const err = await refused(t, [layer], dir, 'UNSUPPORTED_COMPRESSION');
+      const err = await refused(t, [layer], dir, 'COMPRESSION_UNSUPPORTED');
       t.regex(err?.message ?? '', /Node\.js 22\.15\.0 or newer/);
       t.true(err?.message.includes(process.versions.node));
     } else {
@@ -858,14 +858,14 @@ test('zstd layers need a Node.js with zstd, and extract where it has it', async 
   }
 });
 
-test('bzip2 and xz layers of unknown type are refused with UNSUPPORTED_COMPRESSION', async (t) => {
+test('bzip2 and xz layers of unknown type are refused with COMPRESSION_UNSUPPORTED', async (t) => {
   const dir = await tempDir(t);
   for (const blob of [Buffer.from('BZh91AY&SY rest'), Buffer.from('fd377a585a000004', 'hex')]) {
     const err = await refused(
       t,
       [{ blob, mediaType: 'application/octet-stream', diffId: digestBytes(blob) }],
       dir,
-      'UNSUPPORTED_COMPRESSION',
+      'COMPRESSION_UNSUPPORTED',
     );
     t.regex(err?.message ?? '', /(bzip2|xz)-compressed/);
   }

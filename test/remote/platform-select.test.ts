@@ -53,7 +53,7 @@ test('RemoteIndex.select takes an os/arch string as resolve does', async (t) => 
   t.is(arm.descriptor.platform?.architecture, 'arm64');
   const error = await t.throwsAsync(index.select('linux'));
   t.true(error instanceof OciferryError);
-  t.is((error as OciferryError).code, 'INVALID_PLATFORM');
+  t.is((error as OciferryError).code, 'PLATFORM_INVALID');
 });
 
 test('resolving a single-platform image with another platform is refused, naming its platform', async (t) => {

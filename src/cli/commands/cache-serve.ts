@@ -154,7 +154,7 @@ function signingKeys(value: string | undefined): SigningKey[] | undefined {
     const bytes = secret ? Buffer.from(secret, 'base64url') : Buffer.alloc(0);
     if (!id || !/^[A-Za-z0-9._-]{1,32}$/.test(id) || bytes.length < 32) {
       throw new OciferryError(
-        'INVALID_SERVICE_KEYS',
+        'SERVICE_KEYS_INVALID',
         `OCIFERRY_SERVICE_KEYS entry ${i + 1} is not ID:SECRET with a base64url secret of 32 bytes or more`,
       );
     }
