@@ -1,12 +1,8 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseDigest } from '../digest/index.ts';
 import { SizeExceededError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
 import type { Provider } from '../remote/provider.ts';
-import { DEFAULT_CACHE_DIR_MAX_BYTES, pruneCacheDir, touchCached } from './cache-dir.ts';
 import { DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { type ParsedCacheConfig, parseCacheConfig } from './config-parse.ts';
 import { CacheConfigError } from './errors.ts';
@@ -31,6 +27,9 @@ export interface LoadCacheConfigOptions {
 }
 
 const MESSAGE_PREFIX = 'invalid cache config: ';
+
+/** Default size budget of a `cacheDir`: the configs used longest ago go first beyond it. */
+export const DEFAULT_CACHE_DIR_MAX_BYTES = 512 * 1024 * 1024;
 
 /**
  * The cache config `descriptor` names, from memory, else `cacheDir`, else `provider`. Refused
@@ -89,13 +88,12 @@ async function throughDisk(
     if (!isFileSystemError(error)) throw error;
     return direct();
   }
-  const { algorithm, hex } = parseDigest(descriptor.digest);
-  const path = join(store.dir, 'blobs', algorithm, hex);
-  const drop = () => rm(path, { force: true }).catch(() => {});
-  if (await store.has(descriptor.digest)) {
+  const { digest } = descriptor;
+  const drop = () => store.deleteBlob(digest).catch(() => false);
+  if (await store.has(digest)) {
     try {
-      const parsed = await parse(store.readBlob(descriptor.digest));
-      await touchCached(path);
+      const parsed = await parse(store.readBlob(digest));
+      await store.touchBlob(digest);
       return parsed;
     } catch (error) {
       if (signal?.aborted) throw error;
@@ -109,9 +107,10 @@ async function throughDisk(
     if (!isFileSystemError(error) || signal?.aborted) throw error;
     return direct();
   }
-  await pruneCacheDir(store.dir, maxBytes, path);
+  // Best effort: a blob another process removes or reads meanwhile costs that reader a fetch.
+  await store.prune({ maxBytes, keep: [digest], signal }).catch(() => undefined);
   try {
-    return await parse(store.readBlob(descriptor.digest));
+    return await parse(store.readBlob(digest));
   } catch (error) {
     await drop();
     throw error;

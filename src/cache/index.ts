@@ -1,4 +1,3 @@
-export { DEFAULT_CACHE_DIR_MAX_BYTES } from './cache-dir.ts';
 export {
   type CacheCheckResult,
   type CacheHit,
@@ -19,7 +18,11 @@ export {
   type LayerAnnotations,
   validateCacheConfig,
 } from './config.ts';
-export { type LoadCacheConfigOptions, loadCacheConfig } from './config-load.ts';
+export {
+  DEFAULT_CACHE_DIR_MAX_BYTES,
+  type LoadCacheConfigOptions,
+  loadCacheConfig,
+} from './config-load.ts';
 export {
   type ParseCacheConfigOptions,
   type ParsedCacheConfig,

@@ -28,6 +28,30 @@ export interface GcResult {
   tempFilesRemoved: number;
 }
 
+/** A blob as a layout holds it on disk. */
+export interface StoredBlob {
+  readonly digest: string;
+  readonly size: number;
+  /** When it was last written or marked used (`LayoutStore.touchBlob`), in ms since the epoch. */
+  readonly usedMs: number;
+}
+
+/** Options of `LayoutStore.prune`. */
+export interface PruneOptions {
+  /** Size the blobs may take together; the least recently used go first beyond it. */
+  maxBytes: number;
+  /** Digests never deleted (a blob just written), besides those `index.json` reaches. */
+  keep?: Iterable<string>;
+  signal?: AbortSignal;
+}
+
+/** What a prune removed. */
+export interface PruneResult {
+  /** Digests of the deleted blobs, least recently used first. */
+  deleted: string[];
+  bytesFreed: number;
+}
+
 /** Loads a manifest or index blob; undefined when the store does not have it. */
 export type ManifestLoader = (desc: Descriptor) => Promise<Buffer | undefined>;
 
@@ -92,22 +116,65 @@ export async function sweep(
     bytesFreed: temps.bytes,
     tempFilesRemoved: temps.removed,
   };
-  for (const dir of await blobDirs(root)) {
-    for (const name of await list(dir.path)) {
-      signal?.throwIfAborted();
-      const digest = `${dir.algorithm}:${name}`;
-      if (!isDigest(digest) || keep.has(digest)) continue;
-      const path = join(dir.path, name);
-      const stats = await lstatOrUndefined(path);
-      if (!stats?.isFile()) continue;
-      if (await removed(path)) {
-        result.deleted.push(digest);
-        result.bytesFreed += stats.size;
-      }
+  for await (const blob of storedBlobs(root, signal)) {
+    if (keep.has(blob.digest)) continue;
+    if (await removed(blobFile(root, blob.digest))) {
+      result.deleted.push(blob.digest);
+      result.bytesFreed += blob.size;
     }
   }
   result.deleted.sort();
   return result;
+}
+
+/**
+ * Delete the blobs of `root` not in `keep`, the least recently used first, until those left take
+ * `maxBytes` at most. Temp files and other names are left alone.
+ */
+export async function pruneBlobs(
+  root: string,
+  keep: ReadonlySet<string>,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<PruneResult> {
+  const blobs: StoredBlob[] = [];
+  for await (const blob of storedBlobs(root, signal)) blobs.push(blob);
+  let total = blobs.reduce((sum, blob) => sum + blob.size, 0);
+  blobs.sort((a, b) => a.usedMs - b.usedMs);
+  const result: PruneResult = { deleted: [], bytesFreed: 0 };
+  for (const blob of blobs) {
+    if (total <= maxBytes) break;
+    if (keep.has(blob.digest)) continue;
+    signal?.throwIfAborted();
+    total -= blob.size;
+    if (await removed(blobFile(root, blob.digest))) {
+      result.deleted.push(blob.digest);
+      result.bytesFreed += blob.size;
+    }
+  }
+  return result;
+}
+
+/**
+ * Every blob file of `root` (`blobs/<alg>/<hex>` with a valid digest for a name), with its size
+ * and last use; names that are no digest (temp files) and what is not a file are skipped.
+ */
+export async function* storedBlobs(root: string, signal?: AbortSignal): AsyncGenerator<StoredBlob> {
+  for (const dir of await blobDirs(root)) {
+    for (const name of await list(dir.path)) {
+      signal?.throwIfAborted();
+      const digest = `${dir.algorithm}:${name}`;
+      if (!isDigest(digest)) continue;
+      const stats = await lstatOrUndefined(join(dir.path, name));
+      if (stats?.isFile()) yield { digest, size: stats.size, usedMs: stats.mtimeMs };
+    }
+  }
+}
+
+/** `blobs/<alg>/<hex>` of a digest listed from disk (valid, so safe as a path). */
+function blobFile(root: string, digest: string): string {
+  const [algorithm = '', hex = ''] = digest.split(':');
+  return join(root, 'blobs', algorithm, hex);
 }
 
 /**
@@ -165,7 +232,7 @@ async function lstatOrUndefined(path: string) {
 }
 
 /** Unlink `path`; false when someone else removed it first. */
-async function removed(path: string): Promise<boolean> {
+export async function removed(path: string): Promise<boolean> {
   try {
     await rm(path);
     return true;

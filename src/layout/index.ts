@@ -6,7 +6,7 @@ export {
   LockTimeoutError,
   NotFoundInLayoutError,
 } from './errors.ts';
-export type { GcOptions, GcResult } from './gc.ts';
+export type { GcOptions, GcResult, PruneOptions, PruneResult, StoredBlob } from './gc.ts';
 export { asReferrer, type Referrer } from './referrers.ts';
 export {
   type LayoutBlobSource,

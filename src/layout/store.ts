@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal, finished, Readable } from 'node:stream';
 import { DigestMismatchError, digestBytes, parseDigest, verifiedStream } from '../digest/index.ts';
@@ -12,7 +12,19 @@ import { writeFileAtomic } from './atomic.ts';
 import { blobPath, blobReadStream, ingestBlob, openBlob } from './blobs.ts';
 import { errorCode } from './errno.ts';
 import { BlobUnknownError, LayoutError, LayoutInvalidError } from './errors.ts';
-import { type GcOptions, type GcResult, reachable, sweep, sweepTemps } from './gc.ts';
+import {
+  type GcOptions,
+  type GcResult,
+  type PruneOptions,
+  type PruneResult,
+  pruneBlobs,
+  reachable,
+  removed,
+  type StoredBlob,
+  storedBlobs,
+  sweep,
+  sweepTemps,
+} from './gc.ts';
 import { withFileLock } from './lock.ts';
 import { lookUp } from './lookup.ts';
 import { asReferrer, type Referrer } from './referrers.ts';
@@ -459,20 +471,60 @@ export class LayoutStore {
    * not yet tagged is unreachable and will be deleted.
    */
   gc(options: GcOptions = {}): Promise<GcResult> {
+    return this.#exclusive(
+      async () => sweep(this.dir, await this.#reachable(options.signal), options),
+      options.signal,
+    );
+  }
+
+  /**
+   * Keep the blobs within `maxBytes`: those no `index.json` entry reaches (and not in `keep`)
+   * are deleted, the least recently used first (written, or marked with {@link touchBlob}),
+   * until the blobs left fit. Runs under the index lock, as {@link gc}; temp files stay.
+   */
+  prune(options: PruneOptions): Promise<PruneResult> {
+    const { maxBytes, signal } = options;
     return this.#exclusive(async () => {
-      const { index } = await this.#readIndex();
-      const roots = index.subject ? [...index.manifests, index.subject] : index.manifests;
-      const keep = await reachable(
-        roots,
-        (desc) =>
-          this.readBytes(desc.digest, { signal: options.signal }).catch((error: unknown) => {
-            if (error instanceof BlobUnknownError) return undefined;
-            throw error;
-          }),
-        options.signal,
-      );
-      return sweep(this.dir, keep, options);
-    }, options.signal);
+      const keep = await this.#reachable(signal);
+      for (const digest of options.keep ?? []) keep.add(digest);
+      return pruneBlobs(this.dir, keep, maxBytes, signal);
+    }, signal);
+  }
+
+  /** Every blob the store holds, with its size and last use; temp files are not blobs. */
+  blobs(options: { signal?: AbortSignal } = {}): AsyncIterable<StoredBlob> {
+    return storedBlobs(this.dir, options.signal);
+  }
+
+  /**
+   * Delete one blob, whatever references it (GC and {@link prune} keep what `index.json`
+   * reaches; this does not ask). False when it was not there.
+   */
+  async deleteBlob(digest: string): Promise<boolean> {
+    const path = blobPath(this.dir, digest);
+    this.#referrerFacts.delete(digest);
+    return removed(path);
+  }
+
+  /** Mark a blob as used now, for {@link prune}'s order; best effort (a missing blob is fine). */
+  async touchBlob(digest: string): Promise<void> {
+    const now = new Date();
+    await utimes(blobPath(this.dir, digest), now, now).catch(() => {});
+  }
+
+  /** The digests `index.json` reaches (its entries, their children, its subject). */
+  async #reachable(signal: AbortSignal | undefined): Promise<Set<string>> {
+    const { index } = await this.#readIndex();
+    const roots = index.subject ? [...index.manifests, index.subject] : index.manifests;
+    return reachable(
+      roots,
+      (desc) =>
+        this.readBytes(desc.digest, { signal }).catch((error: unknown) => {
+          if (error instanceof BlobUnknownError) return undefined;
+          throw error;
+        }),
+      signal,
+    );
   }
 
   /**

@@ -232,3 +232,54 @@ test('a writer removes the temp files of writers killed with SIGKILL, never a li
   t.is(result.tempFilesRemoved, 1, 'gc removes a dead writer’s temp file however young');
   t.deepEqual(await temps(), ['.tmp-0123456789abcdef']);
 });
+
+test('blobs lists every stored blob with its size, and no temp file', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  const a = await putBlob(store, 'first blob');
+  const b = await putBlob(store, 'second, longer blob');
+  await writeFile(join(store.dir, 'blobs', 'sha256', '.tmp-unfinished'), 'partial');
+  const listed = [];
+  for await (const blob of store.blobs()) listed.push({ digest: blob.digest, size: blob.size });
+  t.deepEqual(
+    listed.sort((x, y) => x.digest.localeCompare(y.digest)),
+    [a, b]
+      .map((d) => ({ digest: d.digest, size: d.size }))
+      .sort((x, y) => x.digest.localeCompare(y.digest)),
+  );
+});
+
+test('deleteBlob removes one blob and says whether it was there', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  const a = await putBlob(store, 'a blob to delete');
+  t.true(await store.deleteBlob(a.digest));
+  t.false(await store.has(a.digest));
+  t.false(await store.deleteBlob(a.digest));
+  await t.throwsAsync(store.deleteBlob('sha256:../../index.json'), { code: 'DIGEST_INVALID' });
+});
+
+test('prune deletes the least recently used unreachable blobs until the rest fit', async (t) => {
+  const store = await LayoutStore.open(await tempDir(t));
+  const image = await writeImage(store, [Buffer.from('a tagged layer')]);
+  await store.putTag('v1', image.manifest);
+  const [oldest, older, newest, kept] = await Promise.all(
+    ['oldest loose blob', 'older loose blob', 'newest loose blob', 'kept loose blob'].map((c) =>
+      putBlob(store, c),
+    ),
+  );
+  const at = (seconds: number) => new Date(Date.UTC(2024, 0, 1, 0, 0, seconds));
+  for (const [i, desc] of [kept, oldest, older, newest].entries()) {
+    await utimes(join(store.dir, 'blobs', 'sha256', desc!.digest.slice(7)), at(i), at(i));
+  }
+  // Marking a blob used makes it the newest of all.
+  await store.touchBlob(oldest!.digest);
+  const reachableSize = sizes([image.manifest, image.config, ...image.layers]);
+  // Room for the image and two loose blobs: `kept` is never deleted, `older` goes first.
+  const budget = reachableSize + kept!.size + oldest!.size;
+  const result = await store.prune({ maxBytes: budget, keep: [kept!.digest] });
+  t.deepEqual(result.deleted, [older!.digest, newest!.digest]);
+  t.is(result.bytesFreed, older!.size + newest!.size);
+  t.deepEqual(
+    await storedDigests(store),
+    [image.manifest, image.config, ...image.layers, oldest!, kept!].map((d) => d.digest).sort(),
+  );
+});
