@@ -4,8 +4,9 @@
  * merged into one registry cache in index form (Docker 20.10's BuildKit reads no image-manifest
  * form); each rebuilt from it after a wipe has every step CACHED. `prune --keep-last 1` keeps B
  * whole and, of A, only the shared steps B's build needs. A cache whose config passes BuildKit's
- * 1 MiB import limit is refused whole, and after `--max-config-size 1MiB` (which drops the oldest
- * results) BuildKit caches exactly the steps whose results were kept.
+ * 1 MiB import limit is refused whole, and after `prune --max-config-size 1MiB` (which drops the
+ * oldest results; `copy --max-config-size` writes the same config) BuildKit caches exactly the
+ * steps whose results were kept.
  */
 import { createHash } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
@@ -111,7 +112,7 @@ function importError(build: BuildResult): string | undefined {
   return vertex.error;
 }
 
-/** What `cache merge --json` and `cache prune --json` print (the parts read here). */
+/** What `cache merge`, `cache prune` and `cache copy` print with `--json` (the parts read here). */
 interface LifecycleJson {
   mediaType: string;
   blobs: { mounted: number; uploaded: number; bytesDownloaded: number };
@@ -120,6 +121,7 @@ interface LifecycleJson {
   builds?: { found: number; kept: number };
   dropped?: { records: number; results: number };
   droppedForConfigSize?: number;
+  destinations?: { converted: { droppedForConfigSize?: number } | null }[];
 }
 
 /** `ociferry cache ARGS… --json`, parsed. */
@@ -272,6 +274,23 @@ oracle(
     t.true(pruned.configSize > MIB - 4096, `config of ${pruned.configSize} bytes`);
     const dropped = pruned.droppedForConfigSize ?? 0;
     t.true(dropped > 2, `${dropped} results dropped`);
+    // `cache copy --max-config-size` writes the same config.
+    const copied = `${host}/cache/fits-copy:1`;
+    const copy = await cacheJson([
+      'copy',
+      '--from',
+      `type=registry,ref=${big}`,
+      '--to',
+      `type=registry,ref=${copied}`,
+      '--max-config-size',
+      '1MiB',
+    ]);
+    t.is(copy.destinations?.[0]?.converted?.droppedForConfigSize, dropped);
+    t.is(
+      (await openInline(copied, c)).configDescriptor?.digest,
+      (await openInline(fits, c)).configDescriptor?.digest,
+    );
+
     const imported = await rebuilt(t, 'b', fits);
     t.is(importError(imported), undefined);
     t.deepEqual(cachedSteps(imported), allSteps('b'), 'B, all kept');
