@@ -7,7 +7,7 @@ import {
   eraseWithHelper,
   storeWithHelper,
 } from '../registry/index.ts';
-import { replaceFile } from './replace-file.ts';
+import { replaceFile } from '../util/replace-file.ts';
 
 /** Where a login was saved or removed, for messages: a file or a credential helper. */
 export type CredentialLocation =

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestVerifier, parseDigest, verifies } from '../digest/index.ts';
 import { countingStage } from '../util/counting.ts';
-import { syncDir, tempPath } from './atomic.ts';
+import { syncDir } from '../util/replace-file.ts';
+import { tempPath } from './atomic.ts';
 import { errorCode } from './errno.ts';
 import { BlobUnknownError } from './errors.ts';
 

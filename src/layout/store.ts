@@ -7,8 +7,9 @@ import { OCI_INDEX } from '../oci/index.ts';
 import { AbortWatch } from '../util/abort-watch.ts';
 import { childSignal } from '../util/child-signal.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
+import { replaceFile } from '../util/replace-file.ts';
 import { SingleFlight } from '../util/single-flight.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { tempPath } from './atomic.ts';
 import { blobPath, blobReadStream, ingestBlob, openBlob } from './blobs.ts';
 import { errorCode } from './errno.ts';
 import { BlobUnknownError, LayoutError, LayoutInvalidError } from './errors.ts';
@@ -545,10 +546,8 @@ export class LayoutStore {
     const blobs = join(this.dir, 'blobs');
     if (!(await exists(blobs))) await mkdir(blobs, { recursive: true });
     if (!hasLayoutFile) {
-      await writeFileAtomic(
-        this.#layoutPath,
-        JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }),
-      );
+      const layout = JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION });
+      await replaceFile(this.#layoutPath, layout, { tempIn: tempPath });
     }
     if (hasIndex) return;
     try {
@@ -604,7 +603,7 @@ export class LayoutStore {
       const manifests = change(index.manifests);
       if (manifests === undefined && exists) return false;
       const next = { ...index, manifests: manifests ?? index.manifests };
-      await writeFileAtomic(this.#indexPath, JSON.stringify(next));
+      await replaceFile(this.#indexPath, JSON.stringify(next), { tempIn: tempPath });
       return manifests !== undefined;
     }, signal);
   }

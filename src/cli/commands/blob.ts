@@ -4,10 +4,10 @@ import { DigestMismatchError, parseDigest, SizeMismatchError } from '../../diges
 import { OciferryError } from '../../errors.ts';
 import type { Reference } from '../../reference/index.ts';
 import { BlobNotFoundError, openStore } from '../../remote/index.ts';
+import { replaceFile } from '../../util/replace-file.ts';
 import { referenceOperand, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes } from '../format.ts';
-import { replaceFile } from '../replace-file.ts';
 import type { Run } from './run.ts';
 
 interface BlobGetOptions {
