@@ -51,6 +51,24 @@ export class LockTimeoutError extends LayoutError {
   }
 }
 
+/**
+ * `index.json.lock` stopped being this writer's while it held it: another writer broke it (judged
+ * stale), or it could not be refreshed for the stale time. An update not yet written is not
+ * written; one written meanwhile may have raced the other writer, so check `index.json`.
+ */
+export class LockLostError extends LayoutError {
+  readonly lockPath: string;
+
+  constructor(args: { lockPath: string; why: string; cause?: unknown }) {
+    super(
+      'LOCK_LOST',
+      `${args.lockPath} was lost while held: ${args.why}. Another writer may have updated index.json at the same time; check it and run again`,
+      args.cause === undefined ? undefined : { cause: args.cause },
+    );
+    this.lockPath = args.lockPath;
+  }
+}
+
 /** A tag is not a valid `org.opencontainers.image.ref.name`. */
 export class InvalidTagError extends LayoutError {
   readonly tag: string;

@@ -3,6 +3,7 @@ export {
   InvalidTagError,
   LayoutError,
   LayoutInvalidError,
+  LockLostError,
   LockTimeoutError,
   NotFoundInLayoutError,
 } from './errors.ts';

@@ -3,7 +3,7 @@ import { link, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCode } from './errno.ts';
-import { LockTimeoutError } from './errors.ts';
+import { LockLostError, LockTimeoutError } from './errors.ts';
 import { processExists } from './liveness.ts';
 import { isObject } from './validate.ts';
 
@@ -38,11 +38,17 @@ const MAX_BACKOFF_MS = 250;
  * deleted after. A waiter backs off exponentially with jitter up to `timeoutMs`, and breaks a lock
  * whose holder is a dead process on this host, or, held from another host, has not been refreshed
  * for `staleMs`.
+ *
+ * Each refresh also checks that the lock is still ours. `task` gets a signal aborted with
+ * {@link LockLostError} once it is not (another writer broke it), or once it could not be refreshed
+ * for `staleMs` (another host may break it): it checks that signal before it commits anything.
+ * @throws LockLostError (`LOCK_LOST`) when the lock was lost while `task` ran, even if `task`
+ * finished: what it wrote may have raced another writer
  */
 export async function withFileLock<T>(
   lockPath: string,
   options: FileLockOptions,
-  task: () => Promise<T>,
+  task: (held: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const owner: LockOwner = {
     pid: process.pid,
@@ -50,17 +56,56 @@ export async function withFileLock<T>(
     nonce: randomBytes(8).toString('hex'),
   };
   await acquire(lockPath, owner, options);
+  const held = new AbortController();
+  const lose = (why: string, cause?: unknown) => {
+    if (!held.signal.aborted) held.abort(new LockLostError({ lockPath, why, cause }));
+  };
+  let refreshed = Date.now();
+  let beating = false;
+  const beat = async () => {
+    let failure: unknown;
+    try {
+      const now = new Date();
+      await utimes(lockPath, now, now);
+      refreshed = Date.now();
+    } catch (error) {
+      failure = error;
+    }
+    const state = await readLock(lockPath).catch(() => undefined);
+    if (state?.owner?.nonce !== owner.nonce) {
+      lose(state ? `it now belongs to ${describe(state)}` : 'its file was removed', failure);
+    } else if (failure !== undefined && Date.now() - refreshed >= options.staleMs) {
+      lose(`it could not be refreshed for ${options.staleMs} ms`, failure);
+    }
+  };
   const heartbeat = setInterval(() => {
-    const now = new Date();
-    utimes(lockPath, now, now).catch(() => {});
+    if (beating || held.signal.aborted) return;
+    beating = true;
+    void beat().finally(() => {
+      beating = false;
+    });
   }, options.staleMs / 3);
   heartbeat.unref();
+  let result: T;
   try {
-    return await task();
-  } finally {
+    result = await task(held.signal);
+  } catch (error) {
     clearInterval(heartbeat);
     await release(lockPath, owner);
+    throw held.signal.aborted ? held.signal.reason : error;
   }
+  clearInterval(heartbeat);
+  const state = await readLock(lockPath);
+  if (state?.owner?.nonce !== owner.nonce) {
+    lose(state ? `it now belongs to ${describe(state)}` : 'its file was removed');
+  }
+  if (held.signal.aborted) throw held.signal.reason;
+  await release(lockPath, owner);
+  return result;
+}
+
+function describe(state: LockState): string {
+  return state.owner ? `pid ${state.owner.pid}@${state.owner.hostname}` : 'another writer';
 }
 
 async function acquire(

@@ -472,10 +472,11 @@ export class LayoutStore {
    * not yet tagged is unreachable and will be deleted.
    */
   gc(options: GcOptions = {}): Promise<GcResult> {
-    return this.#exclusive(
-      async () => sweep(this.dir, await this.#reachable(options.signal), options),
-      options.signal,
-    );
+    return this.#exclusive(async (held) => {
+      const keep = await this.#reachable(options.signal);
+      held.throwIfAborted();
+      return sweep(this.dir, keep, options);
+    }, options.signal);
   }
 
   /**
@@ -485,9 +486,10 @@ export class LayoutStore {
    */
   prune(options: PruneOptions): Promise<PruneResult> {
     const { maxBytes, signal } = options;
-    return this.#exclusive(async () => {
+    return this.#exclusive(async (held) => {
       const keep = await this.#reachable(signal);
       for (const digest of options.keep ?? []) keep.add(digest);
+      held.throwIfAborted();
       return pruneBlobs(this.dir, keep, maxBytes, signal);
     }, signal);
   }
@@ -597,18 +599,19 @@ export class LayoutStore {
     change: (manifests: readonly Descriptor[]) => Descriptor[] | undefined,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    return this.#exclusive(async () => {
+    return this.#exclusive(async (held) => {
       await this.#sweepOnce();
       const { index, exists } = await this.#readIndex();
       const manifests = change(index.manifests);
       if (manifests === undefined && exists) return false;
       const next = { ...index, manifests: manifests ?? index.manifests };
+      held.throwIfAborted();
       await replaceFile(this.#indexPath, JSON.stringify(next), { tempIn: tempPath });
       return manifests !== undefined;
     }, signal);
   }
 
-  #exclusive<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  #exclusive<T>(task: (held: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const lock = { timeoutMs: this.#lockTimeoutMs, staleMs: this.#staleLockMs, signal };
     return this.#serial.run(() => withFileLock(`${this.#indexPath}.lock`, lock, task), signal);
   }

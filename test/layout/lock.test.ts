@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { LayoutStore, LockTimeoutError } from '../../src/layout/index.ts';
+import { LayoutStore, LockLostError, LockTimeoutError } from '../../src/layout/index.ts';
 import { withFileLock } from '../../src/layout/lock.ts';
 import { killHard, spawnSupport, succeeded } from './support/child.ts';
 import { writeImage } from './support/image.ts';
@@ -176,4 +176,50 @@ test('six processes putting ten tags each lose no entry', async (t) => {
     t.truthy(desc && (await store.readBytes(desc.digest)));
   }
   t.deepEqual(await rootEntries(dir), ['blobs', 'index.json', 'oci-layout']);
+});
+
+test('a lock broken while held aborts the task before it commits, with LOCK_LOST', async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'index.json.lock');
+  let committed = false;
+  const run = withFileLock(lockPath, { timeoutMs: 1000, staleMs: 60 }, async (held) => {
+    // Another host's writer judged this lock stale and took it.
+    await rm(lockPath);
+    await lockFile(dir, { pid: 1, hostname: 'another-host.invalid' });
+    await once(held, 'abort');
+    held.throwIfAborted();
+    committed = true;
+  });
+  const error = await t.throwsAsync(run, { instanceOf: LockLostError });
+  t.is(error?.code, 'LOCK_LOST');
+  t.regex(error?.message ?? '', /now belongs to pid 1@another-host\.invalid/);
+  t.false(committed);
+  // The other writer's lock is left alone.
+  t.like(JSON.parse(await readFile(lockPath, 'utf8')), { hostname: 'another-host.invalid' });
+});
+
+test('a lock whose file vanished while held is reported with the refresh failure as cause', async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'index.json.lock');
+  const run = withFileLock(lockPath, { timeoutMs: 1000, staleMs: 60 }, async (held) => {
+    await rm(lockPath);
+    await once(held, 'abort');
+    held.throwIfAborted();
+  });
+  const error = await t.throwsAsync(run, { instanceOf: LockLostError });
+  t.regex(error?.message ?? '', /its file was removed/);
+  t.is((error?.cause as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
+});
+
+test('a task that finished on a lock it no longer held fails with LOCK_LOST instead of returning', async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'index.json.lock');
+  // A stale time no refresh comes near: only the check at release can see the loss.
+  const run = withFileLock(lockPath, { timeoutMs: 1000, staleMs: 3_600_000 }, async () => {
+    await rm(lockPath);
+    await lockFile(dir, { pid: 1, hostname: 'another-host.invalid' });
+    return 'done';
+  });
+  await t.throwsAsync(run, { instanceOf: LockLostError, code: 'LOCK_LOST' });
+  t.true(await exists(lockPath), "the other writer's lock is not deleted");
 });
