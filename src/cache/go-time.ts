@@ -61,22 +61,90 @@ export function compareGoTimes(a: string, b: string): number {
 }
 
 /**
- * Chronological ranks of RFC 3339 times: 0 for the earliest, equal instants sharing a rank
- * (`...Z` and `...+00:00` are one instant). Each distinct string is parsed once, so ordering n
- * results costs one sort of numbers instead of n log n parses. Refused strings rank as the zero time.
+ * Chronological rank of each of `times`: 0 for the earliest, equal instants sharing a rank
+ * (`...Z` and `...+00:00` are one instant). Times as Go writes them in UTC are read without a
+ * regular expression; refused strings rank as the zero time. One parse per entry and one sort
+ * of numbers: ordering 150k results this way takes milliseconds, not seconds.
  */
-export function rankGoTimes(times: Iterable<string>): Map<string, number> {
-  const distinct = [...new Set(times)].map((text) => ({ text, time: parseGoTime(text) ?? ZERO }));
-  distinct.sort((a, b) => a.time.seconds - b.time.seconds || a.time.nanos - b.time.nanos);
-  const ranks = new Map<string, number>();
+export function rankGoTimes(times: readonly string[]): Int32Array {
+  const n = times.length;
+  const seconds = new Float64Array(n);
+  const nanos = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const text = times[i] as string;
+    const fast = utcSeconds(text);
+    if (fast !== undefined) {
+      seconds[i] = fast;
+      nanos[i] = fractionNanos(text);
+    } else {
+      const time = parseGoTime(text) ?? ZERO;
+      seconds[i] = time.seconds;
+      nanos[i] = time.nanos;
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort(
+    (a, b) =>
+      (seconds[a] as number) - (seconds[b] as number) ||
+      (nanos[a] as number) - (nanos[b] as number),
+  );
+  const ranks = new Int32Array(n);
   let rank = -1;
-  let previous: GoTime | undefined;
-  for (const { text, time } of distinct) {
-    if (!previous || time.seconds !== previous.seconds || time.nanos !== previous.nanos) rank++;
-    ranks.set(text, rank);
-    previous = time;
+  let previous = -1;
+  for (const i of order) {
+    if (previous === -1 || seconds[i] !== seconds[previous] || nanos[i] !== nanos[previous]) rank++;
+    ranks[i] = rank;
+    previous = i;
   }
   return ranks;
+}
+
+/**
+ * Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with every field in range, read
+ * digit by digit; undefined for any other shape (the caller then parses it fully).
+ */
+function utcSeconds(text: string): number | undefined {
+  const length = text.length;
+  if (length < 20 || text.charCodeAt(length - 1) !== 90 /* Z */) return undefined;
+  if (length > 20 && (text.charCodeAt(19) !== 46 /* . */ || length === 21 || length > 30)) {
+    return undefined;
+  }
+  const digits = (start: number, count: number): number => {
+    let value = 0;
+    for (let i = start; i < start + count; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return -1;
+      value = value * 10 + c;
+    }
+    return value;
+  };
+  const separators = [4, 45, 7, 45, 10, 84, 13, 58, 16, 58] as const; // - - T : :
+  for (let k = 0; k < separators.length; k += 2) {
+    if (text.charCodeAt(separators[k] as number) !== separators[k + 1]) return undefined;
+  }
+  const year = digits(0, 4);
+  const month = digits(5, 2);
+  const day = digits(8, 2);
+  const hour = digits(11, 2);
+  const minute = digits(14, 2);
+  const second = digits(17, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year)) return undefined;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
+    return undefined;
+  }
+  if (length > 20 && digits(20, length - 21) < 0) return undefined;
+  return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+}
+
+/** Nanoseconds of the fraction of a time {@link utcSeconds} accepted (Go keeps 9 digits). */
+function fractionNanos(text: string): number {
+  if (text.length === 20) return 0;
+  let nanos = 0;
+  for (let i = 20; i < 29; i++) {
+    const c = i < text.length - 1 ? text.charCodeAt(i) - 48 : 0;
+    nanos = nanos * 10 + c;
+  }
+  return nanos;
 }
 
 /** Milliseconds since the Unix epoch of an RFC 3339 time (refused strings: the zero time). */

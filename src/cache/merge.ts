@@ -1,5 +1,6 @@
 import {
   type CacheConfig,
+  type CacheInput,
   type CacheLayer,
   type CacheRecord,
   markValidatedCacheConfig,
@@ -104,7 +105,11 @@ class MergeState {
       for (const result of record.results) {
         results++;
         const layer = layerOf(result.layer);
-        addNewest(target.results, { layer, createdAt: result.createdAt }, (r) => r.layer === layer);
+        const known = target.results.find((r) => r.layer === layer);
+        if (!known) target.results.push({ layer, createdAt: result.createdAt });
+        else if (compareGoTimes(result.createdAt, known.createdAt) > 0) {
+          known.createdAt = result.createdAt;
+        }
       }
       for (const chain of record.chains) {
         results++;
@@ -185,11 +190,14 @@ class MergeState {
   #identify(record: CacheRecord, ids: Int32Array): number {
     const digestId = intern(this.#digests, record.digest.toLowerCase());
     const groups = record.inputs.map((group) => {
+      if (group.length === 1) {
+        const { selector, link } = group[0] as CacheInput;
+        return [{ selector: selector ? this.#selector(selector) : 0, link: ids[link] as number }];
+      }
       const pairs = group.map(({ selector, link }) => ({
         selector: selector ? this.#selector(selector) : 0,
         link: ids[link] as number,
       }));
-      if (pairs.length === 1) return pairs;
       pairs.sort((a, b) => a.link - b.link || a.selector - b.selector);
       return pairs.filter(
         (pair, i) =>
@@ -198,7 +206,7 @@ class MergeState {
           pair.selector !== (pairs[i - 1] as typeof pair).selector,
       );
     });
-    let key = String(digestId);
+    let key = `${digestId}`;
     for (const group of groups) {
       key += '|';
       for (const { selector, link } of group) key += selector ? `${selector}.${link},` : `${link},`;

@@ -214,9 +214,7 @@ function enumerateResults(view: SelectableConfig): Results {
       time.push(chain.createdAt);
     }
   });
-  const ranks = rankGoTimes(time);
-  const rank = Int32Array.from(time, (t) => ranks.get(t) as number);
-  return { count, record, time, rank };
+  return { count, record, time, rank: rankGoTimes(time) };
 }
 
 /** Results still alive, newest first (ties in config order). */

@@ -13,7 +13,12 @@ import { parseCacheConfig } from '../../src/cache/config-parse.ts';
 import { serializeCacheConfig, sortCacheConfig } from '../../src/cache/config-write.ts';
 import { CacheConfigError } from '../../src/cache/errors.ts';
 import { compareGoStrings, goJsonString } from '../../src/cache/go-json.ts';
-import { compareGoTimes, normalizeGoTime, ZERO_TIME } from '../../src/cache/go-time.ts';
+import {
+  compareGoTimes,
+  normalizeGoTime,
+  rankGoTimes,
+  ZERO_TIME,
+} from '../../src/cache/go-time.ts';
 import { DigestMismatchError, digestBytes } from '../../src/digest/index.ts';
 import { SizeExceededError } from '../../src/errors.ts';
 import { fixturePath } from '../helpers/fixtures.ts';
@@ -554,6 +559,41 @@ for (const [input, expected] of [
     t.is(normalizeGoTime(input), expected);
   });
 }
+
+test('rankGoTimes orders as compareGoTimes does, equal instants sharing a rank', (t) => {
+  const odd = [
+    '2025-01-02T03:04:05.5+05:30',
+    '1900-02-29T00:00:00Z',
+    '2025-01-02T03:04:05,5Z',
+    '2025-01-02T03:04:05.0000000001Z',
+    '2025-01-02T03:04:05.Z',
+  ];
+  const time = fc.oneof(
+    fc
+      .date({ min: new Date('0001-01-01'), max: new Date('9999-12-31'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+    fc.constantFrom(...odd, ZERO_TIME, '2025-01-02T03:04:05Z', '2025-01-02T04:04:05+01:00'),
+    fc
+      .tuple(
+        fc.nat(2),
+        fc.constantFrom('', '.5', '.50', '.51', '.05', '.000000001', '.1', '.1000000001'),
+      )
+      .map(([second, fraction]) => `2025-01-02T03:04:0${second}${fraction}Z`),
+  );
+  fc.assert(
+    fc.property(fc.array(time, { maxLength: 30 }), (times) => {
+      const ranks = rankGoTimes(times);
+      return times.every((a, i) =>
+        times.every(
+          (b, j) =>
+            Math.sign((ranks[i] as number) - (ranks[j] as number)) ===
+            Math.sign(compareGoTimes(a, b)),
+        ),
+      );
+    }),
+  );
+  t.pass();
+});
 
 test('compareGoTimes orders instants across zones and nanoseconds', (t) => {
   t.true(compareGoTimes('2025-01-02T03:00:00+01:00', '2025-01-02T02:30:00Z') < 0);
