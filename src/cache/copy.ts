@@ -241,7 +241,13 @@ export async function copyCache(
       reference: cacheReference(planned.target),
       source: planned.remote,
     })),
-    { client, concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent },
+    {
+      client,
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      onWarning: warn,
+    },
   );
   const destinations: CacheExportOutcome[] = [];
   let failure: { error: unknown } | undefined;

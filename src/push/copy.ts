@@ -29,6 +29,12 @@ export interface CopyOptions extends ContextOptions {
   sources?: SourceIndex;
   signal?: AbortSignal;
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * Called with each warning as it arises: something that did not fail the copy but made it do
+   * more than it had to (a source tree that could not be listed, so its destinations share no
+   * reads). The result lists them too.
+   */
+  onWarning?: (warning: string) => void;
 }
 
 /**
@@ -68,6 +74,8 @@ export interface CopyManyResult {
   readonly blobs: BlobStats;
   /** HTTP exchanges of the whole copy. */
   readonly requests: number;
+  /** What the copy warned of (see {@link CopyOptions.onWarning}), in order. */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -130,6 +138,11 @@ export async function copyToMany(
 ): Promise<CopyManyResult> {
   const client = options.client ?? contextOf(options).client;
   const requestsBefore = client.requestCount;
+  const warnings: string[] = [];
+  const warn = (warning: string) => {
+    warnings.push(warning);
+    options.onWarning?.(warning);
+  };
   const opened = await Promise.all(
     destinations.map((entry) => openDestination(entry, source, client, options)),
   );
@@ -140,7 +153,7 @@ export async function copyToMany(
     {
       concurrency: options.concurrency ?? 8,
       sources: options.sources ?? source.context.sources,
-      shares: await sharing(remotes, options.signal),
+      shares: await sharing(remotes, options.signal, warn),
       signal: options.signal,
       onEvent: options.onEvent,
     },
@@ -172,7 +185,7 @@ export async function copyToMany(
     for (const field of COUNTED) total[field] += copyResult.blobs[field];
     return { status: 'copied', destination, result: copyResult };
   });
-  return { destinations: outcomes, blobs: total, requests };
+  return { destinations: outcomes, blobs: total, requests, warnings };
 }
 
 const ZERO_STATS: BlobStats = {
@@ -218,21 +231,32 @@ async function openDestination(
  * Which destinations join a blob transfer that another one asked for: those copying the same
  * remote always (they walk the same tree), others when their tree holds the blob. Undefined
  * (everyone joins) when all copy the same remote; otherwise each tree is walked once (manifests
- * only, memoised by the remotes, so the copy does not load them again).
+ * only, memoised by the remotes, so the copy does not load them again). A tree that cannot be
+ * walked shares nothing with the others, and `warn` says so: its destinations still copy it, each
+ * reading its blobs on its own.
  */
 async function sharing(
   remotes: readonly Remote[],
   signal: AbortSignal | undefined,
+  warn: (warning: string) => void,
 ): Promise<BlobCopierOptions['shares']> {
   const distinct = [...new Set(remotes)];
   if (distinct.length <= 1) return undefined;
+  const walk = async (remote: Remote) => {
+    try {
+      return await blobDigests(remote, signal);
+    } catch (error) {
+      if (!signal?.aborted) {
+        const why = error instanceof Error ? error.message : String(error);
+        warn(
+          `the blobs of ${remote.ref} could not be listed (${why}); the destinations copying it read them without sharing the other destinations' reads`,
+        );
+      }
+      return new Set<string>();
+    }
+  };
   const trees = new Map(
-    await Promise.all(
-      distinct.map(
-        async (remote) =>
-          [remote, await blobDigests(remote, signal).catch(() => new Set<string>())] as const,
-      ),
-    ),
+    await Promise.all(distinct.map(async (remote) => [remote, await walk(remote)] as const)),
   );
   return (other, digest, requester) => {
     const remote = remotes[other] as Remote;

@@ -620,6 +620,44 @@ test('copyToMany: a destination with a remote of its own shares the blobs it has
   );
 });
 
+test('copyToMany: a source tree that cannot be listed shares no reads, and the copy says so', async (t) => {
+  const [from, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
+  const pushed = await pushFixture(from, 'multi-platform', 'app/multi');
+  const child = pushed.manifests[0] ?? '';
+  // The first read of one child manifest fails: that is the walk planning the shared reads.
+  const once = {
+    method: 'GET',
+    path: new RegExp(`/manifests/${child}$`),
+    times: 1,
+    action: { status: 400 },
+  };
+  const proxy = await startFaultProxy(t, from.url, [once]);
+  const cl = client(t);
+  const image = await resolve(`${from.host}/app/multi@${child}`, {
+    client: cl,
+    sources: new SourceIndex(),
+  });
+  const index = await resolve(`${proxy.host}/app/multi:v1`, {
+    client: cl,
+    sources: new SourceIndex(),
+  });
+  const warnings: string[] = [];
+  const many = await copyToMany(
+    image,
+    [`${b.host}/mirror/one:v1`, { reference: `${c.host}/mirror/multi:v1`, source: index }],
+    { client: cl, onWarning: (warning) => warnings.push(warning) },
+  );
+
+  t.is(proxy.hits(once), 1);
+  t.deepEqual(
+    many.destinations.map((d) => d.status === 'copied' && d.result.digest),
+    [child, pushed.digest],
+  );
+  t.is(warnings.length, 1);
+  t.regex(warnings[0] ?? '', /^the blobs of .+\/app\/multi:v1 could not be listed \(.*400/);
+  t.deepEqual(many.warnings, warnings);
+});
+
 test('copyToMany: a destination that refuses uploads fails alone, the others complete', async (t) => {
   const [from, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
   await pushFixture(from, 'oci-image', 'app/src');
