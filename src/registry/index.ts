@@ -15,6 +15,12 @@ export {
   dockerConfigPath,
   dockerServerAddress,
 } from './auth/credentials.ts';
+export {
+  type CredentialLocation,
+  describeCredentialLocation,
+  removeDockerLogin,
+  saveDockerLogin,
+} from './auth/docker-config.ts';
 export { CATALOG_SCOPE, normalizeScopes, repositoryScope, scopesWrite } from './auth/scope.ts';
 export type { FetchBlobOptions } from './blobs.ts';
 export type { CatalogOptions } from './catalog.ts';

@@ -245,3 +245,26 @@ test('Ctrl-C at the password prompt saves nothing and exits with status 130', as
   t.regex(output, /error: login registry\.example: interrupted/);
   await t.throwsAsync(stat(path.join(dockerConfig, 'config.json')), { code: 'ENOENT' });
 });
+
+test('login follows the rule lookups follow: an empty credHelpers entry means the file, not credsStore', async (t) => {
+  const registry = await startRegistry(t, { auth: 'basic' });
+  await pushFixture(registry, 'oci-image', 'app/single');
+  const { env, dockerConfig } = await isolatedEnv(t);
+  await mkdir(dockerConfig, { recursive: true });
+  // As docker: credHelpers[host] exists, so credsStore (a helper not installed here) is not asked.
+  const given = { credHelpers: { [registry.host]: '' }, credsStore: 'not-installed' };
+  await writeFile(path.join(dockerConfig, 'config.json'), JSON.stringify(given));
+
+  const login = await ociferry(['login', registry.host, '-u', 'alice', '--password-stdin'], {
+    env,
+    input: PASSWORD,
+  });
+  t.is(login.code, 0, login.stderr);
+  const config = await readConfig(dockerConfig);
+  t.deepEqual(config, {
+    ...given,
+    auths: { [registry.host]: { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') } },
+  });
+  const inspect = await ociferry(['inspect', `${registry.host}/app/single:v1`], { env });
+  t.is(inspect.code, 0, inspect.stderr);
+});

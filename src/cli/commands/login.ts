@@ -1,9 +1,15 @@
 import type { Command } from 'commander';
 import { OciferryError } from '../../errors.ts';
-import { type Credential, CredentialStore, RegistryError } from '../../registry/index.ts';
+import {
+  type Credential,
+  CredentialStore,
+  describeCredentialLocation,
+  RegistryError,
+  removeDockerLogin,
+  saveDockerLogin,
+} from '../../registry/index.ts';
 import { registryArg, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
-import { describeLocation, removeLogin, saveLogin } from '../docker-config.ts';
 import { promptLine, promptSecret, readStdin } from '../prompt.ts';
 import type { Run } from './run.ts';
 
@@ -93,11 +99,13 @@ async function login(
   if (username === '' || password === '')
     usageError(command, 'the user name and password must not be empty');
   await checkLogin(ctx, host, { kind: 'basic', username, password });
-  const location = await saveLogin(host, username, password, io.env);
+  const location = await saveDockerLogin(host, username, password, io.env);
   if (ctx.json) {
-    ctx.printJson({ registry: host, username, storedIn: describeLocation(location) });
+    ctx.printJson({ registry: host, username, storedIn: describeCredentialLocation(location) });
   } else {
-    ctx.info(`Login succeeded: saved the credentials for ${host} in ${describeLocation(location)}`);
+    ctx.info(
+      `Login succeeded: saved the credentials for ${host} in ${describeCredentialLocation(location)}`,
+    );
   }
 }
 
@@ -120,11 +128,14 @@ async function checkLogin(
 
 async function logout(ctx: CliContext, host: string): Promise<void> {
   ctx.about(host);
-  const location = await removeLogin(host, ctx.io.env);
+  const location = await removeDockerLogin(host, ctx.io.env);
   if (ctx.json) {
-    ctx.printJson({ registry: host, removedFrom: location ? describeLocation(location) : null });
+    ctx.printJson({
+      registry: host,
+      removedFrom: location ? describeCredentialLocation(location) : null,
+    });
   } else if (location) {
-    ctx.info(`Removed the credentials for ${host} from ${describeLocation(location)}`);
+    ctx.info(`Removed the credentials for ${host} from ${describeCredentialLocation(location)}`);
   } else {
     ctx.info(`Not logged in to ${host}`);
   }

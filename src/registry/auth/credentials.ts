@@ -1,9 +1,21 @@
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { OciferryError } from '../../errors.ts';
 import { withSignal } from '../../util/with-signal.ts';
 import { getWithHelper } from './credential-helper.ts';
+import {
+  type AuthConfig,
+  type AuthEntry,
+  CredentialConfigError,
+  credHelperFor,
+  dockerConfigPath,
+  dockerHelperFor,
+  dockerServerAddress,
+  homeDir,
+  parseDockerConfig,
+  parseKey,
+  readDockerConfig,
+} from './docker-config.ts';
+
+export { CredentialConfigError, dockerConfigPath, dockerServerAddress };
 
 /** What a registry is authenticated with. */
 export type Credential =
@@ -35,60 +47,9 @@ export interface CredentialStoreOptions {
   helperTimeoutMs?: number;
 }
 
-/** A docker or containers auth config is unreadable or malformed. Names the file, never its contents. */
-export class CredentialConfigError extends OciferryError {
-  /** The file path, or `DOCKER_AUTH_CONFIG`. */
-  readonly file: string;
-
-  constructor(file: string, problem: string, options?: { cause?: unknown }) {
-    super('CREDENTIAL_CONFIG_INVALID', `${file} ${problem}`, options);
-    this.file = file;
-  }
-}
-
-const DOCKER_HUB = 'docker.io';
-const DOCKER_HUB_ALIASES = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io']);
-const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
-const ENTRY_FIELDS = ['auth', 'username', 'password', 'identitytoken', 'registrytoken'] as const;
-
-type EntryFields = { readonly [F in (typeof ENTRY_FIELDS)[number]]?: string };
-
-/** One `auths` entry with its key split into canonical host and (containers) namespace path. */
-interface AuthEntry {
-  readonly key: string;
-  readonly host: string;
-  readonly path: string;
-  readonly fields: EntryFields;
-}
-
-/** The parts of a docker config.json / containers auth.json that hold credentials. */
-interface AuthConfig {
-  readonly where: string;
-  readonly auths: readonly AuthEntry[];
-  /** `credHelpers` as [canonical host, helper suffix]. */
-  readonly credHelpers: ReadonlyArray<readonly [string, string]>;
-  readonly credsStore: string | undefined;
-}
-
 interface Found {
   readonly credential: Credential;
   readonly source: string;
-}
-
-/** Path of docker's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
-export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_CONFIG
-    ? join(env.DOCKER_CONFIG, 'config.json')
-    : join(homeDir(env), '.docker', 'config.json');
-}
-
-/**
- * The server address docker keys a registry's credentials by, in config files and helpers:
- * `https://index.docker.io/v1/` for Docker Hub (any of its aliases), the host otherwise.
- */
-export function dockerServerAddress(registry: string): string {
-  const { host } = parseKey(registry);
-  return host === DOCKER_HUB ? DOCKER_HUB_SERVER : host;
 }
 
 /**
@@ -167,7 +128,8 @@ export class CredentialStore {
     for (const path of containersAuthFiles(this.#env)) {
       const config = await this.#readConfig(path, tried);
       if (!config) continue;
-      const helper = helperFor(config, host);
+      // credsStore is not read in containers files.
+      const helper = credHelperFor(config, host);
       const found = helper
         ? await this.#fromHelper(helper, host, `${path} credHelpers`, tried)
         : fromAuths(config, host, { repository }, tried);
@@ -179,8 +141,10 @@ export class CredentialStore {
   async #fromDockerEnv(host: string, tried: string[]): Promise<Found | undefined> {
     const text = this.#env.DOCKER_AUTH_CONFIG;
     if (!text) return undefined;
-    const config = await remember(this.#configs, '\0DOCKER_AUTH_CONFIG', async () =>
-      parseConfig('DOCKER_AUTH_CONFIG', text),
+    const config = await remember(
+      this.#configs,
+      '\0DOCKER_AUTH_CONFIG',
+      async () => parseDockerConfig('DOCKER_AUTH_CONFIG', text).auth,
     );
     return config && fromAuths(config, host, undefined, tried);
   }
@@ -189,10 +153,9 @@ export class CredentialStore {
     const path = dockerConfigPath(this.#env);
     const config = await this.#readConfig(path, tried);
     if (!config) return undefined;
-    const credHelper = helperFor(config, host);
-    const helper = credHelper ?? config.credsStore;
+    const helper = dockerHelperFor(config, host);
     if (!helper) return fromAuths(config, host, undefined, tried);
-    const field = credHelper ? 'credHelpers' : 'credsStore';
+    const field = credHelperFor(config, host) ? 'credHelpers' : 'credsStore';
     return this.#fromHelper(helper, dockerServerAddress(host), `${path} ${field}`, tried);
   }
 
@@ -212,17 +175,14 @@ export class CredentialStore {
 
   /** The parsed file at `path`, `undefined` if there is none; read once per store. */
   async #readConfig(path: string, tried: string[]): Promise<AuthConfig | undefined> {
-    const config = await remember(this.#configs, path, async () => {
-      const text = await readOptional(path);
-      return text === undefined ? undefined : parseConfig(path, text);
-    });
+    const config = await remember(
+      this.#configs,
+      path,
+      async () => (await readDockerConfig(path))?.auth,
+    );
     if (!config) tried.push(`${path} (no such file)`);
     return config;
   }
-}
-
-function helperFor(config: AuthConfig, host: string): string | undefined {
-  return config.credHelpers.find(([helperHost]) => helperHost === host)?.[1];
 }
 
 /**
@@ -294,33 +254,6 @@ function decodeAuth(
   };
 }
 
-/**
- * A config key or registry name as `{host, path}`. URL keys (`https://index.docker.io/v1/`) are
- * host-wide, as in docker's `ConvertToHostname` and containers' legacy keys; in `quay.io/org/repo` the
- * path is a namespace (which only containers files honour). Docker Hub's aliases become `docker.io`.
- */
-function parseKey(key: string): { host: string; path: string } {
-  if (key.includes('://')) {
-    try {
-      const url = new URL(key);
-      if (url.host) return { host: canonicalHost(url.host), path: '' };
-    } catch {
-      // Not a URL after all: read it like a plain key.
-    }
-  }
-  const slash = key.indexOf('/');
-  if (slash < 0) return { host: canonicalHost(key), path: '' };
-  return {
-    host: canonicalHost(key.slice(0, slash)),
-    path: key.slice(slash + 1).replace(/\/+$/, ''),
-  };
-}
-
-function canonicalHost(host: string): string {
-  const lower = host.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(lower) ? DOCKER_HUB : lower;
-}
-
 function containersAuthFiles(env: NodeJS.ProcessEnv): string[] {
   if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
   const configHome = env.XDG_CONFIG_HOME || join(homeDir(env), '.config');
@@ -328,80 +261,6 @@ function containersAuthFiles(env: NodeJS.ProcessEnv): string[] {
   return env.XDG_RUNTIME_DIR
     ? [join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'), userFile]
     : [userFile];
-}
-
-function homeDir(env: NodeJS.ProcessEnv): string {
-  return env.HOME || homedir();
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new CredentialConfigError(path, `cannot be read (${code})`, { cause: error });
-  }
-}
-
-/** Validate the credential parts of a config; an empty text is an empty config, as in docker. */
-function parseConfig(where: string, text: string): AuthConfig {
-  let data: unknown = {};
-  if (text.trim() !== '') {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // No cause: V8's SyntaxError message quotes the text, which holds secrets.
-      throw new CredentialConfigError(where, 'is not valid JSON');
-    }
-  }
-  if (!isRecord(data)) throw new CredentialConfigError(where, 'is not a JSON object');
-  const auths = Object.entries(optionalRecord(where, data, 'auths')).map(([key, value]) => {
-    const name = `auths[${JSON.stringify(key)}]`;
-    if (!isRecord(value))
-      throw new CredentialConfigError(where, `has an ${name} that is not an object`);
-    const fields: Record<string, string> = {};
-    for (const field of ENTRY_FIELDS) {
-      const v = value[field];
-      if (v === undefined || v === null) continue;
-      if (typeof v !== 'string') {
-        throw new CredentialConfigError(where, `has an ${name}.${field} that is not a string`);
-      }
-      fields[field] = v;
-    }
-    return { key, ...parseKey(key), fields };
-  });
-  const credHelpers = Object.entries(optionalRecord(where, data, 'credHelpers')).map(
-    ([key, helper]) => {
-      if (typeof helper !== 'string') {
-        throw new CredentialConfigError(
-          where,
-          `has a credHelpers[${JSON.stringify(key)}] that is not a string`,
-        );
-      }
-      return [parseKey(key).host, helper] as const;
-    },
-  );
-  const credsStore = data.credsStore ?? undefined;
-  if (credsStore !== undefined && typeof credsStore !== 'string') {
-    throw new CredentialConfigError(where, 'has a credsStore that is not a string');
-  }
-  return { where, auths, credHelpers, credsStore: credsStore || undefined };
-}
-
-function optionalRecord(
-  where: string,
-  data: Record<string, unknown>,
-  name: string,
-): Record<string, unknown> {
-  const value = data[name] ?? {};
-  if (!isRecord(value))
-    throw new CredentialConfigError(where, `has a ${name} that is not an object`);
-  return value;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Cache a promise by key; a rejected one is forgotten so that the next call retries. */
