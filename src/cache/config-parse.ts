@@ -338,13 +338,13 @@ class ConfigDecoder {
   }
 
   #string(type: GoType, value: string): string {
-    if (type.kind === 'string') return value;
+    if (type.kind === 'string') return own(value);
     if (type.kind !== 'time') throw this.#typeError(type, 'a string');
     const time = normalizeGoTime(value);
     if (time === undefined) {
       throw this.#error(`${JSON.stringify(value)} is not an RFC 3339 time`);
     }
-    return time;
+    return own(time);
   }
 
   #integer(type: GoType, raw: string): number {
@@ -396,6 +396,15 @@ class ConfigDecoder {
     }
     return new CacheConfigError(`${path || 'top level'}: ${problem}`);
   }
+}
+
+/**
+ * `value` as a string of its own. The parser's strings are slices of the text it was given, and
+ * a slice keeps that whole text alive: for a 100k-record config, 27 MB held by the digests.
+ * Short strings are copies already; a join of two slices makes a flat copy of a long one.
+ */
+function own(value: string): string {
+  return value.length < 13 ? value : [value.slice(0, 1), value.slice(1)].join('');
 }
 
 function zero(type: GoType): unknown {
