@@ -4,6 +4,14 @@ import { CACHE_CONFIG_MEDIA_TYPE } from '../cache/config.ts';
 import { serializeCacheConfig } from '../cache/config-write.ts';
 import { OciferryError } from '../errors.ts';
 import {
+  DOCKER_LAYER,
+  DOCKER_LAYER_GZIP,
+  decodeJson,
+  OCI_LAYER,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_ZSTD,
+} from '../oci/index.ts';
+import {
   checkDigest,
   parseBlobUrlRequest,
   parseMountUrlRequest,
@@ -21,11 +29,11 @@ import type { UrlOperation, UrlSigner } from './url-signer.ts';
 
 /** Layer media types the service accepts (BuildKit's layer types). */
 export const LAYER_MEDIA_TYPES = [
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.diff.tar',
+  OCI_LAYER,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_ZSTD,
+  DOCKER_LAYER_GZIP,
+  DOCKER_LAYER,
 ];
 
 /** Default blob size limit: 10 GiB. */
@@ -347,9 +355,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     chunks.push(chunk);
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new CacheServiceError('BAD_REQUEST', 'the body is not valid JSON');
+    return decodeJson(Buffer.concat(chunks), 'the request body');
+  } catch (error) {
+    throw new CacheServiceError('BAD_REQUEST', 'the body is not valid JSON', { cause: error });
   }
 }
 
