@@ -29,7 +29,7 @@ export type CopyEvent = (
       readonly tag?: string;
     }
 ) & {
-  /** The destination concerned (`host/repo` or `oci:DIR`), as {@link Target.description}. */
+  /** The destination concerned (`host/repo` or `oci:DIR`), as the store's `description`. */
   readonly target?: string;
 };
 
