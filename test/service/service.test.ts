@@ -94,7 +94,11 @@ for (const backend of backends) {
     await rejects(other.getLayerDownloadUrl(before.layers[0]?.blob ?? ''), 'BLOB_UNKNOWN');
     // Tampered signature, another digest, another direction.
     await rejects(
-      client.putUrl(url.replace(/sig=./, 'sig=A'), good.size, good.bytes),
+      client.putUrl(
+        url.replace(/sig=(.)/, (_all, first: string) => `sig=${first === 'A' ? 'B' : 'A'}`),
+        good.size,
+        good.bytes,
+      ),
       'URL_INVALID',
     );
     const wrong = blob(100);
