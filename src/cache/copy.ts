@@ -2,7 +2,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { type ErrorCode, OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
-import { type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
+import { type BlobStats, type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
 import type { RemoteContext } from '../remote/context.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
@@ -25,9 +25,17 @@ import {
   type OpenCacheSourceOptions,
   type WrappedConfig,
 } from './import.ts';
-import { type CacheExportTarget, type CacheMode, parseCacheExport } from './options.ts';
+import {
+  type CacheExportTarget,
+  type CacheMode,
+  type LocalCacheExport,
+  parseCacheExport,
+  type RegistryCacheExport,
+  type ServiceCacheExport,
+} from './options.ts';
 import { pruneCacheConfig } from './prune.ts';
 import { formRefusalWarning } from './readers.ts';
+import { exportToService } from './service-cache.ts';
 import {
   assertCacheKeys,
   type CacheFormat,
@@ -201,6 +209,11 @@ export async function copyCache(
           }
         : undefined;
     const plan = { target, name, mode: select ? 'min' : 'max', format, ignore } as const;
+    if (target.type === 'service') {
+      // The service keeps records and blobs, not a manifest: exported as an engine would.
+      exports.push({ ...plan, format: source.format, service: target, converted: undefined });
+      continue;
+    }
     try {
       if (target.forceCompression) {
         throw new CacheOptionsError(
@@ -235,20 +248,38 @@ export async function copyCache(
 
   const writing = exports.filter((planned) => planned.remote !== undefined);
   await warnOfRefusedForms(writing, client, options.signal, warn);
-  const copied = await copyToMany(
-    source.remote,
-    writing.map((planned) => ({
-      reference: cacheReference(planned.target),
-      source: planned.remote,
-    })),
-    {
-      client,
-      concurrency: options.concurrency,
-      signal: options.signal,
-      onEvent: options.onEvent,
-      onWarning: warn,
-    },
-  );
+  const serving = exports.filter((planned) => planned.service !== undefined);
+  const [copied, served] = await Promise.all([
+    copyToMany(
+      source.remote,
+      writing.map((planned) => ({
+        reference: cacheReference(planned.target as RegistryCacheExport | LocalCacheExport),
+        source: planned.remote,
+      })),
+      {
+        client,
+        concurrency: options.concurrency,
+        signal: options.signal,
+        onEvent: options.onEvent,
+        onWarning: warn,
+      },
+    ),
+    Promise.all(
+      serving.map(async (planned) => {
+        try {
+          const loaded = await source.load();
+          const config =
+            planned.mode === 'min'
+              ? minimalConfig(loaded, options.keys, warn)
+              : loaded.graph.config;
+          const service = planned.service as ServiceCacheExport;
+          return await exportToService(loaded, config, service, options);
+        } catch (error) {
+          return { error };
+        }
+      }),
+    ),
+  ]);
   const destinations: CacheExportOutcome[] = [];
   let failure: { error: unknown } | undefined;
   // The source's config bytes count once, at the first destination written.
@@ -257,6 +288,25 @@ export async function copyCache(
     const { target, name, mode, format, converted } = planned;
     let error = planned.error;
     const outcome = copied.destinations[writing.indexOf(planned)];
+    const exported = served[serving.indexOf(planned)];
+    if (exported && !('error' in exported)) {
+      destinations.push({
+        digest: '',
+        mediaType: '',
+        size: 0,
+        tags: [],
+        blobs: exported.blobs,
+        requests: 0,
+        status: 'exported',
+        target: name,
+        mode,
+        format,
+        rebuilt: true,
+        ...(mode === 'min' ? { converted: { mode: 'min' } } : {}),
+      });
+      continue;
+    }
+    if (exported) error = exported.error;
     if (outcome?.status === 'copied') {
       try {
         if (target.type === 'local' && target.reset) {
@@ -303,10 +353,10 @@ export async function copyCache(
     size: first?.size ?? 0,
     tags: first?.tags ?? [],
     converted: new Map(),
-    blobs: {
-      ...copied.blobs,
-      bytesDownloaded: copied.blobs.bytesDownloaded + source.bytesDownloaded(),
-    },
+    blobs: served.reduce(
+      (sum, exported) => ('error' in exported ? sum : addStats(sum, exported.blobs)),
+      { ...copied.blobs, bytesDownloaded: copied.blobs.bytesDownloaded + source.bytesDownloaded() },
+    ),
     requests: client.requestCount - before,
     source: source.name,
     sourceFormat: source.format,
@@ -323,6 +373,8 @@ interface PlannedExport {
   readonly format: CacheFormat;
   readonly ignore: boolean;
   readonly remote?: Remote;
+  /** A service target: exported through its API, not as a manifest. */
+  readonly service?: ServiceCacheExport;
   /** What the remote changes of the source; undefined when it is the source as it is. */
   readonly converted?: CacheConversion;
   readonly error?: unknown;
@@ -349,7 +401,7 @@ async function warnOfRefusedForms(
 }
 
 /** Where an export writes, as a reference. */
-function cacheReference(target: CacheExportTarget): Reference {
+function cacheReference(target: RegistryCacheExport | LocalCacheExport): Reference {
   return target.type === 'registry'
     ? target.ref
     : { kind: 'layout', path: target.dest, tag: target.tag };
@@ -428,7 +480,9 @@ export function cacheTargetName(target: CacheExportTarget): string {
   const fields =
     target.type === 'registry'
       ? ['type=registry', `ref=${formatReference(target.ref)}`]
-      : ['type=local', `dest=${target.dest}`, `tag=${target.tag}`];
+      : target.type === 'service'
+        ? ['type=service', `url=${target.url}`]
+        : ['type=local', `dest=${target.dest}`, `tag=${target.tag}`];
   return formatCsvFields(fields);
 }
 
@@ -526,4 +580,14 @@ function newestRecord(config: CacheConfig): number | undefined {
     }
   });
   return best?.index;
+}
+
+function addStats(a: BlobStats, b: BlobStats): BlobStats {
+  return {
+    mounted: a.mounted + b.mounted,
+    skipped: a.skipped + b.skipped,
+    uploaded: a.uploaded + b.uploaded,
+    bytesUploaded: a.bytesUploaded + b.bytesUploaded,
+    bytesDownloaded: a.bytesDownloaded + b.bytesDownloaded,
+  };
 }

@@ -133,7 +133,9 @@ export async function explainCache(
   ]);
   const warnings = [...openWarnings];
   const caches = openedCaches.filter((source) => {
+    // A service's cache reaches an engine through ImportCache, not through a manifest.
     if (options.readsImageManifest || source.format !== 'image-manifest') return true;
+    if (source.spec.type === 'service') return true;
     warnings.push(
       `${source.name} is a cache in image-manifest form, which BuildKit before v0.12 (Docker Engine 20.10) reads as an image without inline cache and finds nothing in; left out (readsImageManifest counts it)`,
     );

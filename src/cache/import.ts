@@ -13,7 +13,13 @@ import { CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts
 import { loadCacheConfig } from './config-load.ts';
 import { type CacheImportCache, importCacheOf } from './import-cache.ts';
 import { readInlineCache } from './inline.ts';
-import { type CacheImportSource, parseCacheImport } from './options.ts';
+import {
+  type CacheImportSource,
+  type LocalCacheImport,
+  parseCacheImport,
+  type RegistryCacheImport,
+} from './options.ts';
+import { findServiceCache } from './service-cache.ts';
 import {
   type CacheFormat,
   type CacheSource,
@@ -132,6 +138,8 @@ export async function findCache(
 ): Promise<FoundCache> {
   const spec = typeof source === 'string' ? parseCacheImport(source) : source;
   const name = cacheSourceName(spec);
+  if (spec.type === 'service')
+    return { spec, name, ...(await findServiceCache(spec, name, options)) };
   const remote = await resolveCache(spec, name, options);
   return { spec, name, remote, wrapped: wrappedConfig(remote) };
 }
@@ -179,7 +187,7 @@ export async function loadCacheSource(
  * or digest (a manifest blob that `index.json` does not list included, as BuildKit reads it).
  */
 async function resolveCache(
-  spec: CacheImportSource,
+  spec: RegistryCacheImport | LocalCacheImport,
   name: string,
   options: OpenCacheSourceOptions,
 ): Promise<Remote> {
@@ -207,7 +215,7 @@ async function resolveCache(
 }
 
 /** A cache source as the reference of its manifest. */
-function sourceReference(spec: CacheImportSource): Reference {
+function sourceReference(spec: RegistryCacheImport | LocalCacheImport): Reference {
   if (spec.type === 'registry') return spec.ref;
   const named = spec.digest ? { digest: spec.digest } : { tag: spec.tag };
   return { kind: 'layout', path: spec.src, ...named };

@@ -118,6 +118,9 @@ export {
   parseCacheImport,
   type RegistryCacheExport,
   type RegistryCacheImport,
+  readServiceToken,
+  type ServiceCache,
+  type ServiceCacheExport,
 } from './options.ts';
 export {
   type CachePruneCounts,
@@ -132,6 +135,11 @@ export {
   type StoreCollection,
 } from './prune-cache.ts';
 export { formRefusalWarning, isHarborChallenge } from './readers.ts';
+export {
+  type ExportToServiceOptions,
+  exportToService,
+  type ServiceExportResult,
+} from './service-cache.ts';
 export {
   type CacheFormat,
   type CacheSource,

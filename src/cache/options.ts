@@ -31,8 +31,23 @@ export interface LocalCacheImport {
   readonly digest?: string;
 }
 
+/**
+ * An ociferry cache service namespace (`ociferry cache serve`):
+ * `type=service,url=URL,token-env=VAR` (or `token=TOKEN` when the user insists). The namespace is
+ * the one the token is bound to. The same shape imports and exports; an export takes no format key.
+ */
+export interface ServiceCache {
+  readonly type: 'service';
+  /** Base URL of the service, e.g. `http://127.0.0.1:7450`. */
+  readonly url: string;
+  /** `token-env`: the environment variable holding the token, read when the cache is opened. */
+  readonly tokenEnv?: string;
+  /** `token`: the token itself (it then shows in the process list: prefer `token-env`). */
+  readonly token?: string;
+}
+
 /** Where a cache is read from (`--from`, BuildKit's `--import-cache`). */
-export type CacheImportSource = RegistryCacheImport | LocalCacheImport;
+export type CacheImportSource = RegistryCacheImport | LocalCacheImport | ServiceCache;
 
 /**
  * How an exported cache is written; shared by both export types. `mode`, `imageManifest` and
@@ -75,11 +90,14 @@ export interface LocalCacheExport extends CacheExportFormat {
   readonly reset?: boolean;
 }
 
+/** Export to a cache service; `mode` selects records as for the other types. */
+export interface ServiceCacheExport extends ServiceCache, CacheExportFormat {}
+
 /** Where a cache is written (`--to`, BuildKit's `--export-cache`). */
-export type CacheExportTarget = RegistryCacheExport | LocalCacheExport;
+export type CacheExportTarget = RegistryCacheExport | LocalCacheExport | ServiceCacheExport;
 
 type Direction = 'import' | 'export';
-type CacheType = 'registry' | 'local';
+type CacheType = 'registry' | 'local' | 'service';
 
 const UNSUPPORTED_TYPES = new Set(['gha', 's3', 'azblob', 'inline']);
 const FORMAT_KEYS = [
@@ -92,10 +110,15 @@ const FORMAT_KEYS = [
   'ignore-error',
 ];
 const VALID_KEYS: Record<Direction, Record<CacheType, readonly string[]>> = {
-  import: { registry: ['ref', 'registry.insecure'], local: ['src', 'tag', 'digest'] },
+  import: {
+    registry: ['ref', 'registry.insecure'],
+    local: ['src', 'tag', 'digest'],
+    service: ['url', 'token-env', 'token'],
+  },
   export: {
     registry: ['ref', 'registry.insecure', ...FORMAT_KEYS],
     local: ['dest', 'tag', 'reset', ...FORMAT_KEYS],
+    service: ['url', 'token-env', 'token', 'mode', 'ignore-error'],
   },
 };
 const COMPRESSIONS: readonly string[] = ['uncompressed', 'gzip', 'estargz', 'zstd'];
@@ -117,6 +140,7 @@ export function parseCacheImport(csv: string): CacheImportSource {
     const insecure = attrs.bool('registry.insecure');
     return { type, ref: attrs.ref(), ...(insecure === undefined ? {} : { insecure }) };
   }
+  if (type === 'service') return attrs.service();
   const digest = attrs.get('digest');
   return {
     type,
@@ -135,6 +159,7 @@ export function parseCacheImport(csv: string): CacheImportSource {
 export function parseCacheExport(csv: string): CacheExportTarget {
   const { type, attrs } = readOptions(csv, 'export');
   const format = readFormat(attrs);
+  if (type === 'service') return { ...attrs.service(), ...format };
   if (type === 'registry') {
     const insecure = attrs.bool('registry.insecure');
     return { type, ref: attrs.ref(), ...format, ...(insecure === undefined ? {} : { insecure }) };
@@ -210,14 +235,15 @@ function readOptions(csv: string, direction: Direction): { type: CacheType; attr
   const type = values.get('type');
   values.delete('type');
   if (!type) {
-    throw new CacheOptionsError(`cache ${direction} options need type=registry or type=local`, {
-      key: 'type',
-    });
+    throw new CacheOptionsError(
+      `cache ${direction} options need type=registry, type=local or type=service`,
+      { key: 'type' },
+    );
   }
-  if (type !== 'registry' && type !== 'local') {
+  if (type !== 'registry' && type !== 'local' && type !== 'service') {
     const problem = UNSUPPORTED_TYPES.has(type) ? 'is not supported by ociferry' : 'is unknown';
     throw new CacheOptionsError(
-      `cache type ${JSON.stringify(type)} ${problem} (supported: registry, local)`,
+      `cache type ${JSON.stringify(type)} ${problem} (supported: registry, local, service)`,
       { key: 'type' },
     );
   }
@@ -290,6 +316,45 @@ class Attributes {
     }
   }
 
+  /**
+   * `url` (http or https) and the token's origin: `token-env` naming a set environment variable,
+   * or `token`. The token is never part of a message.
+   */
+  service(): ServiceCache {
+    const url = this.required('url');
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      throw this.invalid('url', 'must be an http:// or https:// URL');
+    }
+    if (parsed.username || parsed.password || parsed.search) {
+      throw new CacheOptionsError(
+        'a service cache url takes no credentials or query: give the token with token-env=VAR',
+        { key: 'url' },
+      );
+    }
+    const tokenEnv = this.get('token-env');
+    const token = this.get('token');
+    if (tokenEnv !== undefined && token !== undefined) {
+      throw new CacheOptionsError('give token-env or token, not both', { key: 'token' });
+    }
+    if (token !== undefined) {
+      if (token === '') throw new CacheOptionsError('token must not be empty', { key: 'token' });
+      return { type: 'service', url, token };
+    }
+    if (!tokenEnv) {
+      throw new CacheOptionsError(
+        'a service cache needs token-env=VAR, the environment variable holding its token',
+        { key: 'token-env' },
+      );
+    }
+    return { type: 'service', url, tokenEnv };
+  }
+
   tag(): string {
     const tag = this.get('tag') ?? 'latest';
     if (tag === '') throw this.invalid('tag', 'must not be empty');
@@ -311,4 +376,39 @@ class Attributes {
       { key },
     );
   }
+}
+
+/** Tokens read by {@link readServiceToken}, kept beside (never on) the cache objects. */
+const readTokens = new WeakMap<ServiceCache, string>();
+
+/**
+ * Read the token of a service cache from `env` now (a CLI reads its own environment, not
+ * necessarily the process's); later opens of this `cache` object use it. Throws
+ * {@link CacheOptionsError} when `token-env` names a variable that is unset or empty; the message
+ * names the variable, never a value.
+ */
+export function readServiceToken(cache: ServiceCache, env: NodeJS.ProcessEnv = process.env): void {
+  if (cache.token !== undefined) return;
+  const name = cache.tokenEnv ?? '';
+  const value = env[name];
+  if (!value) {
+    throw new CacheOptionsError(
+      name === ''
+        ? 'a service cache needs token-env=VAR, the environment variable holding its token'
+        : `token-env=${name}: the environment variable ${name} is not set or is empty; set it to the cache service's token`,
+      { key: 'token-env' },
+    );
+  }
+  readTokens.set(cache, value);
+}
+
+/**
+ * The token of a service cache: `token`, the one {@link readServiceToken} read, or the value of
+ * its `token-env` variable in the process's environment. Throws {@link CacheOptionsError} as
+ * {@link readServiceToken} does.
+ */
+export function serviceToken(cache: ServiceCache): string {
+  if (cache.token !== undefined) return cache.token;
+  if (!readTokens.has(cache)) readServiceToken(cache);
+  return readTokens.get(cache) as string;
 }

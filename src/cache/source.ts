@@ -84,10 +84,11 @@ export function assertCacheKeys(keys: readonly string[]): void {
   }
 }
 
-/** A cache import as the `--from` CSV value that names it. */
+/** A cache import as the `--from` CSV value that names it (never with a service's token). */
 export function cacheSourceName(spec: CacheImportSource): string {
   if (spec.type === 'registry')
     return formatCsvFields(['type=registry', `ref=${formatReference(spec.ref)}`]);
+  if (spec.type === 'service') return formatCsvFields(['type=service', `url=${spec.url}`]);
   const fields = ['type=local', `src=${spec.src}`, `tag=${spec.tag}`];
   return formatCsvFields(spec.digest ? [...fields, `digest=${spec.digest}`] : fields);
 }

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { type Dispatcher, getGlobalDispatcher } from 'undici';
-import type { CacheConfig } from '../cache/config.ts';
+import { type CacheConfig, DEFAULT_CACHE_CONFIG_LIMIT } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
-import { type ErrorCode, isErrorCode } from '../errors.ts';
+import { type ErrorCode, isErrorCode, SizeExceededError } from '../errors.ts';
 import type { Descriptor } from '../oci/index.ts';
 import { UrlProvider, type UrlProviderOptions } from '../remote/url-provider.ts';
 import type {
@@ -89,6 +89,26 @@ export class CacheServiceClient {
       signal: options.signal,
     });
     return parsed.config;
+  }
+
+  /**
+   * ImportCache as the document's bytes, refused past `limit` (default 16 MiB) with
+   * `SIZE_EXCEEDED`: what a cache source wraps as its config blob.
+   */
+  async importCacheBytes(options: CallOptions & { limit?: number } = {}): Promise<Buffer> {
+    const { limit = DEFAULT_CACHE_CONFIG_LIMIT } = options;
+    const response = await this.#send('GET', '/v1/import', undefined, options);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        response.body.destroy();
+        throw new SizeExceededError({ what: 'cache config', size, limit });
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
   }
 
   /** GetLayerUploadURL. */

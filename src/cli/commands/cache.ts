@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import {
   type CacheCheckResult,
   type CacheCopyResult,
@@ -11,6 +11,7 @@ import {
   DEFAULT_CACHE_DIR_MAX_BYTES,
   parseCacheExport,
   parseCacheImport,
+  readServiceToken,
 } from '../../cache/index.ts';
 import type { Reference } from '../../reference/index.ts';
 import { cacheKeyArg, positiveIntegerArg, sizeArg, usage } from '../args.ts';
@@ -47,6 +48,7 @@ const CACHE_DIR_HELP = `keep cache configs here across runs (the least recently 
 const CSV_HELP = `Caches are named in BuildKit's CSV syntax:
   type=registry,ref=HOST/REPO:TAG[,mode=min|max]     (a bare HOST/REPO:TAG also works for --from)
   type=local,src=DIR|dest=DIR[,tag=T][,digest=D]     (store= is accepted as the old name)
+  type=service,url=URL,token-env=VAR                 (ociferry cache serve; token from $VAR)
 registry.insecure=true on a registry cache skips TLS certificate verification for that registry
 only (a warning names it); --insecure skips it for every registry. Loopback registries
 (localhost, 127.0.0.0/8, [::1]) are reached over HTTPS or plain HTTP automatically; any other
@@ -165,6 +167,7 @@ Examples:
     prepare: (ctx, caches) => {
       concerns(ctx, caches);
       honourInsecure(ctx, caches);
+      readServiceTokens(ctx, caches);
     },
   };
   cacheLsCommand(cache, run, kit);
@@ -177,6 +180,7 @@ Examples:
 async function check(ctx: CliContext, keys: string[], options: CacheCheckOptions): Promise<void> {
   concerns(ctx, options.from);
   honourInsecure(ctx, options.from);
+  readServiceTokens(ctx, options.from);
   const result = await checkCache(options.from, keys, {
     context: ctx.library,
     cacheDir: options.cacheDir,
@@ -191,6 +195,7 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
   concerns(ctx, [options.from]);
   concerns(ctx, options.to);
   honourInsecure(ctx, [options.from, ...options.to]);
+  readServiceTokens(ctx, [options.from, ...options.to]);
   const result = await runCopy(
     ctx,
     `copied the cache ${cacheSourceName(options.from)}`,
@@ -272,6 +277,7 @@ function concerns(
   caches: ReadonlyArray<CacheImportSource | CacheExportTarget>,
 ): void {
   for (const cache of caches) {
+    if (cache.type === 'service') continue;
     const ref: Reference =
       cache.type === 'registry'
         ? cache.ref
@@ -292,6 +298,26 @@ function honourInsecure(
     cache.type === 'registry' && cache.insecure === true ? [cache.ref.registry] : [],
   );
   ctx.skipTlsVerification(insecure);
+}
+
+/**
+ * Read the tokens of service caches from this run's environment (`token-env=VAR`); an unset
+ * variable is a usage error naming it, never showing a value.
+ */
+function readServiceTokens(
+  ctx: CliContext,
+  caches: ReadonlyArray<CacheImportSource | CacheExportTarget>,
+): void {
+  for (const cache of caches) {
+    if (cache.type !== 'service') continue;
+    try {
+      readServiceToken(cache, ctx.io.env);
+    } catch (error) {
+      const message = (error as Error).message;
+      ctx.io.stderr.write(`error: ${message}\n`);
+      throw new CommanderError(2, 'ociferry.usage', message);
+    }
+  }
 }
 
 function parseImport(value: string): CacheImportSource {

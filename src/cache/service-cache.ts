@@ -1,0 +1,227 @@
+import { type Descriptor, OCI_LAYER_GZIP } from '../oci/index.ts';
+import type { BlobStats } from '../push/index.ts';
+import type { RemoteContext } from '../remote/context.ts';
+import { MultiProvider } from '../remote/multi-provider.ts';
+import { contextOf } from '../remote/ociferry-context.ts';
+import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
+import { UNCOMPRESSED_ANNOTATION } from '../service/api.ts';
+import { CacheServiceClient } from '../service/client.ts';
+import { mapLimit } from '../util/limiter.ts';
+import { BytesProvider } from './bytes-provider.ts';
+import {
+  CACHE_CONFIG_MEDIA_TYPE,
+  type CacheConfig,
+  type CacheLayer,
+  type CacheRecord,
+  DEFAULT_CACHE_CONFIG_LIMIT,
+} from './config.ts';
+import { parseCacheConfig } from './config-parse.ts';
+import { cacheManifest } from './export.ts';
+import type { OpenCacheSourceOptions, WrappedConfig } from './import.ts';
+import { importCacheOf } from './import-cache.ts';
+import { type ServiceCache, serviceToken } from './options.ts';
+import type { CacheSource } from './source.ts';
+
+/** The client of a service cache, its token read from `token-env` (or `token`) now. */
+export function serviceCacheClient(cache: ServiceCache): CacheServiceClient {
+  return new CacheServiceClient({ url: cache.url, token: serviceToken(cache) });
+}
+
+/**
+ * A service cache opened as a cache manifest: ImportCache's document is the config blob (served
+ * from memory, parsed once), and an image manifest made here lists the layers it annotates. Layer
+ * reads go through the client's provider, which mints one download URL per read, right before it;
+ * sizes are known from the document, so hit checks and `exists` answers mint none.
+ */
+export async function findServiceCache(
+  cache: ServiceCache,
+  name: string,
+  options: OpenCacheSourceOptions,
+): Promise<{ remote: Remote; wrapped: WrappedConfig }> {
+  const { signal } = options;
+  const client = serviceCacheClient(cache);
+  const limit = options.configSizeLimit ?? DEFAULT_CACHE_CONFIG_LIMIT;
+  const bytes = await client.importCacheBytes({ limit, signal });
+  const parsed = await parseCacheConfig(bytes, { limit, origin: name, signal });
+  // Later loads of this config (loadCacheSource) find it parsed.
+  await (options.cache ?? importCacheOf(options.context)).config(parsed.digest, async () => parsed);
+  const config: Descriptor = {
+    mediaType: CACHE_CONFIG_MEDIA_TYPE,
+    digest: parsed.digest,
+    size: bytes.length,
+  };
+  const layers = annotatedLayers(parsed.config);
+  const provider = new MultiProvider({
+    fallback: client.provider(layers, { context: options.context }),
+  }).add(config.digest, new BytesProvider(`ImportCache of ${name}`).add(config.digest, bytes));
+  const manifest = cacheManifest('image-manifest', config, layers);
+  const library = contextOf(options);
+  const context: RemoteContext = {
+    ref: name,
+    provider,
+    manifests: {
+      fetchManifest: async () => {
+        throw new Error(`${name} has no manifests but the one made from its ImportCache`);
+      },
+    },
+    sources: options.sources ?? library.sources,
+    configSizeLimit: limit,
+    library,
+  };
+  return {
+    remote: remoteFromBytes(manifest.descriptor, manifest.bytes, context),
+    wrapped: { format: 'image-manifest', config, layers },
+  };
+}
+
+/**
+ * The layer descriptors a manifest-less config's annotations give, one per blob in first-seen
+ * order; a layer without a size is left out (the results over it then cannot hit).
+ */
+function annotatedLayers(config: CacheConfig): Descriptor[] {
+  const layers = new Map<string, Descriptor>();
+  for (const layer of config.layers) {
+    const size = layer.annotations?.size;
+    if (layers.has(layer.blob) || size === undefined) continue;
+    const diffID = layer.annotations?.diffID;
+    layers.set(layer.blob, {
+      mediaType: layer.annotations?.mediaType ?? OCI_LAYER_GZIP,
+      digest: layer.blob,
+      size,
+      ...(diffID ? { annotations: { [UNCOMPRESSED_ANNOTATION]: diffID } } : {}),
+    });
+  }
+  return [...layers.values()];
+}
+
+/** What an export to a service did. */
+export interface ServiceExportResult {
+  /** Records (distinct keys) reported with UpdateCacheRecords. */
+  readonly records: number;
+  /** Records whose results the service asked for. */
+  readonly wanted: number;
+  /** Results the service added (UpdateCacheLayers). */
+  readonly results: number;
+  readonly blobs: BlobStats;
+}
+
+/** Options of {@link exportToService}. */
+export interface ExportToServiceOptions {
+  /** Blob uploads at once, default 8. */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Export `config` (a cache whose blobs `source` lists and reads) to a service namespace as an
+ * engine does: UpdateCacheRecords with every record, its results as result ids and its links; then,
+ * for the records the service wants, each layer blob of their results through a URL minted right
+ * before its upload (none read when the service already holds it); then UpdateCacheLayers.
+ */
+export async function exportToService(
+  source: CacheSource,
+  config: CacheConfig,
+  target: ServiceCache,
+  options: ExportToServiceOptions = {},
+): Promise<ServiceExportResult> {
+  const { signal } = options;
+  const client = serviceCacheClient(target);
+  const provider = source.remote.context.provider;
+  const byKey = resultsByKey(config);
+  const links = config.records.flatMap((record, target) =>
+    record.inputs.flatMap((group, input) =>
+      group.map((link) => ({
+        source: (config.records[link.link] as CacheRecord).digest,
+        target: (config.records[target] as CacheRecord).digest,
+        input,
+        ...(link.selector ? { selector: link.selector } : {}),
+      })),
+    ),
+  );
+  const wanted = await client.updateCacheRecords(
+    {
+      records: [...byKey].map(([digest, results]) => ({
+        digest,
+        results: results.map((_, i) => ({ id: `result-${i}` })),
+      })),
+      links,
+    },
+    { signal },
+  );
+  const exported = wanted.flatMap(({ digest }) =>
+    (byKey.get(digest) ?? []).map((result) => ({
+      recordDigest: digest,
+      createdAt: result.createdAt,
+      layers: result.blobs.map((blob) => source.blobs.get(blob) as Descriptor),
+    })),
+  );
+  const blobs: BlobStats = {
+    mounted: 0,
+    skipped: 0,
+    uploaded: 0,
+    bytesUploaded: 0,
+    bytesDownloaded: 0,
+  };
+  const unique = new Map(exported.flatMap((r) => r.layers).map((layer) => [layer.digest, layer]));
+  await mapLimit(
+    [...unique.values()],
+    options.concurrency ?? 8,
+    async (layer, _, inner) => {
+      const minted = await client.getLayerUploadUrl(layer.digest, layer.size, { signal: inner });
+      if (minted.exists) {
+        blobs.skipped++;
+        return;
+      }
+      const body = await provider.fetch(layer, { signal: inner });
+      await client.putUrl(minted.url, layer.size, body, { signal: inner });
+      blobs.uploaded++;
+      blobs.bytesUploaded += layer.size;
+      if (!provider.isLocal?.(layer.digest)) blobs.bytesDownloaded += layer.size;
+    },
+    signal,
+  );
+  const results =
+    exported.length === 0
+      ? 0
+      : await client.updateCacheLayers(
+          {
+            results: exported.map(({ recordDigest, createdAt, layers }) => ({
+              recordDigest,
+              createdAt,
+              layers: layers.map(({ mediaType, digest, size, annotations }) => ({
+                mediaType,
+                digest,
+                size,
+                ...(annotations ? { annotations } : {}),
+              })),
+            })),
+          },
+          { signal },
+        );
+  return { records: byKey.size, wanted: wanted.length, results, blobs };
+}
+
+/** Each key's results as blob chains (bottom-up), records sharing a key merged. */
+function resultsByKey(config: CacheConfig): Map<string, { blobs: string[]; createdAt: string }[]> {
+  const { layers } = config;
+  const chainOf = (top: number): string[] => {
+    const blobs: string[] = [];
+    for (let i = top; i !== -1; i = (layers[i] as CacheLayer).parent) {
+      blobs.push((layers[i] as CacheLayer).blob);
+    }
+    return blobs.reverse();
+  };
+  const byKey = new Map<string, { blobs: string[]; createdAt: string }[]>();
+  for (const record of config.records) {
+    const results = byKey.get(record.digest) ?? [];
+    for (const result of record.results) {
+      results.push({ blobs: chainOf(result.layer), createdAt: result.createdAt });
+    }
+    for (const chain of record.chains) {
+      const blobs = chain.layers.map((layer) => (layers[layer] as CacheLayer).blob);
+      results.push({ blobs, createdAt: chain.createdAt });
+    }
+    byKey.set(record.digest, results);
+  }
+  return byKey;
+}

@@ -1,0 +1,147 @@
+import test, { type ExecutionContext } from 'ava';
+import {
+  CacheImportCache,
+  checkCache,
+  copyCache,
+  explainCache,
+  listCache,
+  openCacheSource,
+  parseCacheExport,
+  parseCacheImport,
+  readServiceToken,
+  type ServiceCache,
+} from '../../src/cache/index.ts';
+import { SourceIndex } from '../../src/remote/sources.ts';
+import type { RequestLogLine } from '../../src/service/server.ts';
+import { ociferry } from '../cli/support/cli.ts';
+import { pushFixture } from '../helpers/fixtures.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { removePgliteTemplate, startService, TOKENS } from '../service/_support.ts';
+import { blobGets, cacheKeys, client, fixtureLayers } from './_support.ts';
+
+test.after.always(removePgliteTemplate);
+
+const registryRef = (registry: TestRegistry, repo: string) =>
+  `type=registry,ref=${registry.host}/${repo}:latest`;
+
+/** A service in-process, its request log, and its `--from`/`--to` value with a token variable. */
+async function service(t: ExecutionContext) {
+  const log: RequestLogLine[] = [];
+  const started = await startService(t, 'pglite', { log: (line) => log.push(line) });
+  if (!started) throw new Error('no service');
+  const variable = `OCIFERRY_TEST_TOKEN_${process.pid}`;
+  process.env[variable] = TOKENS.a;
+  t.teardown(() => {
+    delete process.env[variable];
+  });
+  const csv = `type=service,url=${started.server.url},token-env=${variable}`;
+  /** Requests of one kind since the log had `since` lines. */
+  const count = (path: RegExp, since = 0) =>
+    log.slice(since).filter((line) => path.test(line.path)).length;
+  return { ...started, log, csv, variable, count };
+}
+
+const DOWNLOAD_URL = /^\/v1\/layer-download-url$/;
+const BLOB = /^\/v1\/blobs\//;
+
+test('type=service parses url and token-env; the token never shows, a missing variable is a coded error', (t) => {
+  const parsed = parseCacheImport('type=service,url=http://127.0.0.1:7450,token-env=MY_TOKEN');
+  t.deepEqual(parsed, { type: 'service', url: 'http://127.0.0.1:7450', tokenEnv: 'MY_TOKEN' });
+  const exported = parseCacheExport('type=service,url=https://cache.example,token-env=T,mode=max');
+  t.like(exported, { type: 'service', url: 'https://cache.example', tokenEnv: 'T', mode: 'max' });
+  const unset = t.throws(() => readServiceToken(parsed as ServiceCache, { OTHER: 'x' }));
+  t.is((unset as { code?: string }).code, 'INVALID_CACHE_OPTIONS');
+  t.regex(unset?.message ?? '', /MY_TOKEN is not set/);
+  for (const bad of [
+    'type=service,url=http://h',
+    'type=service,token-env=T',
+    'type=service,url=ftp://h,token-env=T',
+    'type=service,url=http://user:pw@h,token-env=T',
+    'type=service,url=http://h,token-env=T,token=x',
+    'type=service,url=http://h,token-env=T,ref=h/r',
+  ]) {
+    t.throws(() => parseCacheImport(bad), { code: 'INVALID_CACHE_OPTIONS' }, bad);
+  }
+  t.throws(() => parseCacheExport('type=service,url=http://h,token-env=T,image-manifest=true'), {
+    code: 'INVALID_CACHE_OPTIONS',
+  });
+});
+
+test('a registry cache copied to the service: check, explain and ls against it mint no URL; back to a registry, one URL per layer', async (t) => {
+  const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
+  await pushFixture(registry, 'cache-manifest', 'team/cache');
+  const keys = await cacheKeys();
+  const layers = await fixtureLayers();
+  const c = client(t);
+  const options = () => ({ client: c, cache: new CacheImportCache(), sources: new SourceIndex() });
+
+  const up = await copyCache(registryRef(registry, 'team/cache'), svc.csv, options());
+  t.like(up.destinations[0], { status: 'exported', target: `type=service,url=${svc.server.url}` });
+  const layerBytes = layers.reduce((sum, layer) => sum + layer.size, 0);
+  t.like(up.blobs, { uploaded: layers.length, bytesUploaded: layerBytes });
+  t.is(svc.count(/^\/v1\/layer-upload-url$/), layers.length);
+  t.is(svc.count(/^\/v1\/records$/), 1);
+  t.is(svc.count(/^\/v1\/layers$/), 1);
+
+  // The service holds the cache: hits and misses as in the registry, and no URL minted.
+  const since = svc.log.length;
+  const checked = await checkCache(svc.csv, [...keys.hits, ...keys.misses], options());
+  t.deepEqual(checked.hits.map((hit) => hit.key).sort(), [...keys.hits].sort());
+  t.deepEqual(checked.misses, keys.misses);
+  for (const hit of checked.hits) {
+    t.deepEqual(
+      hit.chain.map((blob) => [blob.digest, blob.exists]),
+      (keys.chains[hit.key] ?? []).map((digest) => [digest, true]),
+    );
+  }
+  t.is(checked.layerBytesDownloaded, 0);
+  const listing = await listCache(svc.csv, options());
+  t.is(listing.layers, layers.length);
+  const explained = await explainCache(registryRef(registry, 'team/cache'), svc.csv, options());
+  t.like(explained, { finalCached: true, warnings: [] });
+  t.is(explained.cached, explained.total);
+  t.is(svc.count(DOWNLOAD_URL, since), 0, 'no download URL minted');
+  t.is(svc.count(BLOB, since), 0, 'no blob transfer');
+
+  // Exporting it again asks for nothing.
+  const again = await copyCache(registryRef(registry, 'team/cache'), svc.csv, options());
+  t.like(again.blobs, { uploaded: 0, bytesUploaded: 0 });
+
+  // Back to a registry: each layer through exactly one minted URL.
+  const before = svc.log.length;
+  const down = await copyCache(svc.csv, registryRef(registry, 'back/cache'), options());
+  t.like(down.destinations[0], { status: 'exported' });
+  t.is(svc.count(DOWNLOAD_URL, before), layers.length);
+  t.is(svc.count(BLOB, before), layers.length);
+  const back = await openCacheSource(registryRef(registry, 'back/cache'), options());
+  t.deepEqual([...back.blobs.keys()].sort(), layers.map((layer) => layer.digest).sort());
+  const mark = await registry.mark();
+  const rechecked = await checkCache(registryRef(registry, 'back/cache'), keys.hits, options());
+  t.deepEqual(rechecked.misses, []);
+  const read = (await blobGets(registry, mark)).map((entry) => entry.path.split('/').pop());
+  t.deepEqual(read, [back.configDescriptor?.digest], 'the config, no layer');
+});
+
+test('the CLI reads the token from token-env and never prints it; an unset variable is a usage error', async (t) => {
+  const svc = await service(t);
+  const keys = await cacheKeys();
+  const ok = await ociferry(['cache', 'check', '--json', '--from', svc.csv, keys.hits[0] ?? ''], {
+    env: { ...process.env, [svc.variable]: TOKENS.a },
+  });
+  t.is(ok.code, 0, ok.stderr);
+  t.deepEqual(JSON.parse(ok.stdout).misses, [keys.hits[0]], 'an empty namespace holds nothing');
+  t.false(`${ok.stdout}${ok.stderr}`.includes(TOKENS.a));
+
+  const wrong = await ociferry(['cache', 'ls', svc.csv], {
+    env: { ...process.env, [svc.variable]: 'not-a-token' },
+  });
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /UNAUTHORIZED|token/i);
+  t.false(wrong.stderr.includes('not-a-token'));
+
+  const env = { ...process.env };
+  delete env[svc.variable];
+  const unset = await ociferry(['cache', 'check', '--from', svc.csv, keys.hits[0] ?? ''], { env });
+  t.is(unset.code, 2);
+  t.regex(unset.stderr, new RegExp(`${svc.variable} is not set`));
+});
