@@ -140,7 +140,7 @@ for (const [what, parse, csv, key, pattern] of [
     parseCacheImport,
     'ref=r.example/a',
     'type',
-    /cache import options need type=registry or type=local/,
+    /cache import options need type=registry, type=local or type=service/,
   ],
   ['an empty type', parseCacheExport, 'type=,ref=r.example/a', 'type', /need type=/],
   [
@@ -158,7 +158,7 @@ for (const [what, parse, csv, key, pattern] of [
     parseCacheImport,
     'type=Registry,ref=a',
     'type',
-    /cache type "Registry" is unknown \(supported: registry, local\)/,
+    /cache type "Registry" is unknown \(supported: registry, local, service\)/,
   ],
   [
     'a field without =',

@@ -24,12 +24,14 @@ test.after.always(removePgliteTemplate);
 const registryRef = (registry: TestRegistry, repo: string) =>
   `type=registry,ref=${registry.host}/${repo}:latest`;
 
+let services = 0;
+
 /** A service in-process, its request log, and its `--from`/`--to` value with a token variable. */
 async function service(t: ExecutionContext) {
   const log: RequestLogLine[] = [];
   const started = await startService(t, 'pglite', { log: (line) => log.push(line) });
   if (!started) throw new Error('no service');
-  const variable = `OCIFERRY_TEST_TOKEN_${process.pid}`;
+  const variable = `OCIFERRY_TEST_TOKEN_${process.pid}_${services++}`;
   process.env[variable] = TOKENS.a;
   t.teardown(() => {
     delete process.env[variable];
@@ -50,7 +52,7 @@ test('type=service parses url and token-env; the token never shows, a missing va
   const exported = parseCacheExport('type=service,url=https://cache.example,token-env=T,mode=max');
   t.like(exported, { type: 'service', url: 'https://cache.example', tokenEnv: 'T', mode: 'max' });
   const unset = t.throws(() => readServiceToken(parsed as ServiceCache, { OTHER: 'x' }));
-  t.is((unset as { code?: string }).code, 'INVALID_CACHE_OPTIONS');
+  t.is((unset as { code?: string }).code, 'CACHE_OPTIONS_INVALID');
   t.regex(unset?.message ?? '', /MY_TOKEN is not set/);
   for (const bad of [
     'type=service,url=http://h',
@@ -60,10 +62,10 @@ test('type=service parses url and token-env; the token never shows, a missing va
     'type=service,url=http://h,token-env=T,token=x',
     'type=service,url=http://h,token-env=T,ref=h/r',
   ]) {
-    t.throws(() => parseCacheImport(bad), { code: 'INVALID_CACHE_OPTIONS' }, bad);
+    t.throws(() => parseCacheImport(bad), { code: 'CACHE_OPTIONS_INVALID' }, bad);
   }
   t.throws(() => parseCacheExport('type=service,url=http://h,token-env=T,image-manifest=true'), {
-    code: 'INVALID_CACHE_OPTIONS',
+    code: 'CACHE_OPTIONS_INVALID',
   });
 });
 
