@@ -8,6 +8,7 @@ import {
   type UpdateLayersRequest,
   type UpdateRecordsRequest,
 } from './api.ts';
+import { BlobPresence } from './blob-presence.ts';
 import { CacheServiceError } from './errors.ts';
 import type { SqlDatabase, SqlExecutor } from './sql.ts';
 
@@ -24,11 +25,10 @@ export interface StoredMount {
   readonly size: number;
 }
 
-interface ResultRow extends Record<string, unknown> {
-  record: string;
-  layers: string;
-  created_at: string;
-}
+/** A link as {@link CacheRecords.importCache} reads it: source, target, input, selector. */
+type LinkRow = [string, string, number, string];
+/** A result as {@link CacheRecords.importCache} reads it: record, layer chain, creation time. */
+type ResultRow = [string, StoredLayer[], string];
 
 /**
  * The cache metadata of every namespace in SQL: records, links, results (layer chains), committed
@@ -37,6 +37,8 @@ interface ResultRow extends Record<string, unknown> {
  */
 export class CacheRecords {
   readonly #db: SqlDatabase;
+  /** Blob rows seen, by `ns digest`: rows are never deleted, so a row seen stays true. */
+  readonly #blobs = new BlobPresence();
 
   constructor(db: SqlDatabase) {
     this.#db = db;
@@ -152,25 +154,38 @@ export class CacheRecords {
 
   /**
    * The namespace as a cacheconfig v0: every record and link, and the results whose blobs are all
-   * committed (a result with a missing blob is left out, never served).
+   * committed (a result with a missing blob is left out, never served). One statement per table,
+   * each aggregated by the database into one JSON text: a namespace of 100k records costs four
+   * rows, not 200k.
    */
   async importCache(ns: string): Promise<CacheConfig> {
     const [records, links, results, blobs] = await Promise.all([
-      this.#db.query<{ digest: string }>(
-        'select digest from cache_records where ns = $1 order by digest',
-        [ns],
+      this.#aggregate(ns, 'cache_records', 'digest', 'digest'),
+      this.#aggregate(ns, 'cache_links', 'json_build_array(source, target, input, selector)'),
+      this.#aggregate(
+        ns,
+        'cache_results',
+        'json_build_array(record, layers::json, created_at)',
+        'record, chain',
       ),
-      this.#db.query<{ source: string; target: string; input: number; selector: string }>(
-        'select source, target, input, selector from cache_links where ns = $1',
-        [ns],
-      ),
-      this.#db.query<ResultRow>(
-        'select record, layers, created_at from cache_results where ns = $1 order by record, chain',
-        [ns],
-      ),
-      this.#db.query<{ digest: string }>('select digest from cache_blobs where ns = $1', [ns]),
+      this.#aggregate(ns, 'cache_blobs', 'digest'),
     ]);
-    return buildConfig(records, links, results, new Set(blobs.map((b) => b.digest)));
+    return buildConfig(
+      records as string[],
+      links as LinkRow[],
+      results as ResultRow[],
+      new Set(blobs as string[]),
+    );
+  }
+
+  /** `value` of every row of `table` in `ns`, as one JSON array the database builds. */
+  async #aggregate(ns: string, table: string, value: string, order?: string): Promise<unknown[]> {
+    const rows = await this.#db.query<{ list: string | null }>(
+      `select json_agg(${value}${order ? ` order by ${order}` : ''})::text as list
+       from ${table} where ns = $1`,
+      [ns],
+    );
+    return JSON.parse(rows[0]?.list ?? '[]') as unknown[];
   }
 
   /** Note that the blob store committed `digest` for `ns` (idempotent). */
@@ -180,15 +195,19 @@ export class CacheRecords {
        on conflict (ns, digest) do update set size = excluded.size`,
       [ns, blob.digest, blob.size],
     );
+    this.#blobs.add(`${ns} ${blob.digest}`, blob.size);
   }
 
   /** The blob's row in `ns`; undefined when the namespace does not hold it. */
   async blob(ns: string, digest: string): Promise<StoredBlob | undefined> {
-    const rows = await this.#db.query<{ size: string | number }>(
-      'select size from cache_blobs where ns = $1 and digest = $2',
-      [ns, digest],
-    );
-    return rows[0] ? { digest, size: Number(rows[0].size) } : undefined;
+    const size = await this.#blobs.through(`${ns} ${digest}`, async () => {
+      const rows = await this.#db.query<{ size: string | number }>(
+        'select size from cache_blobs where ns = $1 and digest = $2',
+        [ns, digest],
+      );
+      return rows[0] ? Number(rows[0].size) : undefined;
+    });
+    return size === undefined ? undefined : { digest, size };
   }
 
   /** Point cache mount `name` of `ns` at a committed blob (last writer wins). */
@@ -233,18 +252,19 @@ function storedLayer(layer: LayerDescriptor): StoredLayer {
 }
 
 function buildConfig(
-  recordRows: readonly { digest: string }[],
-  linkRows: readonly { source: string; target: string; input: number; selector: string }[],
+  recordDigests: readonly string[],
+  linkRows: readonly LinkRow[],
   resultRows: readonly ResultRow[],
   blobs: ReadonlySet<string>,
 ): CacheConfig {
-  const recordIndex = new Map(recordRows.map((row, i) => [row.digest, i]));
+  const recordIndex = new Map<string, number>();
+  for (let i = 0; i < recordDigests.length; i++) recordIndex.set(recordDigests[i] as string, i);
   const layers: CacheLayer[] = [];
   const layerIndex = new Map<string, number>(); // `${parent} ${digest}` -> index
-  const resultsOf = new Map<string, { layer: number; createdAt: string }[]>();
-  for (const row of resultRows) {
-    const chain = JSON.parse(row.layers) as StoredLayer[];
-    if (!chain.every((layer) => blobs.has(layer.digest))) continue;
+  const resultsOf: ({ layer: number; createdAt: string }[] | undefined)[] = [];
+  for (const [record, chain, createdAt] of resultRows) {
+    const at = recordIndex.get(record);
+    if (at === undefined || !chain.every((layer) => blobs.has(layer.digest))) continue;
     let parent = -1;
     for (const layer of chain) {
       const key = `${parent} ${layer.digest}`;
@@ -265,27 +285,32 @@ function buildConfig(
       }
       parent = index;
     }
-    const list = resultsOf.get(row.record) ?? [];
-    list.push({ layer: parent, createdAt: row.created_at });
-    resultsOf.set(row.record, list);
+    const list = resultsOf[at];
+    if (list) list.push({ layer: parent, createdAt });
+    else resultsOf[at] = [{ layer: parent, createdAt }];
   }
-  const inputsOf = new Map<string, { selector?: string; link: number }[][]>();
-  for (const link of linkRows) {
-    const source = recordIndex.get(link.source);
-    if (source === undefined || !recordIndex.has(link.target)) continue;
-    const groups = inputsOf.get(link.target) ?? [];
-    while (groups.length <= link.input) groups.push([]);
-    groups[link.input]?.push(
-      link.selector ? { selector: link.selector, link: source } : { link: source },
-    );
-    inputsOf.set(link.target, groups);
+  const inputsOf: ({ selector?: string; link: number }[][] | undefined)[] = [];
+  for (const [sourceDigest, targetDigest, input, selector] of linkRows) {
+    const source = recordIndex.get(sourceDigest);
+    const target = recordIndex.get(targetDigest);
+    if (source === undefined || target === undefined) continue;
+    let groups = inputsOf[target];
+    if (!groups) {
+      groups = [];
+      inputsOf[target] = groups;
+    }
+    while (groups.length <= input) groups.push([]);
+    groups[input]?.push(selector ? { selector, link: source } : { link: source });
   }
-  const records: CacheRecord[] = recordRows.map((row) => ({
-    digest: row.digest,
-    results: resultsOf.get(row.digest) ?? [],
-    chains: [],
-    // An input group left empty (a link never reported) would make the config invalid.
-    inputs: (inputsOf.get(row.digest) ?? []).filter((group) => group.length > 0),
-  }));
+  const records: CacheRecord[] = recordDigests.map((digest, i) => {
+    const groups = inputsOf[i];
+    return {
+      digest,
+      results: resultsOf[i] ?? [],
+      chains: [],
+      // An input group left empty (a link never reported) would make the config invalid.
+      inputs: groups ? groups.filter((group) => group.length > 0) : [],
+    };
+  });
   return { layers, records };
 }

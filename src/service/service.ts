@@ -19,6 +19,7 @@ import {
   parseUpdateRecords,
   type ServiceConfig,
 } from './api.ts';
+import { BlobPresence } from './blob-presence.ts';
 import type { ServiceBlobStore } from './blob-store.ts';
 import { CacheServiceError } from './errors.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -38,6 +39,11 @@ export const LAYER_MEDIA_TYPES = [
 
 /** Default blob size limit: 10 GiB. */
 export const DEFAULT_MAX_BLOB_SIZE = 10 * 1024 ** 3;
+/**
+ * How long the service believes a blob it saw in the store is still there: a registry behind
+ * `--blobs` may lose blobs to its own garbage collection.
+ */
+export const STORE_PRESENCE_TTL_MS = 60_000;
 /** Limit of a JSON request body: 16 MiB (the cache config cap). */
 export const MAX_JSON_BODY = 16 * 1024 * 1024;
 
@@ -70,6 +76,8 @@ export class CacheService {
   readonly records: CacheRecords;
   readonly #options: CacheServiceOptions;
   readonly #maxBlobSize: number;
+  /** Blobs seen in the store, by digest. */
+  readonly #stored = new BlobPresence({ ttlMs: STORE_PRESENCE_TTL_MS });
 
   constructor(options: CacheServiceOptions) {
     this.#options = options;
@@ -159,7 +167,7 @@ export class CacheService {
       case '/v1/cache-mounts': {
         const mounts = [];
         for (const mount of await records.mounts(ns)) {
-          if (!(await this.#options.blobs.info(mount.digest))) continue;
+          if ((await this.#storedSize(mount.digest)) === undefined) continue;
           mounts.push({ ...mount, ...this.#mint(req, 'get', ns, mount.digest) });
         }
         return sendJson(res, 200, { mounts });
@@ -186,9 +194,16 @@ export class CacheService {
   /** The namespace's row for `digest`, provided the store really holds the bytes. */
   async #servable(ns: string, digest: string): Promise<{ size: number }> {
     const row = await this.records.blob(ns, digest);
-    const stored = row && (await this.#options.blobs.info(digest));
-    if (!stored) throw new CacheServiceError('BLOB_UNKNOWN', `blob ${digest} is not in this cache`);
-    return stored;
+    const size = row && (await this.#storedSize(digest));
+    if (size === undefined) {
+      throw new CacheServiceError('BLOB_UNKNOWN', `blob ${digest} is not in this cache`);
+    }
+    return { size };
+  }
+
+  /** The store's size of `digest`; undefined when it lacks the blob. */
+  #storedSize(digest: string): Promise<number | undefined> {
+    return this.#stored.through(digest, async () => (await this.#options.blobs.info(digest))?.size);
   }
 
   #mint(
@@ -241,6 +256,7 @@ export class CacheService {
       );
     }
     const size = await this.#options.blobs.write(digest, announced, req, { limit: announced });
+    this.#stored.add(digest, size);
     await this.records.addBlob(grant.ns, { digest, size });
     if (grant.op === 'mount' && grant.name) {
       await this.records.setMount(grant.ns, { name: grant.name, digest, size });
