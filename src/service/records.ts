@@ -160,7 +160,7 @@ export class CacheRecords {
    */
   async importCache(ns: string): Promise<CacheConfig> {
     const [records, links, results, blobs] = await Promise.all([
-      this.#aggregate(ns, 'cache_records', 'digest', 'digest'),
+      this.#aggregate(ns, 'cache_records', 'digest'),
       this.#aggregate(ns, 'cache_links', 'json_build_array(source, target, input, selector)'),
       this.#aggregate(
         ns,
@@ -170,8 +170,9 @@ export class CacheRecords {
       ),
       this.#aggregate(ns, 'cache_blobs', 'digest'),
     ]);
+    // Sorted here: an ordered aggregate sorts in the database at twice the cost.
     return buildConfig(
-      records as string[],
+      (records as string[]).sort(),
       links as LinkRow[],
       results as ResultRow[],
       new Set(blobs as string[]),
