@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import {
   CacheImportCache,
@@ -11,13 +12,14 @@ import {
   readServiceToken,
   type ServiceCache,
 } from '../../src/cache/index.ts';
+import { LayoutStore } from '../../src/layout/index.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';
 import type { RequestLogLine } from '../../src/service/server.ts';
 import { ociferry } from '../cli/support/cli.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { removePgliteTemplate, startService, TOKENS } from '../service/_support.ts';
-import { blobGets, cacheKeys, client, fixtureLayers } from './_support.ts';
+import { exportBuild, removePgliteTemplate, startService, TOKENS } from '../service/_support.ts';
+import { blobGets, cacheKeys, client, fixtureLayers, tempDir } from './_support.ts';
 
 test.after.always(removePgliteTemplate);
 
@@ -146,4 +148,28 @@ test('the CLI reads the token from token-env and never prints it; an unset varia
   const unset = await ociferry(['cache', 'check', '--from', svc.csv, keys.hits[0] ?? ''], { env });
   t.is(unset.code, 2);
   t.regex(unset.stderr, new RegExp(`${svc.variable} is not set`));
+});
+
+test('unlazy of a service cache into a layout mints exactly one URL per blob it needs, and none once they are there', async (t) => {
+  const svc = await service(t);
+  const built = await exportBuild(svc.client(), ['base', 'deps', 'app']);
+  const store = await LayoutStore.open(await tempDir(t));
+  // One layer already in the layout: not needed, so no URL for it.
+  const [present, ...needed] = built.layers;
+  if (!present) throw new Error('no layer');
+  await store.writeBlob(present, () => Readable.from([present.bytes]));
+  const source = await openCacheSource(svc.csv, { cache: new CacheImportCache() });
+  t.deepEqual(
+    source.layers.map((layer) => layer.digest).sort(),
+    built.layers.map((layer) => layer.digest).sort(),
+  );
+  const since = svc.log.length;
+  await source.remote.unlazy(store, { tag: 'cache' });
+  t.is(svc.count(DOWNLOAD_URL, since), needed.length);
+  t.is(svc.count(BLOB, since), needed.length);
+  for (const layer of built.layers) t.true(await store.has(layer.digest), layer.digest);
+
+  const again = svc.log.length;
+  await source.remote.unlazy(store, { tag: 'cache' });
+  t.is(svc.count(DOWNLOAD_URL, again), 0);
 });
