@@ -9,13 +9,14 @@ import { CacheServiceClient } from '../service/client.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { BytesProvider } from './bytes-provider.ts';
 import {
-  CACHE_CONFIG_MEDIA_TYPE,
   type CacheConfig,
   type CacheLayer,
   type CacheRecord,
   DEFAULT_CACHE_CONFIG_LIMIT,
+  markValidatedCacheConfig,
 } from './config.ts';
 import { parseCacheConfig } from './config-parse.ts';
+import { configBlob, withoutLayerAnnotations } from './derived-source.ts';
 import { cacheManifest } from './export.ts';
 import type { OpenCacheSourceOptions, WrappedConfig } from './import.ts';
 import { importCacheOf } from './import-cache.ts';
@@ -28,8 +29,9 @@ export function serviceCacheClient(cache: ServiceCache): CacheServiceClient {
 }
 
 /**
- * A service cache opened as a cache manifest: ImportCache's document is the config blob (served
- * from memory, parsed once), and an image manifest made here lists the layers it annotates. Layer
+ * A service cache opened as a cache manifest: ImportCache's document, its layer annotations moved
+ * into the descriptors of an image manifest made here, is the config blob (served from memory,
+ * parsed once). Layer
  * reads go through the client's provider, which mints one download URL per read, right before it;
  * sizes are known from the document, so hit checks and `exists` answers mint none.
  */
@@ -43,17 +45,22 @@ export async function findServiceCache(
   const limit = options.configSizeLimit ?? DEFAULT_CACHE_CONFIG_LIMIT;
   const bytes = await client.importCacheBytes({ limit, signal });
   const parsed = await parseCacheConfig(bytes, { limit, origin: name, signal });
-  // Later loads of this config (loadCacheSource) find it parsed.
-  await (options.cache ?? importCacheOf(options.context)).config(parsed.digest, async () => parsed);
-  const config: Descriptor = {
-    mediaType: CACHE_CONFIG_MEDIA_TYPE,
-    digest: parsed.digest,
-    size: bytes.length,
-  };
   const layers = annotatedLayers(parsed.config);
+  // The manifest's descriptors carry the layers' facts: the config is written as BuildKit's
+  // registry exporter writes it, so a copy to a registry holds what BuildKit would push.
+  const stripped = withoutLayerAnnotations(parsed.config);
+  markValidatedCacheConfig(stripped);
+  const blob = configBlob(stripped);
+  const config = blob.descriptor;
+  // Later loads of this config (loadCacheSource) find it parsed.
+  await (options.cache ?? importCacheOf(options.context)).config(config.digest, async () => ({
+    config: stripped,
+    digest: config.digest,
+    size: config.size,
+  }));
   const provider = new MultiProvider({
     fallback: client.provider(layers, { context: options.context }),
-  }).add(config.digest, new BytesProvider(`ImportCache of ${name}`).add(config.digest, bytes));
+  }).add(config.digest, new BytesProvider(`ImportCache of ${name}`).add(config.digest, blob.bytes));
   const manifest = cacheManifest('image-manifest', config, layers);
   const library = contextOf(options);
   const context: RemoteContext = {
