@@ -78,9 +78,14 @@ export async function pruneCache(
         format: source.format === 'inline' ? 'image-manifest' : source.format,
         sources: [source],
       });
-  const result = await copyCache(written, to, { ...options, client });
+  // Local stores are collected below, once, so that the report says what went (reset=true
+  // would collect them in the copy first and leave nothing to report).
+  const targets = targetList(to).map((target) =>
+    target.type === 'local' ? { ...target, reset: false } : target,
+  );
+  const result = await copyCache(written, targets, { ...options, client });
   const collected: StoreCollection[] = [];
-  for (const [i, target] of targetList(to).entries()) {
+  for (const [i, target] of targets.entries()) {
     const outcome = result.destinations[i];
     if (target.type !== 'local' || outcome?.status !== 'exported') continue;
     const store = await LayoutStore.open(target.dest, { create: false });
