@@ -1,6 +1,5 @@
 import {
   type CacheConfig,
-  type CacheInput,
   type CacheLayer,
   type CacheRecord,
   markValidatedCacheConfig,
@@ -90,7 +89,6 @@ class MergeState {
   readonly #recordIds = new Map<string, number>();
   /** Layer identity (`blobId/parentIndex`) to merged index. */
   readonly #layerIds = new Map<string, number>();
-  readonly #digests = new Map<string, number>();
   readonly #blobs = new Map<string, number>();
   readonly #selectorIds = new Map<string, number>([['', 0]]);
   readonly #selectors: string[] = [''];
@@ -153,68 +151,69 @@ class MergeState {
 
   /**
    * Merged index of every record of `records`, found bottom-up: a record's identity needs its
-   * links' identities first. Iterative post-order with a visited array (configs are validated,
-   * so there is no loop); each record is scanned at most twice.
+   * links' identities first. The links are first copied into flat arrays in one pass in record
+   * order (where the parser allocated them, so memory is read in order), then walked in
+   * post-order with a visited array (configs are validated, so there is no loop): O(records +
+   * links), and no object is visited at random.
    */
   #recordIdentities(records: readonly CacheRecord[]): Int32Array {
+    const links = flatLinks(records, (selector) => this.#selector(selector));
     const ids = new Int32Array(records.length).fill(-1);
+    const next = new Int32Array(records.length); // per record on the stack: its next link
     const stack: number[] = [];
     for (let root = 0; root < records.length; root++) {
       if (ids[root] !== -1) continue;
       stack.push(root);
+      next[root] = links.start[root] as number;
       while (stack.length > 0) {
         const index = stack[stack.length - 1] as number;
-        if (ids[index] !== -1) {
-          stack.pop();
+        const end = links.start[index + 1] as number;
+        let at = next[index] as number;
+        while (at < end && ids[links.target[at] as number] !== -1) at++;
+        next[index] = at;
+        if (at < end) {
+          // Descend into the first link without an identity yet (not on the stack: no loops).
+          const link = links.target[at] as number;
+          next[link] = links.start[link] as number;
+          stack.push(link);
           continue;
         }
-        const record = records[index] as CacheRecord;
-        let pending = false;
-        for (const group of record.inputs) {
-          for (const { link } of group) {
-            if (ids[link] === -1) {
-              stack.push(link);
-              pending = true;
-            }
-          }
-        }
-        if (pending) continue;
         stack.pop();
-        ids[index] = this.#identify(record, ids);
+        ids[index] = this.#identify(records[index] as CacheRecord, index, links, ids);
       }
     }
     return ids;
   }
 
-  /** The merged index of `record`, whose links all have merged indexes in `ids`. */
-  #identify(record: CacheRecord, ids: Int32Array): number {
-    const digestId = intern(this.#digests, record.digest.toLowerCase());
-    const groups = record.inputs.map((group) => {
-      if (group.length === 1) {
-        const { selector, link } = group[0] as CacheInput;
-        return [{ selector: selector ? this.#selector(selector) : 0, link: ids[link] as number }];
+  /** The merged index of record `index`, whose links all have merged indexes in `ids`. */
+  #identify(record: CacheRecord, index: number, links: FlatLinks, ids: Int32Array): number {
+    let key = record.digest.toLowerCase();
+    const groups: Pair[][] = [];
+    let at = links.start[index] as number;
+    for (const group of record.inputs) {
+      const pairs: Pair[] = [];
+      for (let k = 0; k < group.length; k++, at++) {
+        pairs.push({
+          selector: links.selector[at] as number,
+          link: ids[links.target[at] as number] as number,
+        });
       }
-      const pairs = group.map(({ selector, link }) => ({
-        selector: selector ? this.#selector(selector) : 0,
-        link: ids[link] as number,
-      }));
-      pairs.sort((a, b) => a.link - b.link || a.selector - b.selector);
-      return pairs.filter(
-        (pair, i) =>
-          i === 0 ||
-          pair.link !== (pairs[i - 1] as typeof pair).link ||
-          pair.selector !== (pairs[i - 1] as typeof pair).selector,
-      );
-    });
-    let key = `${digestId}`;
-    for (const group of groups) {
+      if (pairs.length > 1) {
+        pairs.sort((x, y) => x.link - y.link || x.selector - y.selector);
+        for (let k = pairs.length - 1; k > 0; k--) {
+          const prev = pairs[k - 1] as Pair;
+          const pair = pairs[k] as Pair;
+          if (prev.link === pair.link && prev.selector === pair.selector) pairs.splice(k, 1);
+        }
+      }
       key += '|';
-      for (const { selector, link } of group) key += selector ? `${selector}.${link},` : `${link},`;
+      for (const { selector, link } of pairs) key += selector ? `${selector}.${link},` : `${link},`;
+      groups.push(pairs);
     }
     const known = this.#recordIds.get(key);
     if (known !== undefined) return known;
-    const index = this.#records.length;
-    this.#recordIds.set(key, index);
+    const merged = this.#records.length;
+    this.#recordIds.set(key, merged);
     this.#records.push({
       digest: record.digest,
       inputs: groups.map((group) =>
@@ -225,7 +224,7 @@ class MergeState {
       results: [],
       chains: [],
     });
-    return index;
+    return merged;
   }
 
   #selector(selector: string): number {
@@ -274,6 +273,45 @@ class MergeState {
     };
     return Object.assign(layerOf, { count: () => mapped });
   }
+}
+
+/** An input link as identities: the selector's id (0 for none) and the linked merged record. */
+interface Pair {
+  readonly selector: number;
+  readonly link: number;
+}
+
+/** Every input link of a config's records, flat: record i's are `start[i]` to `start[i + 1]`. */
+interface FlatLinks {
+  readonly start: Int32Array;
+  /** The record linked to. */
+  readonly target: Int32Array;
+  /** The link's selector as an interned id (0 for none). */
+  readonly selector: Int32Array;
+}
+
+function flatLinks(
+  records: readonly CacheRecord[],
+  selectorId: (selector: string) => number,
+): FlatLinks {
+  let count = 0;
+  for (const record of records) for (const group of record.inputs) count += group.length;
+  const start = new Int32Array(records.length + 1);
+  const target = new Int32Array(count);
+  const selector = new Int32Array(count);
+  let at = 0;
+  records.forEach((record, i) => {
+    start[i] = at;
+    for (const group of record.inputs) {
+      for (const input of group) {
+        target[at] = input.link;
+        selector[at] = input.selector ? selectorId(input.selector) : 0;
+        at++;
+      }
+    }
+  });
+  start[records.length] = at;
+  return { start, target, selector };
 }
 
 /** Add `result`, or keep the newer time of it and the one `same` finds (lists are short). */
