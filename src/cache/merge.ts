@@ -187,7 +187,8 @@ class MergeState {
 
   /** The merged index of record `index`, whose links all have merged indexes in `ids`. */
   #identify(record: CacheRecord, index: number, links: FlatLinks, ids: Int32Array): number {
-    let key = record.digest.toLowerCase();
+    const digest = record.digest.toLowerCase();
+    let key = `${digest.length}:${digest}`; // length first: no digest text can pass for links
     const groups: Pair[][] = [];
     let at = links.start[index] as number;
     for (const group of record.inputs) {

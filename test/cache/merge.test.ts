@@ -262,3 +262,17 @@ test('maxConfigSize drops the oldest results of the merge and says so', async (t
   t.false(describe(written.config).some((line) => line.includes(at(11))));
   t.true(describe(written.config).some((line) => line.includes(at(12))));
 });
+
+test('a digest that looks like links does not pass for another record', (t) => {
+  const merged = mergeCacheConfigs([
+    {
+      layers: [],
+      records: [
+        { digest: 'x', results: [], chains: [], inputs: [] },
+        { digest: 'y|0,', results: [], chains: [], inputs: [] },
+        { digest: 'y', results: [], chains: [], inputs: [[{ link: 0 }]] },
+      ],
+    },
+  ]);
+  t.is(merged.config.records.length, 3);
+});
