@@ -127,14 +127,28 @@ test('a registry cache copied to the service: check, explain and ls against it m
 });
 
 test('the CLI reads the token from token-env and never prints it; an unset variable is a usage error', async (t) => {
-  const svc = await service(t);
+  const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
+  await pushFixture(registry, 'cache-manifest', 'team/cache');
   const keys = await cacheKeys();
+  const env = { ...process.env, [svc.variable]: TOKENS.a };
+  const copied = await ociferry(
+    ['cache', 'copy', '--from', registryRef(registry, 'team/cache'), '--to', svc.csv],
+    { env },
+  );
+  t.is(copied.code, 0, copied.stderr);
+  const layers = (await fixtureLayers()).length;
+  t.regex(
+    copied.stderr,
+    new RegExp(
+      `exported to type=service,url=${svc.server.url}: ${layers} layers uploaded, 0 already there`,
+    ),
+  );
   const ok = await ociferry(['cache', 'check', '--json', '--from', svc.csv, keys.hits[0] ?? ''], {
-    env: { ...process.env, [svc.variable]: TOKENS.a },
+    env,
   });
   t.is(ok.code, 0, ok.stderr);
-  t.deepEqual(JSON.parse(ok.stdout).misses, [keys.hits[0]], 'an empty namespace holds nothing');
-  t.false(`${ok.stdout}${ok.stderr}`.includes(TOKENS.a));
+  t.like(JSON.parse(ok.stdout), { misses: [], layerBytesDownloaded: 0 });
+  for (const run of [copied, ok]) t.false(`${run.stdout}${run.stderr}`.includes(TOKENS.a));
 
   const wrong = await ociferry(['cache', 'ls', svc.csv], {
     env: { ...process.env, [svc.variable]: 'not-a-token' },
@@ -143,9 +157,11 @@ test('the CLI reads the token from token-env and never prints it; an unset varia
   t.regex(wrong.stderr, /UNAUTHORIZED|token/i);
   t.false(wrong.stderr.includes('not-a-token'));
 
-  const env = { ...process.env };
-  delete env[svc.variable];
-  const unset = await ociferry(['cache', 'check', '--from', svc.csv, keys.hits[0] ?? ''], { env });
+  const unsetEnv = { ...process.env };
+  delete unsetEnv[svc.variable];
+  const unset = await ociferry(['cache', 'check', '--from', svc.csv, keys.hits[0] ?? ''], {
+    env: unsetEnv,
+  });
   t.is(unset.code, 2);
   t.regex(unset.stderr, new RegExp(`${svc.variable} is not set`));
 });

@@ -217,7 +217,14 @@ async function copy(ctx: CliContext, options: CacheCopyOptions): Promise<void> {
     options.to.every((target) => target.type === 'local'),
   );
   for (const outcome of result.destinations) {
-    if (outcome.status === 'exported') {
+    if (outcome.status !== 'exported') continue;
+    if (outcome.digest === '') {
+      // A cache service keeps records and blobs, no manifest.
+      const { uploaded, skipped } = outcome.blobs;
+      ctx.info(
+        `exported to ${outcome.target}: ${plural(uploaded, 'layer')} uploaded, ${skipped} already there${outcome.mode === 'min' ? ' (mode=min)' : ''}`,
+      );
+    } else {
       ctx.info(`exported to ${outcome.target}: ${outcome.digest} (${howCopied(result, outcome)})`);
     }
   }
