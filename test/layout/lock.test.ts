@@ -201,7 +201,9 @@ test('a lock broken while held aborts the task before it commits, with LOCK_LOST
 test('a lock whose file vanished while held is reported with the refresh failure as cause', async (t) => {
   const dir = await tempDir(t);
   const lockPath = join(dir, 'index.json.lock');
-  const run = withFileLock(lockPath, { timeoutMs: 1000, staleMs: 60 }, async (held) => {
+  // The first refresh comes a second after the task starts, well after the removal: a refresh
+  // that ran between them would see the file gone without failing itself.
+  const run = withFileLock(lockPath, { timeoutMs: 1000, staleMs: 3000 }, async (held) => {
     await rm(lockPath);
     await once(held, 'abort');
     held.throwIfAborted();
