@@ -142,6 +142,9 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
     : createHttpServer(onRequest);
   server.requestTimeout = 0; // uploads of large blobs may take long
+  // Idle keep-alive connections stay open longer than clients' (undici's default is 4 s): a client
+  // that reuses one just as the server closes it gets ECONNRESET, seen on busy machines.
+  server.keepAliveTimeout = 65_000;
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:7450');
   try {
     await new Promise<void>((resolve, reject) => {
