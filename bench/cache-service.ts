@@ -5,18 +5,18 @@
  * - ImportCache of an N-record namespace (default 100k) [< 2 s]
  * - URL minting through the API, sequential and 16 at once [>= 1,000/s]
  * - a download of an N MiB blob (default 256) through a minted URL, against a GET of the same blob
- *   from a local registry in the same run, both drained by the same client, runs alternated, median
+ *   from a local registry in the same run, both drained by curl, runs alternated, median
  *   [>= 80% of the registry's]
  * - E engines exporting L layers each at once (default 20 x 50): p50/p99 of the metadata calls
  * Prints one JSON object. The load average is printed too: figures on a shared machine vary.
  * `--download-mib 0` leaves the download out.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { request } from 'undici';
+import { parseArgs, promisify } from 'node:util';
 import { CredentialStore, RegistryClient } from '../src/registry/index.ts';
 import { CacheServiceClient } from '../src/service/client.ts';
 import { startCacheServer } from '../src/service/server.ts';
@@ -38,6 +38,7 @@ const ENGINES = Number(values.engines);
 const LAYERS = Number(values.layers);
 const DOWNLOAD_MIB = Number(values['download-mib']);
 const RUNS = Number(values.runs);
+const execFileAsync = promisify(execFile);
 const TOKEN = 'bench-token-0123456789abcdef';
 
 const sha = (text: string | Buffer) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
@@ -223,7 +224,7 @@ console.log(JSON.stringify(result, null, 2));
 
 /**
  * MiB/s of a DOWNLOAD_MIB blob through a minted service URL and through a registry GET of the same
- * blob, RUNS each, alternated; both drained (no verification) by the same HTTP client.
+ * blob, RUNS each, alternated; both drained (no verification) by curl.
  */
 async function downloadComparison(service: CacheServiceClient): Promise<Record<string, unknown>> {
   const size = DOWNLOAD_MIB * 1024 * 1024;
@@ -235,15 +236,21 @@ async function downloadComparison(service: CacheServiceClient): Promise<Record<s
     await registryClient
       .repository(registry.host, 'bench/download')
       .uploadBlob(blob, generated('service-download', size));
+    // curl in its own process drains both: the service's thread serves and nothing else.
     const drain = async (url: string) => {
-      const t0 = performance.now();
-      const response = await request(url);
-      let bytes = 0;
-      for await (const chunk of response.body) bytes += (chunk as Buffer).length;
-      if (response.statusCode !== 200 || bytes !== size) {
-        throw new Error(`GET ${new URL(url).pathname}: ${response.statusCode}, ${bytes} bytes`);
+      const { stdout } = await execFileAsync('curl', [
+        '-sf',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{size_download} %{speed_download}',
+        url,
+      ]);
+      const [status, bytes, speed] = stdout.trim().split(' ').map(Number);
+      if (status !== 200 || bytes !== size) {
+        throw new Error(`GET ${new URL(url).pathname}: ${status}, ${bytes} bytes`);
       }
-      return size / 1024 / 1024 / ((performance.now() - t0) / 1000);
+      return (speed ?? 0) / 1024 / 1024;
     };
     const viaService: number[] = [];
     const viaRegistry: number[] = [];
