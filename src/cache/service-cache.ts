@@ -101,6 +101,11 @@ function annotatedLayers(config: CacheConfig): Descriptor[] {
   return [...layers.values()];
 }
 
+/** Records and links per UpdateCacheRecords of an export (well under 1 MiB of JSON). */
+const BATCH = 2000;
+/** Results per UpdateCacheLayers (each lists its whole chain: a few MiB at most). */
+const RESULT_BATCH = 100;
+
 /** What an export to a service did. */
 export interface ServiceExportResult {
   /** Records (distinct keys) reported with UpdateCacheRecords. */
@@ -124,6 +129,7 @@ export interface ExportToServiceOptions {
  * engine does: UpdateCacheRecords with every record, its results as result ids and its links; then,
  * for the records the service wants, each layer blob of their results through a URL minted right
  * before its upload (none read when the service already holds it); then UpdateCacheLayers.
+ * Metadata goes in batches (2,000 records and links, 100 results per request).
  */
 export async function exportToService(
   source: CacheSource,
@@ -145,16 +151,16 @@ export async function exportToService(
       })),
     ),
   );
-  const wanted = await client.updateCacheRecords(
-    {
-      records: [...byKey].map(([digest, results]) => ({
-        digest,
-        results: results.map((_, i) => ({ id: `result-${i}` })),
-      })),
-      links,
-    },
-    { signal },
-  );
+  const records = [...byKey].map(([digest, results]) => ({
+    digest,
+    results: results.map((_, i) => ({ id: `result-${i}` })),
+  }));
+  // In batches, so that each request stays far below the service's 16 MiB body limit.
+  const wanted = [];
+  for (let i = 0; i < Math.max(records.length, links.length); i += BATCH) {
+    const batch = { records: records.slice(i, i + BATCH), links: links.slice(i, i + BATCH) };
+    wanted.push(...(await client.updateCacheRecords(batch, { signal })));
+  }
   const exported = wanted.flatMap(({ digest }) =>
     (byKey.get(digest) ?? []).map((result) => ({
       recordDigest: digest,
@@ -187,24 +193,22 @@ export async function exportToService(
     },
     signal,
   );
-  const results =
-    exported.length === 0
-      ? 0
-      : await client.updateCacheLayers(
-          {
-            results: exported.map(({ recordDigest, createdAt, layers }) => ({
-              recordDigest,
-              createdAt,
-              layers: layers.map(({ mediaType, digest, size, annotations }) => ({
-                mediaType,
-                digest,
-                size,
-                ...(annotations ? { annotations } : {}),
-              })),
-            })),
-          },
-          { signal },
-        );
+  let results = 0;
+  for (let i = 0; i < exported.length; i += RESULT_BATCH) {
+    const batch = exported
+      .slice(i, i + RESULT_BATCH)
+      .map(({ recordDigest, createdAt, layers }) => ({
+        recordDigest,
+        createdAt,
+        layers: layers.map(({ mediaType, digest, size, annotations }) => ({
+          mediaType,
+          digest,
+          size,
+          ...(annotations ? { annotations } : {}),
+        })),
+      }));
+    results += await client.updateCacheLayers({ results: batch }, { signal });
+  }
   return { records: byKey.size, wanted: wanted.length, results, blobs };
 }
 
