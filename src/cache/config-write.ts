@@ -106,11 +106,15 @@ function writeTime(time: string): string {
  * stable where Go's are not, which only matters for entries Go considers equal.
  */
 export function sortCacheConfig(config: CacheConfig): CacheConfig {
+  if (sortedConfigs.has(config)) return config;
   const { layers, records } = config;
   const order = cacheConfigOrder(config);
   const { layers: layerOrder, records: recordOrder, newLayer, newRecord } = order;
   // A stable sort of sorted entries changes nothing: keep the config (and its validation).
-  if (isIdentity(layerOrder) && isIdentity(recordOrder) && groupsSorted(records)) return config;
+  if (isIdentity(layerOrder) && isIdentity(recordOrder) && groupsSorted(records)) {
+    sortedConfigs.add(config);
+    return config;
+  }
 
   const sortedLayers = layerOrder.map((old): CacheLayer => {
     const layer = layers[old] as CacheLayer;
@@ -138,7 +142,19 @@ export function sortCacheConfig(config: CacheConfig): CacheConfig {
 
   const sorted = { layers: sortedLayers, records: sortedRecords };
   if (isValidatedCacheConfig(config)) markValidatedCacheConfig(sorted);
+  sortedConfigs.add(sorted);
   return sorted;
+}
+
+/** Configs known to be in {@link sortCacheConfig}'s order, so that it need not check again. */
+const sortedConfigs = new WeakSet<CacheConfig>();
+
+/**
+ * Record that `config` is in {@link sortCacheConfig}'s order: it was sorted so (a merge sorts
+ * its result), or it keeps entries of such a config in their order.
+ */
+export function markSortedCacheConfig(config: CacheConfig): void {
+  sortedConfigs.add(config);
 }
 
 /** Where {@link sortCacheConfig} puts layers and records. */

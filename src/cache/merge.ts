@@ -5,7 +5,7 @@ import {
   markValidatedCacheConfig,
   validateCacheConfig,
 } from './config.ts';
-import { cacheConfigOrder } from './config-write.ts';
+import { cacheConfigOrder, markSortedCacheConfig } from './config-write.ts';
 import { compareGoTimes } from './go-time.ts';
 
 /** Counts of a merge: what the sources held (added up) and what the merged config holds. */
@@ -146,7 +146,9 @@ class MergeState {
       if (record.chains.length > 0) record.chains = record.chains.slice().sort(newestFirst);
       return record;
     });
-    return { layers, records };
+    const config = { layers, records };
+    markSortedCacheConfig(config);
+    return config;
   }
 
   /**

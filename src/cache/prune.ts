@@ -74,7 +74,7 @@ export function pruneCacheConfig(
 ): PrunedCacheConfig {
   checkLimits(options);
   validateCacheConfig(input);
-  const view = new SelectableConfig(sortCacheConfig(input));
+  const view = new SelectableConfig(sortCacheConfig(input), { sorted: true });
   const { config } = view;
   const { records, layers } = config;
   const results = enumerateResults(view);

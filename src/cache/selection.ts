@@ -6,7 +6,13 @@ import {
   type ChainedResult,
   markValidatedCacheConfig,
 } from './config.ts';
-import { writeChain, writeLayer, writeRecord, writeResult } from './config-write.ts';
+import {
+  markSortedCacheConfig,
+  writeChain,
+  writeLayer,
+  writeRecord,
+  writeResult,
+} from './config-write.ts';
 
 /**
  * Which parts of a config to keep, one flag per entry (1 kept). It must be closed: the records a
@@ -31,8 +37,12 @@ export class SelectableConfig {
   readonly resultOffsets: Int32Array;
   #sizes: EntrySizes | undefined;
 
-  constructor(config: CacheConfig) {
+  /** True when `config` is in sortCacheConfig's order: so are its subsets then. */
+  readonly #sorted: boolean;
+
+  constructor(config: CacheConfig, options: { sorted?: boolean } = {}) {
     this.config = config;
+    this.#sorted = options.sorted ?? false;
     const { records } = config;
     this.resultOffsets = new Int32Array(records.length + 1);
     let result = 0;
@@ -164,6 +174,7 @@ export class SelectableConfig {
     });
     const config: CacheConfig = { layers, records };
     markValidatedCacheConfig(config);
+    if (this.#sorted) markSortedCacheConfig(config);
     return config;
   }
 }
