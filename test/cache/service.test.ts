@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
+import type { CacheConfig } from '../../src/cache/config.ts';
+import { serializeCacheConfig } from '../../src/cache/config-write.ts';
 import {
   CacheImportCache,
   checkCache,
@@ -18,8 +20,22 @@ import type { RequestLogLine } from '../../src/service/server.ts';
 import { ociferry } from '../cli/support/cli.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { exportBuild, removePgliteTemplate, startService, TOKENS } from '../service/_support.ts';
-import { blobGets, cacheKeys, client, fixtureLayers, tempDir } from './_support.ts';
+import {
+  exportBuild,
+  key,
+  removePgliteTemplate,
+  startService,
+  TOKENS,
+} from '../service/_support.ts';
+import {
+  blobGets,
+  cacheKeys,
+  client,
+  fixtureLayers,
+  pushCustomCache,
+  tempDir,
+  uploadBytes,
+} from './_support.ts';
 
 test.after.always(removePgliteTemplate);
 
@@ -188,4 +204,34 @@ test('unlazy of a service cache into a layout mints exactly one URL per blob it 
   const again = svc.log.length;
   await source.remote.unlazy(store, { tag: 'cache' });
   t.is(svc.count(DOWNLOAD_URL, again), 0);
+});
+
+test('an export of more results than one request carries goes in batches, and every result arrives', async (t) => {
+  const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
+  const c = client(t);
+  const count = 150;
+  const layers = await Promise.all(
+    Array.from({ length: count }, async (_, i) => ({
+      ...(await uploadBytes(c, registry, 'many/cache', Buffer.from(`layer ${i}\n`))),
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    })),
+  );
+  const keys = layers.map((_, i) => key(`step ${i}`));
+  const config: CacheConfig = {
+    layers: layers.map((layer) => ({ blob: layer.digest, parent: -1 })),
+    records: keys.map((digest, i) => ({
+      digest,
+      results: [{ layer: i, createdAt: '2026-12-03T09:00:00Z' }],
+      chains: [],
+      inputs: [],
+    })),
+  };
+  await pushCustomCache(c, registry, 'many/cache', 'latest', serializeCacheConfig(config), layers);
+  const options = () => ({ client: c, cache: new CacheImportCache(), sources: new SourceIndex() });
+  const up = await copyCache(registryRef(registry, 'many/cache'), svc.csv, options());
+  t.like(up.blobs, { uploaded: count });
+  t.is(svc.count(/^\/v1\/records$/), 1);
+  t.is(svc.count(/^\/v1\/layers$/), 2, '100 results per request');
+  const checked = await checkCache(svc.csv, keys, options());
+  t.is(checked.hits.length, count);
 });
