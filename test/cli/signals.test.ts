@@ -7,11 +7,12 @@ import test from 'ava';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
+import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { CLI_MAIN, tempDir } from './support/cli.ts';
 
 /** A CLI run whose process the test signals; its stderr is collected. */
 function spawnCli(args: string[]): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
+  const child = spawn(process.execPath, [IMPORT_TYPESCRIPT, CLI_MAIN, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

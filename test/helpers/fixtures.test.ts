@@ -18,6 +18,7 @@ import {
   readFixtureBlob,
 } from './fixtures.ts';
 import { type AuthMode, startRegistry } from './registry.ts';
+import { IMPORT_TYPESCRIPT } from './typescript.ts';
 
 const execFileAsync = promisify(execFile);
 const GENERATOR = path.resolve(import.meta.dirname, '../../fixtures/generate.ts');
@@ -121,7 +122,11 @@ function assertSortedLikeBuildKit(t: ExecutionContext, config: WireCacheConfig):
 // --- generator ---------------------------------------------------------------------------------
 
 test('generate --check accepts the checked-in fixtures', async (t) => {
-  const { stdout } = await execFileAsync(process.execPath, ['--import=tsx', GENERATOR, '--check']);
+  const { stdout } = await execFileAsync(process.execPath, [
+    IMPORT_TYPESCRIPT,
+    GENERATOR,
+    '--check',
+  ]);
   t.regex(stdout, /up to date/);
 });
 
@@ -132,7 +137,7 @@ test('generate --check exits 1 when a fixture file differs', async (t) => {
   await cp(FIXTURES, copy, { recursive: true });
   await writeFile(path.join(copy, 'cacheconfig', 'simple.json'), '{}');
   const error = await t.throwsAsync(
-    execFileAsync(process.execPath, ['--import=tsx', GENERATOR, '--check', '--out', copy]),
+    execFileAsync(process.execPath, [IMPORT_TYPESCRIPT, GENERATOR, '--check', '--out', copy]),
   );
   t.is((error as { code?: number }).code, 1);
   t.regex((error as { stderr?: string }).stderr ?? '', /differs: cacheconfig\/simple\.json/);

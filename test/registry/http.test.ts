@@ -8,6 +8,7 @@ import type { RequestEvent } from '../../src/registry/http.ts';
 import type { AccessLogEntry } from '../helpers/access-log.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry } from '../helpers/registry.ts';
+import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { proxiedName, startForwardProxy } from './_forward-proxy.ts';
 import { ALICE_PASSWORD, clientFor, imageParts, registryWithClient } from './_support.ts';
 import { startTlsFront } from './_tls-front.ts';
@@ -260,7 +261,7 @@ test('HTTP_PROXY and NO_PROXY are read from the environment by default', async (
     (
       await execFileAsync(
         process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
+        [IMPORT_TYPESCRIPT, '--input-type=module', '-e', script],
         {
           cwd: join(import.meta.dirname, '..', '..'),
           env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent-ociferry-test-home', ...env },

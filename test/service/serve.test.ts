@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
+import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { blob, exportBuild, key } from './_support.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
@@ -21,7 +22,7 @@ interface Served {
 async function serve(t: ExecutionContext, args: string[]): Promise<Served> {
   const child = spawn(
     process.execPath,
-    ['--import=tsx', MAIN, 'cache', 'serve', '--listen', '127.0.0.1:0', ...args],
+    [IMPORT_TYPESCRIPT, MAIN, 'cache', 'serve', '--listen', '127.0.0.1:0', ...args],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { runCli } from '../../../src/cli/program.ts';
+import { IMPORT_TYPESCRIPT } from '../../helpers/typescript.ts';
 
-/** The CLI entry point, run from source through tsx. */
+/** The CLI entry point, run from its TypeScript sources. */
 export const CLI_MAIN = path.resolve(import.meta.dirname, '../../../src/cli/main.ts');
 
 /** How a CLI run ended. */
@@ -69,18 +70,18 @@ export async function ociferry(
 }
 
 /**
- * Run `ociferry ARGS...` as a process of its own (`node --import tsx src/cli/main.ts`, or a
+ * Run `ociferry ARGS...` as a process of its own (`node src/cli/main.ts` with the test loader, or a
  * bundle with plain node). Each run costs a Node start-up and a TypeScript load (about a second
  * of CPU): prefer {@link ociferry} unless the test is about the process.
  */
 export function ociferryProcess(
   args: readonly string[],
   options: CliOptions & {
-    /** A bundled CLI to run with plain node instead of the sources through tsx. */
+    /** A bundled CLI to run with plain node instead of the sources. */
     bundle?: string;
   } = {},
 ): Promise<CliResult> {
-  const main = options.bundle ? [options.bundle] : ['--import', 'tsx', CLI_MAIN];
+  const main = options.bundle ? [options.bundle] : [IMPORT_TYPESCRIPT, CLI_MAIN];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...main, ...args], {
       env: options.env ?? process.env,

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { IMPORT_TYPESCRIPT } from '../../helpers/typescript.ts';
 import { CLI_MAIN } from './cli.ts';
 
 /** What a run on a pseudo-terminal printed (stdout and stderr, as the terminal got them). */
@@ -19,7 +20,7 @@ export function onTerminal(
   } = {},
 ): Promise<TerminalResult> {
   const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
-  const command = [process.execPath, '--import', 'tsx', CLI_MAIN, ...args].map(quote).join(' ');
+  const command = [process.execPath, IMPORT_TYPESCRIPT, CLI_MAIN, ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', command, '/dev/null'], {
       env: options.env ?? process.env,

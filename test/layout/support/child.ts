@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { digestBytes } from '../../../src/digest/index.ts';
+import { IMPORT_TYPESCRIPT } from '../../helpers/typescript.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../../..');
 
@@ -9,7 +10,7 @@ const repoRoot = resolve(import.meta.dirname, '../../..');
 export const canMountReadOnly = spawnSync('unshare', ['-rm', 'true']).status === 0;
 
 /**
- * Run a support script of this folder in a fresh `node --import tsx` process. With `readOnly`,
+ * Run a support script of this folder in a fresh node process. With `readOnly`,
  * that directory is bind-mounted read-only for the child alone (private mount namespace).
  */
 export function spawnSupport(
@@ -17,7 +18,7 @@ export function spawnSupport(
   args: readonly string[],
   options: { readOnly?: string } = {},
 ): ChildProcess {
-  const command = [process.execPath, '--import', 'tsx', join(import.meta.dirname, script), ...args];
+  const command = [process.execPath, IMPORT_TYPESCRIPT, join(import.meta.dirname, script), ...args];
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   if (options.readOnly === undefined) {
     return spawn(command[0] ?? '', command.slice(1), { cwd: repoRoot, stdio });
