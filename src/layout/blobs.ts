@@ -160,6 +160,12 @@ export async function openBlob(path: string, digest: string, root: string): Prom
   }
 }
 
+/**
+ * Read size of {@link blobReadStream}: 1 MiB chunks serve a 256 MiB blob over HTTP two to four
+ * times as fast as the default 64 KiB (cache service bench), for 1 MiB of buffer per open read.
+ */
+const READ_CHUNK = 1024 * 1024;
+
 /** A stream of a blob's bytes from `start` to `end` (inclusive, as in `fs.createReadStream`). */
 export function blobReadStream(
   path: string,
@@ -169,7 +175,11 @@ export function blobReadStream(
 ): Readable {
   async function* read() {
     const handle = await openBlob(path, digest, root);
-    yield* handle.createReadStream({ start: range.start, end: range.end });
+    yield* handle.createReadStream({
+      start: range.start,
+      end: range.end,
+      highWaterMark: READ_CHUNK,
+    });
   }
   return Readable.from(read(), { objectMode: false });
 }
