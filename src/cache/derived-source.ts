@@ -1,12 +1,15 @@
+import { resolve } from 'node:path';
 import { digestBytes } from '../digest/index.ts';
 import type { Descriptor } from '../oci/index.ts';
+import { formatReference } from '../reference/index.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
 import { remoteFromBytes } from '../remote/remote-index.ts';
 import { BytesProvider } from './bytes-provider.ts';
 import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig } from './config.ts';
 import { serializeCacheConfig } from './config-write.ts';
-import { CacheConfigError } from './errors.ts';
+import { CacheConfigError, CacheOptionsError } from './errors.ts';
 import { type CacheWrapperFormat, cacheManifest } from './export.ts';
+import { type CacheExportTarget, type CacheImportSource, parseCacheExport } from './options.ts';
 import { type CacheSource, createCacheSource } from './source.ts';
 
 /** A config as the blob an export writes: its bytes and the descriptor that addresses them. */
@@ -87,4 +90,38 @@ export function derivedCacheSource(parts: DerivedCacheParts): CacheSource {
     layers,
   });
   return { ...source, name: parts.name };
+}
+
+/**
+ * Refuse to write a derived cache where an inline source lives: the image carrying the inline
+ * cache would be replaced by a standalone cache (CacheOptionsError, before anything is written).
+ */
+export function assertInlineKept(
+  sources: readonly CacheSource[],
+  targets: readonly CacheExportTarget[],
+): void {
+  const place = (cache: CacheImportSource | CacheExportTarget): string | undefined => {
+    if (cache.type === 'registry') return formatReference(cache.ref);
+    if (cache.type === 'local')
+      return `${resolve('src' in cache ? cache.src : cache.dest)}:${cache.tag}`;
+    return undefined; // a cache service holds no images
+  };
+  for (const source of sources) {
+    if (source.format !== 'inline') continue;
+    const at = place(source.spec);
+    if (at !== undefined && targets.some((target) => place(target) === at)) {
+      throw new CacheOptionsError(
+        `${source.name} is an image carrying an inline cache: writing the new cache there would replace the image; give another --to`,
+      );
+    }
+  }
+}
+
+/** `--to` values, parsed where given as CSV. */
+export function exportTargets(
+  to: CacheExportTarget | string | readonly (CacheExportTarget | string)[],
+): CacheExportTarget[] {
+  return (Array.isArray(to) ? to : [to]).map((target: CacheExportTarget | string) =>
+    typeof target === 'string' ? parseCacheExport(target) : target,
+  );
 }

@@ -8,7 +8,12 @@ import {
   type CopyCacheOptions,
   copyCache,
 } from './copy.ts';
-import { derivedCacheSource, withoutLayerAnnotations } from './derived-source.ts';
+import {
+  assertInlineKept,
+  derivedCacheSource,
+  exportTargets,
+  withoutLayerAnnotations,
+} from './derived-source.ts';
 import { CacheOptionsError } from './errors.ts';
 import { openCacheSource } from './import.ts';
 import { type CacheMergeStats, mergeCacheConfigs } from './merge.ts';
@@ -60,6 +65,8 @@ export async function mergeCaches(
   const sources = await Promise.all(
     from.map((input) => (isCacheSource(input) ? input : openCacheSource(input, openOptions))),
   );
+  const targets = exportTargets(to);
+  assertInlineKept(sources, targets);
   const merged = mergeCacheConfigs(
     sources.map((source) => withoutLayerAnnotations(source.graph.config)),
   );
@@ -86,7 +93,7 @@ export async function mergeCaches(
         : 'no source has a result',
     );
   }
-  const result = await copyCache(derived, to, { ...options, client });
+  const result = await copyCache(derived, targets, { ...options, client });
   return {
     ...result,
     requests: client.requestCount - before,

@@ -8,9 +8,13 @@ import {
   type CopyCacheOptions,
   copyCache,
 } from './copy.ts';
-import { derivedCacheSource, withoutLayerAnnotations } from './derived-source.ts';
+import {
+  assertInlineKept,
+  derivedCacheSource,
+  exportTargets,
+  withoutLayerAnnotations,
+} from './derived-source.ts';
 import { openCacheSource } from './import.ts';
-import { type CacheExportTarget, parseCacheExport } from './options.ts';
 import { type CachePruneCounts, type PruneCacheOptions, pruneCacheConfig } from './prune.ts';
 import { type CacheSourceInput, isCacheSource } from './source.ts';
 
@@ -62,6 +66,11 @@ export async function pruneCache(
   const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
   const source = isCacheSource(from) ? from : await openCacheSource(from, { ...options, client });
+  // Local stores are collected below, once, so that the report says what went (reset=true
+  // would collect them in the copy first and leave nothing to report).
+  const targets = exportTargets(to).map((target) =>
+    target.type === 'local' ? { ...target, reset: false } : target,
+  );
   const pruned = pruneCacheConfig(withoutLayerAnnotations(source.graph.config), {
     ...options,
     blobSize: (blob) => source.blobs.get(blob)?.size,
@@ -70,6 +79,7 @@ export async function pruneCache(
     throw new CacheExportEmptyError(`the limits keep no result of ${source.name}`);
   }
   const unchanged = pruned.config === source.config;
+  if (!unchanged) assertInlineKept([source], targets);
   const written = unchanged
     ? source
     : derivedCacheSource({
@@ -78,11 +88,6 @@ export async function pruneCache(
         format: source.format === 'inline' ? 'image-manifest' : source.format,
         sources: [source],
       });
-  // Local stores are collected below, once, so that the report says what went (reset=true
-  // would collect them in the copy first and leave nothing to report).
-  const targets = targetList(to).map((target) =>
-    target.type === 'local' ? { ...target, reset: false } : target,
-  );
   const result = await copyCache(written, targets, { ...options, client });
   const collected: StoreCollection[] = [];
   for (const [i, target] of targets.entries()) {
@@ -102,10 +107,4 @@ export async function pruneCache(
     configSize: written.configDescriptor?.size ?? serializeCacheConfig(pruned.config).length,
     collected,
   };
-}
-
-function targetList(to: CacheTargetInput | readonly CacheTargetInput[]): CacheExportTarget[] {
-  return (Array.isArray(to) ? to : [to]).map((target: CacheTargetInput) =>
-    typeof target === 'string' ? parseCacheExport(target) : target,
-  );
 }

@@ -4,6 +4,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { type CacheConfig, validateCacheConfig } from '../../src/cache/config.ts';
 import { serializeCacheConfig, sortCacheConfig } from '../../src/cache/config-write.ts';
+import { withoutLayerAnnotations } from '../../src/cache/derived-source.ts';
 import { CacheOptionsError } from '../../src/cache/errors.ts';
 import { CacheImportCache, openCacheSource } from '../../src/cache/index.ts';
 import { mergeCacheConfigs } from '../../src/cache/merge.ts';
@@ -14,7 +15,7 @@ import { SourceIndex } from '../../src/remote/sources.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { buildCaches, layerBlobs, pushCache, writeLocalCache } from './_builds.ts';
 import { arbitraryConfig, at, config, describe } from './_configs.ts';
-import { blobGets, client, tempDir } from './_support.ts';
+import { blobGets, client, inlineImage, tempDir } from './_support.ts';
 
 const MINUTE = 60_000;
 /** Blob n is n KiB. */
@@ -364,4 +365,29 @@ test('a registry cache pruned into a local store: what the limits keep, no layer
   for (const i of [1, 2]) t.false(gets.includes(blobs[i]?.descriptor.digest));
   for (const i of [0, 3, 4]) t.true(gets.includes(blobs[i]?.descriptor.digest));
   t.deepEqual(result.collected[0]?.deleted, []);
+});
+
+test('an inline cache is not pruned into the image that carries it', async (t) => {
+  const dir = await inlineImage(t);
+  const source = await openCacheSource(`type=local,src=${dir},tag=app`, isolated(t));
+  const full = serializeCacheConfig(
+    pruneCacheConfig(withoutLayerAnnotations(source.graph.config)).config,
+  ).length;
+  const maxConfigSize = full - 1;
+  const error = await t.throwsAsync(
+    pruneCache(`type=local,src=${dir},tag=app`, `type=local,dest=${dir},tag=app`, {
+      ...isolated(t),
+      maxConfigSize,
+    }),
+  );
+  t.like(error, { code: 'CACHE_OPTIONS_INVALID' });
+  t.regex(error?.message ?? '', /would replace the image/);
+  // Elsewhere it is written, as a standalone cache.
+  const result = await pruneCache(
+    `type=local,src=${dir},tag=app`,
+    `type=local,dest=${dir},tag=pruned`,
+    { ...isolated(t), maxConfigSize },
+  );
+  t.like(result.destinations[0], { status: 'exported', format: 'image-manifest' });
+  t.true(result.droppedForConfigSize > 0);
 });
