@@ -8,11 +8,14 @@ import { RegistryTarget } from '../../src/push/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { ociferry, tempDir } from './support/cli.ts';
 
+/** The registry of the tests that count none of its requests. */
+const shared = sharedRegistry(test);
+
 test('blob get streams a blob to stdout and, with -o, to a file', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const pushed = await pushFixture(registry, 'oci-image', 'app/single');
   const layer = pushed.blobs[1] ?? '';
   const expected = await readFixtureBlob('oci-image', layer);
@@ -37,7 +40,7 @@ test('blob get reads an oci: layout', async (t) => {
 });
 
 test('blob get -o leaves nothing behind when the content does not match its digest', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const pushed = await pushFixture(registry, 'oci-image', 'app/single');
   const layer = pushed.blobs[1] ?? '';
   const proxy = await startFaultProxy(t, registry.url, [
@@ -62,7 +65,7 @@ test('blob get -o leaves nothing behind when the content does not match its dige
 });
 
 test('blob get to stdout holds back the end of a blob that does not match its digest', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   // Big enough to arrive in many chunks, so that some of it does reach stdout.
   const blob = randomBytes(1024 * 1024);
   const digest = digestBytes(blob);

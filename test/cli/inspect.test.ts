@@ -1,7 +1,10 @@
 import test from 'ava';
 import { fixturePath, fixtureRoot, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { ociferry } from './support/cli.ts';
+
+/** The registry of the tests that count none of its requests. */
+const shared = sharedRegistry(test);
 
 const BLOB_GET = /^\/v2\/.+\/blobs\//;
 
@@ -46,7 +49,7 @@ test('inspect of an index and of an image reads manifests only: zero blob GETs',
 });
 
 test('inspect --raw prints the manifest bytes exactly as stored', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const multi = await pushFixture(registry, 'multi-platform', 'app/multi');
   const single = await pushFixture(registry, 'oci-image', 'app/single');
   for (const [ref, name, digest] of [
@@ -77,7 +80,7 @@ test('inspect reads an oci: layout directory', async (t) => {
 });
 
 test('inspect --platform names the available platforms when none matches', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'multi-platform', 'app/multi');
   const result = await ociferry([
     'inspect',
@@ -96,7 +99,7 @@ test('inspect --platform names the available platforms when none matches', async
 });
 
 test('inspect --platform refuses a single image of another platform, naming its platform', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'oci-image', 'app/single');
   const ref = `${registry.host}/app/single:v1`;
   const [wrong, right] = await Promise.all([

@@ -1,10 +1,13 @@
 import test from 'ava';
 import { fixturePath, pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { ociferry } from './support/cli.ts';
 
+/** The registry of the tests that count none of its requests. */
+const shared = sharedRegistry(test);
+
 test('tags lists every tag of a repository, as lines or JSON', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   for (const tag of ['v1', 'v2', 'latest']) {
     await pushFixture(registry, 'oci-image', 'app/single', { dstTag: tag });
   }
@@ -25,7 +28,7 @@ test('tags lists the tags of an oci: layout', async (t) => {
 });
 
 test('tags of a repository that does not exist fails with a hint about the name', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const result = await ociferry(['tags', `${registry.host}/no/such`]);
   t.is(result.code, 1);
   t.regex(result.stderr, /^error: tags .*no\/such: .*404/m);

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import test from 'ava';
 import { Agent, Client, request } from 'undici';
 import { type FaultRule, Hold, startFaultProxy } from './fault-proxy.ts';
-import { startRegistry } from './registry.ts';
+import { sharedRegistry, startRegistry } from './registry.ts';
 
 const REPO = 'fault/proxy';
 const BLOB = randomBytes(64 * 1024);
@@ -15,6 +15,8 @@ const BLOB_PATH = `/v2/${REPO}/blobs/${DIGEST}`;
 
 const agent = new Agent();
 test.after.always(() => agent.close());
+/** The registry of the tests that count only what their proxy saw. */
+const shared = sharedRegistry(test);
 
 function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -89,7 +91,7 @@ test('a 429 rule with times 1 answers once with Retry-After, then requests pass 
 });
 
 test('rules match by method and path, and rules pushed later apply to later requests', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const proxy = await startFaultProxy(t, registry.url);
 
@@ -114,7 +116,7 @@ test('rules match by method and path, and rules pushed later apply to later requ
 });
 
 test('resetAfterBytes closes the connection after exactly that many body bytes', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, action: { resetAfterBytes: 1000 } },
@@ -129,7 +131,7 @@ test('resetAfterBytes closes the connection after exactly that many body bytes',
 });
 
 test('resetAfterBytes 0 closes the connection right after the headers', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const proxy = await startFaultProxy(t, registry.url, [{ action: { resetAfterBytes: 0 } }]);
 
@@ -141,7 +143,7 @@ test('resetAfterBytes 0 closes the connection right after the headers', async (t
 });
 
 test('truncateAfterBytes gives a short 200 body whose Content-Length matches it', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, times: 1, action: { truncateAfterBytes: 1000 } },
@@ -160,7 +162,7 @@ test('truncateAfterBytes gives a short 200 body whose Content-Length matches it'
 });
 
 test('flipByteAt corrupts exactly one byte, so the body no longer matches its digest', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const offset = 40_000;
   const proxy = await startFaultProxy(t, registry.url, [
@@ -260,7 +262,7 @@ test('a blob redirected to the CDN is served there without the client sending Au
 });
 
 test('CDN rules fault the redirected download, and a Range request resumes it at the CDN', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const cut: FaultRule = { at: 'cdn', times: 1, action: { resetAfterBytes: 5000 } };
   const proxy = await startFaultProxy(t, registry.url, [
@@ -290,7 +292,7 @@ test('CDN rules fault the redirected download, and a Range request resumes it at
 });
 
 test('a chunked upload through the proxy follows Locations rewritten to the proxy', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url);
   const half = BLOB.length / 2;
 
@@ -376,7 +378,7 @@ test('a realm that points at the target is rebased onto the proxy, other challen
 });
 
 test('one keep-alive connection carries forwarded and faulted requests alike', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushBlob(registry.url, BLOB);
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'POST', times: 1, action: { status: 503 } },
@@ -401,7 +403,7 @@ test('one keep-alive connection carries forwarded and faulted requests alike', a
 });
 
 test('stop ends requests in flight and closes both origins', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const hold = new Hold();
   const proxy = await startFaultProxy(t, registry.url, [{ action: { hold } }]);
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { MediaType } from '../../fixtures/generate.ts';
-import type { TestRegistry } from './registry.ts';
+import type { SharedRegistry } from './registry.ts';
 
 /** Absolute path of the generated fixtures (fixtures/data). */
 export const FIXTURES: string = path.resolve(import.meta.dirname, '../../fixtures/data');
@@ -119,7 +119,7 @@ export interface PushFixtureOptions {
  * Manifest bytes go up exactly as stored, so digests are preserved; children before parents.
  */
 export async function pushFixture(
-  registry: TestRegistry,
+  registry: SharedRegistry,
   name: string,
   repo: string,
   opts: PushFixtureOptions = {},

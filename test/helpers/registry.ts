@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExecutionContext } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { Agent, request } from 'undici';
 import {
   type AccessLogEntry,
@@ -443,4 +443,29 @@ export async function startRegistry(
     await stop();
     throw error;
   }
+}
+
+/** A registry several tests use: its log is everyone's, so it offers none. */
+export type SharedRegistry = Omit<TestRegistry, 'requests' | 'mark' | 'stop'>;
+
+/**
+ * A registry shared by the tests of a file, for tests that need none of their own: what they
+ * check is what they read back from repositories of their own, or what a fault proxy in front of
+ * the registry saw (each proxy sees its own test's requests only). It has no `requests()` or
+ * `mark()`: the log mixes every test's requests. Started by the first test that asks for it,
+ * stopped after the file's last test: call at the top level of a test file with its `test`.
+ */
+export function sharedRegistry(
+  test: TestFn,
+  options: StartRegistryOptions = {},
+): () => Promise<SharedRegistry> {
+  let started: Promise<TestRegistry> | undefined;
+  test.after.always(async () => {
+    const registry = await started?.catch(() => undefined);
+    await registry?.stop();
+  });
+  return () => {
+    started ??= startRegistry(undefined, options);
+    return started;
+  };
 }

@@ -7,18 +7,21 @@ import { RegistryError } from '../../src/registry/errors.ts';
 import type { RequestEvent } from '../../src/registry/http.ts';
 import type { AccessLogEntry } from '../helpers/access-log.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { proxiedName, startForwardProxy } from './_forward-proxy.ts';
 import { ALICE_PASSWORD, clientFor, imageParts, registryWithClient } from './_support.ts';
 import { startTlsFront } from './_tls-front.ts';
+
+/** The registry of the tests that count what their proxy saw, none of its own requests. */
+const shared = sharedRegistry(test);
 
 const execFileAsync = promisify(execFile);
 
 const MISSING = `sha256:${'0'.repeat(64)}`;
 
 test('Warning headers are reported once per distinct text', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     {
       method: 'HEAD',
@@ -37,7 +40,7 @@ test('Warning headers are reported once per distinct text', async (t) => {
 });
 
 test('endless redirects stop with TOO_MANY_REDIRECTS', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, action: { redirectToCdn: true } },
     { at: 'cdn', method: 'GET', action: { redirectToCdn: true, status: 302 } },
@@ -84,7 +87,7 @@ test('onRequest sees every exchange with secrets stripped from the URL', async (
 });
 
 test('requests beyond the per-host concurrency wait for a free slot', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const peak = async (concurrency: number) => {
     // Each request is held long enough for every one sent at once to reach the proxy together.
     const proxy = await startFaultProxy(t, registry.url, []);
@@ -100,7 +103,7 @@ test('requests beyond the per-host concurrency wait for a free slot', async (t) 
 });
 
 test('plain HTTP is refused to a registry that is not allowed it', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const events: RequestEvent[] = [];
   const client = clientFor(t, registry.host, undefined, {
     plainHttp: false,
@@ -129,7 +132,7 @@ test('an unreachable registry fails with CONNECTION_FAILED after the retries', a
 });
 
 test('a registry that does not answer in time fails with TIMEOUT', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   // The proxy holds manifest GETs longer than any test lasts: only a timeout ends them.
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/manifests\//, action: { delayMs: 600_000 } },
@@ -149,7 +152,7 @@ test('a registry that does not answer in time fails with TIMEOUT', async (t) => 
 });
 
 test('an aborted request rejects with the abort reason at once', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/manifests\//, action: { delayMs: 5000 } },
   ]);
@@ -279,7 +282,7 @@ test('HTTP_PROXY and NO_PROXY are read from the environment by default', async (
 });
 
 test('a proxy that cannot be reached is named in the error, not the registry', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startForwardProxy(t);
   await proxy.stop();
   const name = proxiedName(registry.host);
@@ -362,7 +365,7 @@ for (const scheme of ['http', 'https'] as const) {
 }
 
 test('timeouts hold for requests through the proxy', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   // The fault proxy holds manifest GETs longer than any test lasts: only a timeout ends them.
   const faults = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/manifests\//, action: { delayMs: 600_000 } },

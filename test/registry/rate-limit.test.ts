@@ -2,8 +2,11 @@ import test from 'ava';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { parseRateLimit, type RateLimit } from '../../src/registry/rate-limit.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { clientFor } from './_support.ts';
+
+/** The registry of the tests that count what their proxy saw, none of its own requests. */
+const shared = sharedRegistry(test);
 
 const DOCKER_HUB_QUOTA = {
   'ratelimit-limit': '100;w=21600',
@@ -33,7 +36,7 @@ test('quota headers are read as Docker Hub and the IETF draft write them', (t) =
 });
 
 test('a 429 names the quota the registry stated and keeps it on the error', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     {
       method: 'GET',
@@ -64,7 +67,7 @@ test('a 429 names the quota the registry stated and keeps it on the error', asyn
 });
 
 test('onRateLimit hears the quota of every registry answer that states one', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'HEAD', path: /\/manifests\//, action: { status: 404, headers: DOCKER_HUB_QUOTA } },
   ]);

@@ -2,8 +2,11 @@ import test from 'ava';
 import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { clientFor, imageParts, registryWithClient } from './_support.ts';
+
+/** The registry of the tests that count what their proxy saw, none of its own requests. */
+const shared = sharedRegistry(test);
 
 for (const auth of ['none', 'token'] as const) {
   test(`tags list round trip (${auth} auth)`, async (t) => {
@@ -20,7 +23,7 @@ for (const auth of ['none', 'token'] as const) {
 
 test('tag pages are followed through Link headers resolved against the request URL', async (t) => {
   // distribution 2.8 ignores `n` for tags, so the proxy plays a registry that pages (as 3.x does).
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, []);
   const page = (tags: string[], link?: string) => ({
     status: 200,
@@ -121,7 +124,7 @@ test('a page size over 1000 refused with 405 (as ECR does) is asked again as 100
 });
 
 test('a 405 to a page size the registry should accept is not papered over', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/tags\/list/, action: { status: 405 } },
   ]);
@@ -137,7 +140,7 @@ test('a 405 to a page size the registry should accept is not papered over', asyn
 });
 
 test('a Link back to a page already read fails with PAGINATION_LOOP instead of ending quietly', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, []);
   const page = (tags: string[], link: string) => ({
     status: 200,
@@ -164,7 +167,7 @@ test('a Link back to a page already read fails with PAGINATION_LOOP instead of e
 });
 
 test('a next-page Link that cannot be read fails with LINK_INVALID instead of a shorter list', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, []);
   const first = {
     path: /\/tags\/list$/,
