@@ -21,6 +21,12 @@ export interface ExplainCacheOptions extends OpenCacheSourceOptions {
    * inline cache and finds nothing in it: those `from` caches are then left out, with a warning.
    */
   readsImageManifest?: boolean;
+  /**
+   * Whether the rebuilding BuildKit imports cache configs over 1 MiB. Default false, as every
+   * BuildKit release (its importer's cap is hard-coded): such `from` caches are left out, with a
+   * warning.
+   */
+  readsOversizedConfigs?: boolean;
 }
 
 /**
@@ -129,7 +135,7 @@ export async function explainCache(
   const opened = { ...options, client };
   const [buildSource, { sources: openedCaches, warnings: openWarnings }] = await Promise.all([
     isCacheSource(build) ? build : openCacheSource(build, opened),
-    openCacheSources(from, opened),
+    openCacheSources(from, { ...opened, skipOversized: !options.readsOversizedConfigs }),
   ]);
   const warnings = [...openWarnings];
   const caches = openedCaches.filter((source) => {

@@ -78,6 +78,7 @@ export {
   type CacheImportCacheOptions,
   importCacheOf,
 } from './import-cache.ts';
+export { BUILDKIT_CONFIG_LIMIT, oversizedConfigProblem } from './importable.ts';
 export { INLINE_CACHE_KEY } from './inline.ts';
 export {
   type CacheKey,

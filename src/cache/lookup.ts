@@ -52,7 +52,11 @@ export async function lookupCacheKeys(
 ): Promise<CacheKeyLookupResult> {
   const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
-  const { sources, warnings } = await openCacheSources(from, { ...options, client });
+  const { sources, warnings } = await openCacheSources(from, {
+    ...options,
+    client,
+    skipOversized: true,
+  });
   const store = new CacheKeyStore(sources);
   const presence = new BlobPresence(options);
   const found = await Promise.all(

@@ -2,6 +2,7 @@ import { contextOf } from '../remote/ociferry-context.ts';
 import type { CacheRecord } from './config.ts';
 import { CacheGraph, type GraphResult } from './graph.ts';
 import { type OpenCacheSourceOptions, openCacheSource } from './import.ts';
+import { oversizedConfigProblem } from './importable.ts';
 import { layerHistory } from './layer-history.ts';
 import { buildOrder, finalRecords } from './order.ts';
 import {
@@ -73,6 +74,8 @@ export interface CacheListing {
   readonly bytes: number;
   /** HTTP exchanges made (token requests included). */
   readonly requests: number;
+  /** What would stop BuildKit importing the cache (a config over its 1 MiB cap). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -106,6 +109,7 @@ export async function listCache(
     layers: opened.blobs.size,
     bytes,
     requests: client.requestCount - before,
+    warnings: [oversizedConfigProblem(opened)].filter((w): w is string => w !== undefined),
   };
 }
 

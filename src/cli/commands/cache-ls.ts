@@ -35,7 +35,7 @@ With --json, {"cache", "config": {"form", "manifestMediaType", "digest", "size"}
 [{"digest", "record", "source", "inputs": [{"input", "from", "fromRecord", "selector"}],
 "results": [{"createdAt", "layers", "bytes", "unlisted", "chained"}], "layer", "createdBy"}],
 "layers",
-"bytes", "requests"}.
+"bytes", "requests", "warnings"}. A config over 1 MiB gets a warning: BuildKit refuses to import it.
 
 Examples:
   $ ociferry cache ls registry.example/app:buildcache
@@ -58,6 +58,7 @@ async function ls(
     cacheDir: options.cacheDir,
     signal: ctx.signal,
   });
+  for (const warning of listing.warnings) ctx.info(`warning: ${warning}`);
   if (ctx.json) ctx.printJson(listing);
   else ctx.print(lsText(listing));
 }

@@ -93,6 +93,7 @@ Prints one line per key ("hit" or "miss"); with --json, {"hits": [{"key", "sourc
 "createdAt", "chain": [{"digest", "size", "mediaType", "diffID", "exists"}]}], "misses": [...],
 "layerBytesDownloaded": 0, "requests", "warnings", "lookup": "record-digest", "meaning"}.
 "exists" false means the blob is listed but missing: BuildKit could not load that result.
+A cache whose config is over 1 MiB gets a warning: BuildKit refuses to import it.
 A miss is not an error: the status is 0.
 
 Examples:
