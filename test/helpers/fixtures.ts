@@ -118,11 +118,30 @@ export interface PushFixtureOptions {
  * plain undici HTTP (POST upload + PUT ?digest=, manifests PUT by digest, then the tag).
  * Manifest bytes go up exactly as stored, so digests are preserved; children before parents.
  */
-export async function pushFixture(
+export function pushFixture(
   registry: SharedRegistry,
   name: string,
   repo: string,
   opts: PushFixtureOptions = {},
+): Promise<PushedFixture> {
+  // Tests sharing a registry may push the same fixture into the same repository at once; the
+  // registry fails one of two concurrent uploads of a blob (DIGEST_INVALID), so they share one push.
+  const key = JSON.stringify([registry.url, name, repo, opts]);
+  let pushing = pushesInFlight.get(key);
+  if (!pushing) {
+    pushing = pushFixtureOnce(registry, name, repo, opts).finally(() => pushesInFlight.delete(key));
+    pushesInFlight.set(key, pushing);
+  }
+  return pushing;
+}
+
+const pushesInFlight = new Map<string, Promise<PushedFixture>>();
+
+async function pushFixtureOnce(
+  registry: SharedRegistry,
+  name: string,
+  repo: string,
+  opts: PushFixtureOptions,
 ): Promise<PushedFixture> {
   const root = await fixtureRoot(name, opts.tag);
   const graph = await fixtureGraph(name, root);
