@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import test from 'ava';
 import { Agent, Client, request } from 'undici';
 import { type FaultRule, Hold, startFaultProxy } from './fault-proxy.ts';
-import { sharedRegistry, startRegistry } from './registry.ts';
+import { type SharedRegistry, sharedRegistry, startRegistry } from './registry.ts';
 
 const REPO = 'fault/proxy';
 const BLOB = randomBytes(64 * 1024);
@@ -17,6 +17,16 @@ const agent = new Agent();
 test.after.always(() => agent.close());
 /** The registry of the tests that count only what their proxy saw. */
 const shared = sharedRegistry(test);
+let blobPushed: Promise<SharedRegistry> | undefined;
+
+/** The shared registry once BLOB is in REPO, pushed by the first test that asks. */
+function sharedWithBlob(): Promise<SharedRegistry> {
+  blobPushed ??= shared().then(async (registry) => {
+    await pushBlob(registry.url, BLOB);
+    return registry;
+  });
+  return blobPushed;
+}
 
 function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -91,8 +101,7 @@ test('a 429 rule with times 1 answers once with Retry-After, then requests pass 
 });
 
 test('rules match by method and path, and rules pushed later apply to later requests', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const proxy = await startFaultProxy(t, registry.url);
 
   const before = await call(`${proxy.url}${BLOB_PATH}`, { method: 'HEAD' });
@@ -116,8 +125,7 @@ test('rules match by method and path, and rules pushed later apply to later requ
 });
 
 test('resetAfterBytes closes the connection after exactly that many body bytes', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, action: { resetAfterBytes: 1000 } },
   ]);
@@ -131,8 +139,7 @@ test('resetAfterBytes closes the connection after exactly that many body bytes',
 });
 
 test('resetAfterBytes 0 closes the connection right after the headers', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const proxy = await startFaultProxy(t, registry.url, [{ action: { resetAfterBytes: 0 } }]);
 
   const res = await call(`${proxy.url}${BLOB_PATH}`);
@@ -143,8 +150,7 @@ test('resetAfterBytes 0 closes the connection right after the headers', async (t
 });
 
 test('truncateAfterBytes gives a short 200 body whose Content-Length matches it', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, times: 1, action: { truncateAfterBytes: 1000 } },
   ]);
@@ -162,8 +168,7 @@ test('truncateAfterBytes gives a short 200 body whose Content-Length matches it'
 });
 
 test('flipByteAt corrupts exactly one byte, so the body no longer matches its digest', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const offset = 40_000;
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, action: { flipByteAt: offset } },
@@ -263,8 +268,7 @@ test('a blob redirected to the CDN is served there without the client sending Au
 });
 
 test('CDN rules fault the redirected download, and a Range request resumes it at the CDN', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const cut: FaultRule = { at: 'cdn', times: 1, action: { resetAfterBytes: 5000 } };
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, action: { redirectToCdn: true, status: 302 } },
@@ -379,8 +383,7 @@ test('a realm that points at the target is rebased onto the proxy, other challen
 });
 
 test('one keep-alive connection carries forwarded and faulted requests alike', async (t) => {
-  const registry = await shared();
-  await pushBlob(registry.url, BLOB);
+  const registry = await sharedWithBlob();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'POST', times: 1, action: { status: 503 } },
   ]);
