@@ -173,6 +173,10 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
     close() {
       closed ??= (async () => {
         closing = true;
+        // A connection busy now goes idle once its response is sent, after the idle ones were
+        // closed: it must then close at once, not after keepAliveTimeout (65 s) that server.close
+        // would wait out.
+        server.keepAliveTimeout = 1;
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await done;
