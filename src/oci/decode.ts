@@ -91,7 +91,7 @@ export function checkDescriptor(value: unknown, where: string, field = 'descript
   if (!isDigest(value.digest)) {
     let cause: unknown;
     try {
-      parseDigest(String(value.digest));
+      if (typeof value.digest === 'string') parseDigest(value.digest);
     } catch (error) {
       cause = error;
     }
@@ -175,7 +175,9 @@ function checkTopLevel(value: unknown, where: string, mediaType: string): Record
   if (!isObject(value)) fail(where, 'not a JSON object');
   if (value.schemaVersion !== 2) fail(where, 'schemaVersion must be 2');
   if (value.mediaType !== undefined && value.mediaType !== mediaType) {
-    fail(where, `mediaType ${String(value.mediaType)} does not match the announced ${mediaType}`);
+    const found =
+      typeof value.mediaType === 'string' ? value.mediaType : JSON.stringify(value.mediaType);
+    fail(where, `mediaType ${found} does not match the announced ${mediaType}`);
   }
   if (value.artifactType !== undefined && typeof value.artifactType !== 'string') {
     fail(where, 'artifactType must be a string');

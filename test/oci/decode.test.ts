@@ -65,6 +65,26 @@ test('a manifest whose mediaType field contradicts how it was served is refused'
   t.is(error?.reason, `mediaType ${OCI_MANIFEST} does not match the announced ${DOCKER_MANIFEST}`);
 });
 
+test('a mediaType field that is not a string is refused, even one whose toString is not a function', (t) => {
+  for (const mediaType of [{ toString: false }, { a: 1 }, 7, null]) {
+    const error = t.throws(
+      () => decodeManifest(bytes({ ...image, mediaType }), OCI_MANIFEST, 'm'),
+      {
+        instanceOf: ManifestInvalidError,
+      },
+    );
+    t.is(
+      error?.reason,
+      `mediaType ${JSON.stringify(mediaType)} does not match the announced ${OCI_MANIFEST}`,
+    );
+  }
+  const error = t.throws(
+    () => checkDescriptor({ ...layer, digest: { toString: false } }, 'd', 'config'),
+    { instanceOf: ManifestInvalidError },
+  );
+  t.is(error?.reason, 'config.digest is not a supported digest');
+});
+
 test('every descriptor rule names the field at fault', (t) => {
   const cases: [Record<string, unknown>, string][] = [
     [{ ...layer, mediaType: '' }, 'layers[0].mediaType must be a non-empty string'],
