@@ -8,12 +8,13 @@ import {
   OCI_INDEX,
   type Platform,
 } from '../oci/index.ts';
-import { parseReference, type Reference } from '../reference/index.ts';
+import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import { contextOf } from '../remote/ociferry-context.ts';
 import type { RemoteImage } from '../remote/remote-image.ts';
 import type { Remote } from '../remote/remote-index.ts';
 import { settleAll } from '../util/settle.ts';
-import { type CopyOptions, finish, openSession, result } from './copy.ts';
+import { convertedManifest } from './convert.ts';
+import { type CopyOptions, DestinationDigestError, finish, openSession, result } from './copy.ts';
 import type { CopyResult } from './events.ts';
 
 /** Options of {@link buildIndex}. */
@@ -57,8 +58,9 @@ export async function buildIndex(
   const platforms = await Promise.all(images.map((image) => image.platform(options)));
   if (!options.allowDuplicatePlatforms) checkDuplicates(images, platforms);
 
-  const session = await openSession(reference, client, sources[0], options);
-  const children = await settleAll(images.map((image) => session.push(image)));
+  const children = await Promise.all(
+    images.map((image) => convertedManifest(image, options.ociMediatypes ?? false, options.signal)),
+  );
   const index = {
     schemaVersion: 2,
     mediaType,
@@ -70,6 +72,13 @@ export async function buildIndex(
     descriptor: { mediaType, digest: digestBytes(bytes), size: bytes.length },
     bytes,
   };
+  if (reference.digest !== undefined && reference.digest !== root.descriptor.digest) {
+    const where = formatReference(reference);
+    throw new DestinationDigestError(where, reference.digest, root.descriptor.digest, 'built');
+  }
+
+  const session = await openSession(reference, client, sources[0], options);
+  await settleAll(images.map((image) => session.push(image)));
   const tags = await finish(session, root, reference, options);
   return result(session, root, tags, client.requestCount - requestsBefore);
 }

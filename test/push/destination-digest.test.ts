@@ -76,3 +76,27 @@ test('with --oci-mediatypes the digest checked is the converted one, list and ch
   });
   t.is(copied.digest, converted, 'the digest announced is the one the copy produces');
 });
+
+test('an index build whose destination names another digest is refused before any write', async (t) => {
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  await pushFixture(from, 'docker-image', 'app/amd64');
+  await pushFixture(from, 'docker-image-arm64', 'app/arm64');
+  const c = client(t);
+  const images = await Promise.all(
+    ['amd64', 'arm64'].map((arch) => resolve(`${from.host}/app/${arch}:v1`, { client: c })),
+  );
+  const mark = await to.mark();
+  const error = await t.throwsAsync(
+    buildIndex(`${to.host}/app/list@${OTHER_DIGEST}`, images, { client: c, ociMediatypes: true }),
+    { code: 'DESTINATION_DIGEST_MISMATCH' },
+  );
+  t.deepEqual(await writes(to, mark), [], 'no child manifest or blob was pushed');
+  const built = /the index built is (sha256:[0-9a-f]{64});/.exec(error?.message ?? '')?.[1] ?? '';
+  const list = await buildIndex(`${to.host}/app/list@${built}`, images, {
+    client: c,
+    ociMediatypes: true,
+  });
+  t.is(list.digest, built, 'the digest announced is the one the build produces');
+  t.true(list.blobs.uploaded > 0, 'the blobs went up');
+});
