@@ -5,6 +5,7 @@
  */
 
 export * from './cache/index.ts';
+export * from './copy/index.ts';
 export * from './digest/index.ts';
 export {
   ERROR_CODES,
@@ -16,7 +17,6 @@ export {
 } from './errors.ts';
 export * from './layout/index.ts';
 export * from './oci/index.ts';
-export * from './push/index.ts';
 export * from './reference/index.ts';
 export * from './registry/index.ts';
 export * from './remote/index.ts';

@@ -1,8 +1,8 @@
 import { pipeline, type Readable } from 'node:stream';
+import { type BlobStats, type CopyEvent, type CopyResult, copyToMany } from '../copy/index.ts';
 import { type ErrorCode, OciferryError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
-import { type BlobStats, type CopyEvent, type CopyResult, copyToMany } from '../push/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
 import type { RemoteContext } from '../remote/context.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';

@@ -1,3 +1,4 @@
+import { toDockerLayerType, toOciLayerType } from '../copy/index.ts';
 import { digestBytes } from '../digest/index.ts';
 import {
   type Descriptor,
@@ -6,7 +7,6 @@ import {
   OCI_MANIFEST,
   type Platform,
 } from '../oci/index.ts';
-import { toDockerLayerType, toOciLayerType } from '../push/index.ts';
 import { compareGoStrings, goJsonString } from './go-json.ts';
 import type { CacheExportFormat } from './options.ts';
 import type { CacheFormat } from './source.ts';

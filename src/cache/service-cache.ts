@@ -1,5 +1,5 @@
+import type { BlobStats } from '../copy/index.ts';
 import { type Descriptor, OCI_LAYER_GZIP } from '../oci/index.ts';
-import type { BlobStats } from '../push/index.ts';
 import type { RemoteContext } from '../remote/context.ts';
 import { MultiProvider } from '../remote/multi-provider.ts';
 import { contextOf } from '../remote/ociferry-context.ts';

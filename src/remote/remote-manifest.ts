@@ -66,6 +66,6 @@ export abstract class RemoteManifest {
  * The copy engine, which sits in the layer above this one (it copies remotes): loaded on first
  * use, so that this layer does not import it.
  */
-function copyEngine(): Promise<typeof import('../push/unlazy.ts')> {
-  return import('../push/unlazy.ts');
+function copyEngine(): Promise<typeof import('../copy/unlazy.ts')> {
+  return import('../copy/unlazy.ts');
 }

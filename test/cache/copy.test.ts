@@ -10,9 +10,9 @@ import {
   openCacheSource,
 } from '../../src/cache/index.ts';
 import { mergeCacheConfigs } from '../../src/cache/merge.ts';
+import type { CopyEvent } from '../../src/copy/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX } from '../../src/oci/index.ts';
-import type { CopyEvent } from '../../src/push/index.ts';
 import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { SourceIndex } from '../../src/remote/sources.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';

@@ -359,7 +359,7 @@ test('an inline cache is read from the image config as BuildKit reads it', async
   expectInline(local);
 
   // The same image in a registry, behind an index: one image config read, no layer.
-  const { copy } = await import('../../src/push/index.ts');
+  const { copy } = await import('../../src/copy/index.ts');
   const { resolve } = await import('../../src/remote/resolve.ts');
   await copy(await resolve(`oci:${dir}:index`), `${registry.host}/inline/app:latest`, {
     client: c,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { copy } from '../../src/push/index.ts';
+import { copy } from '../../src/copy/index.ts';
 import { resolve } from '../../src/remote/index.ts';
 import { writeSampleImages } from '../cache/_buildkit.ts';
 import { client } from '../cache/_support.ts';

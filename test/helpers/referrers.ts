@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
+import type { RegistryTarget } from '../../src/copy/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { OCI_EMPTY, OCI_MANIFEST } from '../../src/oci/index.ts';
-import type { RegistryTarget } from '../../src/push/index.ts';
 
 /** Artifact type of the artifacts {@link pushReferrer} makes by default. */
 export const SIGNATURE_TYPE = 'application/vnd.example.signature.v1';

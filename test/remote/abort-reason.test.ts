@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
-import { copy } from '../../src/push/index.ts';
+import { copy } from '../../src/copy/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
+import { RegistryTarget } from '../../src/copy/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { OciferryError } from '../../src/errors.ts';
 import { OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST } from '../../src/oci/index.ts';
-import { RegistryTarget } from '../../src/push/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { pushFixture } from '../helpers/fixtures.ts';

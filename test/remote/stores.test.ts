@@ -4,10 +4,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import test, { type ExecutionContext } from 'ava';
+import { copy } from '../../src/copy/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from '../../src/oci/index.ts';
-import { copy } from '../../src/push/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import {
   mounterOf,

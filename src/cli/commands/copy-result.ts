@@ -1,4 +1,4 @@
-import type { CopyResult } from '../../push/index.ts';
+import type { CopyResult } from '../../copy/index.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, formatDuration } from '../format.ts';
 import type { Progress } from '../progress/index.ts';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
+import { copy } from '../../copy/index.ts';
 import type { Platform } from '../../oci/index.ts';
-import { copy } from '../../push/index.ts';
 import { formatReference, type Reference, withTag } from '../../reference/index.ts';
 import { resolve } from '../../remote/index.ts';
 import {

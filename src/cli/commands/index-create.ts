@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
+import { buildIndex, indexMediaType } from '../../copy/index.ts';
 import { DOCKER_MANIFEST_LIST } from '../../oci/index.ts';
-import { buildIndex, indexMediaType } from '../../push/index.ts';
 import { formatReference, type Reference } from '../../reference/index.ts';
 import { resolve } from '../../remote/index.ts';
 import { annotationArg, referenceOperand, repeatedArg, usageError } from '../args.ts';

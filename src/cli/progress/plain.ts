@@ -1,4 +1,4 @@
-import type { CopyEvent } from '../../push/index.ts';
+import type { CopyEvent } from '../../copy/index.ts';
 import { formatBytes, shortDigest } from '../format.ts';
 import type { Progress, ProgressStream } from './progress.ts';
 import { toLayout } from './tracker.ts';

@@ -1,4 +1,4 @@
-import type { CopyEvent } from '../../push/index.ts';
+import type { CopyEvent } from '../../copy/index.ts';
 
 /** Where progress goes: stderr, or a terminal-like stream in tests. */
 export interface ProgressStream {

@@ -1,4 +1,4 @@
-import type { CopyEvent } from '../../push/index.ts';
+import type { CopyEvent } from '../../copy/index.ts';
 
 /** True when an event's destination is an OCI layout (`oci:DIR`): its blobs are written, not uploaded. */
 export function toLayout(event: { readonly target?: string }): boolean {

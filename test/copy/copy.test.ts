@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
+import { buildIndex, type CopyEvent, copy, copyToMany } from '../../src/copy/index.ts';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import {
@@ -16,7 +17,6 @@ import {
   OCI_LAYER,
   OCI_MANIFEST,
 } from '../../src/oci/index.ts';
-import { buildIndex, type CopyEvent, copy, copyToMany } from '../../src/push/index.ts';
 import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { type Provider, remoteFromBytes } from '../../src/remote/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';

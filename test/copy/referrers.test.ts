@@ -1,5 +1,5 @@
 import test from 'ava';
-import { copy, RegistryTarget } from '../../src/push/index.ts';
+import { copy, RegistryTarget } from '../../src/copy/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { pushFixture } from '../helpers/fixtures.ts';

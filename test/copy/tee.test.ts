@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { Tee } from '../../src/push/tee.ts';
+import { Tee } from '../../src/copy/tee.ts';
 
 const CHUNK = 64 * 1024;
 const CHUNKS = 64;

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { buildIndex, copy } from '../../src/push/index.ts';
+import { buildIndex, copy } from '../../src/copy/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
