@@ -5,7 +5,7 @@ import type { Descriptor } from '../oci/index.ts';
 import { abandonBody, discardBody } from './body.ts';
 import { contradicts } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
-import { networkError, RegistryError } from './errors.ts';
+import { answerError, networkError, RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue } from './http.ts';
 import { redactUrl } from './redact.ts';
 import { retryDelay, withRetry } from './retry.ts';
@@ -58,14 +58,8 @@ export async function headBlob(
   }
   const size = Number(headerValue(response.headers, 'content-length'));
   if (!Number.isSafeInteger(size) || size < 0) {
-    const url = redactUrl(response.url);
-    throw new RegistryError({
-      code: 'SIZE_INVALID',
-      status: response.status,
-      method: 'HEAD',
-      url,
-      message: `HEAD ${url} gave no usable Content-Length for ${digest}`,
-    });
+    const says = ` gave no usable Content-Length for ${digest}`;
+    throw answerError(response, 'HEAD', 'SIZE_INVALID', says);
   }
   const mediaType =
     headerValue(response.headers, 'content-type')?.split(';')[0]?.trim() || OCTET_STREAM;
@@ -133,14 +127,8 @@ async function openRange(
   const served = Number(/^bytes (\d+)-/.exec(contentRange ?? '')?.[1]);
   if (served !== from) {
     abandonBody(response);
-    const url = redactUrl(response.url);
-    throw new RegistryError({
-      code: 'RANGE_NOT_SATISFIABLE',
-      status: response.status,
-      method: 'GET',
-      url,
-      message: `GET ${url} answered Range bytes=${from}- with Content-Range ${contentRange ?? '(none)'}`,
-    });
+    const says = ` answered Range bytes=${from}- with Content-Range ${contentRange ?? '(none)'}`;
+    throw answerError(response, 'GET', 'RANGE_NOT_SATISFIABLE', says);
   }
   return { response, skip: 0 };
 }

@@ -1,4 +1,4 @@
-import { networkError, RegistryError } from './errors.ts';
+import { answerError, networkError } from './errors.ts';
 import { type HttpResponse, headerValue } from './http.ts';
 import { redactUrl } from './redact.ts';
 
@@ -13,16 +13,9 @@ export async function readBody(
   limit: number,
   what = 'response body',
 ): Promise<Buffer> {
-  const url = redactUrl(response.url);
+  const over = (size: string) => `: ${what} is ${size} bytes, over the limit of ${limit}`;
   const tooBig = (size: string) =>
-    new RegistryError({
-      code: 'SIZE_EXCEEDED',
-      status: response.status,
-      method,
-      url,
-      retryable: false,
-      message: `${method} ${url}: ${what} is ${size} bytes, over the limit of ${limit}`,
-    });
+    answerError(response, method, 'SIZE_EXCEEDED', over(size), { retryable: false });
   const declared = Number(headerValue(response.headers, 'content-length'));
   if (Number.isFinite(declared) && declared > limit) {
     abandonBody(response);
@@ -40,7 +33,7 @@ export async function readBody(
       chunks.push(chunk);
     }
   } catch (err) {
-    throw networkError(err, method, url) ?? err;
+    throw networkError(err, method, redactUrl(response.url)) ?? err;
   }
   return Buffer.concat(chunks, total);
 }

@@ -1,6 +1,8 @@
 import { type ErrorCode, isErrorCode, OciferryError } from '../errors.ts';
+import type { HttpResponse } from './http.ts';
 import { describeProxy } from './proxy.ts';
 import type { RateLimit } from './rate-limit.ts';
+import { redactUrl } from './redact.ts';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec error format). */
 export interface OciErrorEntry {
@@ -88,6 +90,29 @@ export class RegistryError extends OciferryError {
       init.retryable ??
       (init.status !== undefined ? RETRYABLE_STATUS.has(init.status) : RETRYABLE_CODES.has(code));
   }
+}
+
+/**
+ * A registry answer that breaks the protocol: the error names the request as `METHOD URL` (the URL
+ * redacted), then `says` what was wrong with the answer.
+ */
+export function answerError(
+  response: HttpResponse,
+  method: string,
+  code: ErrorCode,
+  says: string,
+  more: Pick<RegistryErrorInit, 'retryable' | 'hint'> = {},
+): RegistryError {
+  const url = redactUrl(response.url);
+  const { status } = response;
+  return new RegistryError({
+    code,
+    status,
+    method,
+    url,
+    message: `${method} ${url}${says}`,
+    ...more,
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { abandonBody, discardBody, readBody } from './body.ts';
-import { RegistryError } from './errors.ts';
+import { answerError, RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue } from './http.ts';
 import { redactUrl } from './redact.ts';
 
@@ -52,14 +52,9 @@ export function httpsRequiredError(
   body: string,
 ): RegistryError | undefined {
   if (response.status !== 400 || !body.includes(HTTPS_SERVER_ANSWER)) return undefined;
-  const url = redactUrl(response.url);
-  return new RegistryError({
-    code: 'HTTPS_REQUIRED',
-    status: 400,
-    method,
-    url,
+  const says = ` answered 400 "${HTTPS_SERVER_ANSWER}": ${response.url.host} speaks HTTPS`;
+  return answerError(response, method, 'HTTPS_REQUIRED', says, {
     retryable: false,
-    message: `${method} ${url} answered 400 "${HTTPS_SERVER_ANSWER}": ${response.url.host} speaks HTTPS`,
     hint: 'reach it over HTTPS, not plain HTTP',
   });
 }

@@ -9,9 +9,8 @@ import {
 import { discardBody } from './body.ts';
 import { checkStoredDigest } from './content-digest.ts';
 import { type RepositoryContext, scopes } from './context.ts';
-import { RegistryError } from './errors.ts';
+import { answerError, type RegistryError } from './errors.ts';
 import { type HttpResponse, headerValue } from './http.ts';
-import { redactUrl } from './redact.ts';
 import { withRetry } from './retry.ts';
 
 /** An upload session the registry opened, ready to receive the blob. */
@@ -112,14 +111,8 @@ async function startUpload(
 export function sessionFrom(response: HttpResponse): UploadSession {
   const location = headerValue(response.headers, 'location');
   if (location === undefined || location === '') {
-    const url = redactUrl(response.url);
-    throw new RegistryError({
-      code: 'BLOB_UPLOAD_INVALID',
-      status: response.status,
-      method: 'POST',
-      url,
-      message: `POST ${url} answered ${response.status} without a Location for the upload`,
-    });
+    const says = ` answered ${response.status} without a Location for the upload`;
+    throw answerError(response, 'POST', 'BLOB_UPLOAD_INVALID', says);
   }
   const min = Number(headerValue(response.headers, 'oci-chunk-min-length'));
   const resolved = new URL(location, response.url).href;
@@ -397,15 +390,8 @@ function rangeEnd(range: string | undefined): number | undefined {
 }
 
 function outOfSync(response: HttpResponse, what: string): RegistryError {
-  const url = redactUrl(response.url);
-  return new RegistryError({
-    code: 'BLOB_UPLOAD_INVALID',
-    status: response.status,
-    method: 'PATCH',
-    url,
-    retryable: true,
-    message: `PATCH ${url}: the upload session ${what}; starting over`,
-  });
+  const says = `: the upload session ${what}; starting over`;
+  return answerError(response, 'PATCH', 'BLOB_UPLOAD_INVALID', says, { retryable: true });
 }
 
 /** `location` with `digest=` appended, leaving its own query exactly as the registry gave it. */
