@@ -15,6 +15,7 @@ export {
   OciferryError,
   SizeExceededError,
 } from './errors.ts';
+export * from './extract/index.ts';
 export * from './layout/index.ts';
 export * from './oci/index.ts';
 export * from './reference/index.ts';

@@ -1,11 +1,4 @@
 export { type RemoteContext, type RemoteContextOptions, remoteContext } from './context.ts';
-export {
-  type ExtractableImage,
-  ExtractError,
-  type ExtractOptions,
-  type ExtractResult,
-  extract,
-} from './extract.ts';
 export { LayoutProvider } from './layout-provider.ts';
 export { LazyBlob, type UnlazyOptions, type UnlazyProgress } from './lazy-blob.ts';
 export {

@@ -19,6 +19,15 @@ import { gzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { createHasher, DigestVerifier, digestBytes } from '../../src/digest/index.ts';
+import { zstdDecompressor } from '../../src/extract/decompress.ts';
+import {
+  type ExtractableImage,
+  ExtractError,
+  type ExtractErrorCode,
+  type ExtractOptions,
+  extract,
+  type LayerExtracted,
+} from '../../src/extract/extract.ts';
 import {
   type Descriptor,
   DOCKER_LAYER_GZIP,
@@ -27,15 +36,6 @@ import {
   OCI_LAYER_GZIP,
   OCI_LAYER_ZSTD,
 } from '../../src/oci/index.ts';
-import { zstdDecompressor } from '../../src/remote/decompress.ts';
-import {
-  type ExtractableImage,
-  ExtractError,
-  type ExtractErrorCode,
-  type ExtractOptions,
-  extract,
-  type LayerExtracted,
-} from '../../src/remote/extract.ts';
 import { fixtureBlobPath, fixtureRoot, readFixtureBlob } from '../helpers/fixtures.ts';
 import { type TarSpec, tar, tarEntry } from '../helpers/tar-writer.ts';
 
@@ -1037,4 +1037,24 @@ test('random layer bytes fail only with ExtractError', async (t) => {
     { numRuns: 300 },
   );
   t.pass();
+});
+
+test('src/extract sits below remote and copy: it imports only digests, the OCI model, errors and node', async (t) => {
+  const dir = path.resolve(import.meta.dirname, '../../src/extract');
+  const files = await readdir(dir);
+  t.true(files.includes('extract.ts'));
+  for (const file of files) {
+    const text = await readFile(path.join(dir, file), 'utf8');
+    for (const [, specifier] of text.matchAll(/\b(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+      t.true(
+        specifier?.startsWith('./') ||
+          specifier?.startsWith('node:') ||
+          specifier === '../digest/index.ts' ||
+          specifier === '../oci/index.ts' ||
+          specifier === '../errors.ts' ||
+          specifier?.startsWith('../util/'),
+        `${file} imports ${specifier}`,
+      );
+    }
+  }
 });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { ExtractError, type ExtractErrorCode } from '../../src/remote/extract-error.ts';
-import { readTar, type TarHeader } from '../../src/remote/tar.ts';
+import { ExtractError, type ExtractErrorCode } from '../../src/extract/extract-error.ts';
+import { readTar, type TarHeader } from '../../src/extract/tar.ts';
 import {
   header,
   paxData,
