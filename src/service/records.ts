@@ -309,8 +309,9 @@ function buildConfig(
       digest,
       results: resultsOf[i] ?? [],
       chains: [],
-      // An input group left empty (a link never reported) would make the config invalid.
-      inputs: groups ? groups.filter((group) => group.length > 0) : [],
+      // Groups stay at the positions reported, empty ones included: BuildKit matches links by
+      // input index, so dropping an empty group would move the next one to another input.
+      inputs: groups ?? [],
     };
   });
   return { layers, records };

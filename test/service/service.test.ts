@@ -74,6 +74,30 @@ for (const backend of backends) {
     }
   });
 
+  test(`${backend}: ImportCache keeps input groups at the positions the engine reported them, empty ones included`, async (t) => {
+    const svc = await startService(t, backend);
+    if (!svc) return;
+    const client = svc.client();
+    // BuildKit (before v0.23) writes a record whose input 0 exported no link as `[[], [...]]`, and
+    // matches links by input index: input 1 must stay input 1.
+    await client.updateCacheRecords({
+      records: ['base', 'context', 'copy', 'merge'].map((step) => ({ digest: key(step) })),
+      links: [
+        { source: key('context'), target: key('copy'), input: 1, selector: 'sha256:sel' },
+        { source: key('base'), target: key('merge'), input: 0 },
+        { source: key('copy'), target: key('merge'), input: 2 },
+      ],
+    });
+    const config = JSON.parse((await client.importCacheBytes()).toString()) as {
+      records: { digest: string; inputs?: { selector?: string; link: number }[][] }[];
+    };
+    const index = (step: string) => config.records.findIndex((r) => r.digest === key(step));
+    const inputs = (step: string) => config.records[index(step)]?.inputs;
+    t.deepEqual(inputs('copy'), [[], [{ selector: 'sha256:sel', link: index('context') }]]);
+    t.deepEqual(inputs('merge'), [[{ link: index('base') }], [], [{ link: index('copy') }]]);
+    t.is(inputs('base'), undefined);
+  });
+
   test(`${backend}: bad calls get their coded error and change nothing`, async (t) => {
     const svc = await startService(t, backend, { maxBlobSize: 4096, urlTtlSeconds: 60 });
     if (!svc) return;
