@@ -128,7 +128,8 @@ export interface ExportToServiceOptions {
  * Export `config` (a cache whose blobs `source` lists and reads) to a service namespace as an
  * engine does: UpdateCacheRecords with every record, its results as result ids and its links; then,
  * for the records the service wants, each layer blob of their results through a URL minted right
- * before its upload (none read when the service already holds it); then UpdateCacheLayers.
+ * before its upload (none read when the service already holds it; read again, with a fresh URL,
+ * when an upload fails in a way worth retrying); then UpdateCacheLayers.
  * Metadata goes in batches (2,000 records and links, 100 results per request).
  */
 export async function exportToService(
@@ -180,16 +181,18 @@ export async function exportToService(
     [...unique.values()],
     options.concurrency ?? 8,
     async (layer, _, inner) => {
-      const minted = await client.getLayerUploadUrl(layer.digest, layer.size, { signal: inner });
-      if (minted.exists) {
+      // Opened only when the service lacks the blob, and again if an attempt fails.
+      const open = () => {
+        if (!provider.isLocal?.(layer.digest)) blobs.bytesDownloaded += layer.size;
+        return provider.fetch(layer, { signal: inner });
+      };
+      const { uploaded } = await client.uploadLayer(layer, open, { signal: inner });
+      if (!uploaded) {
         blobs.skipped++;
         return;
       }
-      const body = await provider.fetch(layer, { signal: inner });
-      await client.putUrl(minted.url, layer.size, body, { signal: inner });
       blobs.uploaded++;
       blobs.bytesUploaded += layer.size;
-      if (!provider.isLocal?.(layer.digest)) blobs.bytesDownloaded += layer.size;
     },
     signal,
   );

@@ -42,8 +42,8 @@ export interface RegistryErrorInit {
   cause?: unknown;
 }
 
-/** Statuses worth retrying for idempotent requests. */
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+/** Statuses worth retrying for idempotent requests (of a registry, a cache service). */
+export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 /** Codes of failures below HTTP that a new attempt may not hit again. */
 const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set([
   'CONNECTION_FAILED',

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RegistryError } from './errors.ts';
+import { OciferryError } from '../errors.ts';
 
 /** How often and how patiently failed idempotent requests are repeated. */
 export interface RetryPolicy {
@@ -46,12 +46,31 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random = Math
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/**
+ * What an error says about another attempt: `RegistryError` and `CacheServiceError` carry it, so
+ * one retry loop serves the registry client and the cache service client.
+ */
+export interface RetryableFailure {
+  /** True when the same request may succeed if sent again. */
+  readonly retryable: boolean;
+  /** Server-requested wait before another attempt (`Retry-After`), in milliseconds. */
+  readonly retryAfterMs?: number | undefined;
+}
+
+/** `err` when it is one of ours and says another attempt may help. */
+function retryableFailure(err: unknown): RetryableFailure | undefined {
+  if (!(err instanceof OciferryError)) return undefined;
+  const failure = err as Partial<RetryableFailure>;
+  return failure.retryable === true ? (failure as RetryableFailure) : undefined;
+}
+
 /** The wait before another attempt after `err`, or undefined when `err` must not be retried. */
 export function retryDelay(err: unknown, attempt: number, policy: RetryPolicy): number | undefined {
-  if (!(err instanceof RegistryError) || !err.retryable || attempt >= policy.attempts)
-    return undefined;
-  if (err.retryAfterMs !== undefined) {
-    return err.retryAfterMs > policy.maxRetryAfterMs ? undefined : err.retryAfterMs;
+  const failure = retryableFailure(err);
+  if (!failure || attempt >= policy.attempts) return undefined;
+  const { retryAfterMs } = failure;
+  if (retryAfterMs !== undefined) {
+    return retryAfterMs > policy.maxRetryAfterMs ? undefined : retryAfterMs;
   }
   return backoffDelay(attempt, policy);
 }

@@ -2,8 +2,16 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import { type CacheConfig, DEFAULT_CACHE_CONFIG_LIMIT } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
-import { type ErrorCode, isErrorCode, SizeExceededError } from '../errors.ts';
+import { type ErrorCode, isErrorCode, OciferryError, SizeExceededError } from '../errors.ts';
 import type { Descriptor } from '../oci/index.ts';
+import { networkError } from '../registry/errors.ts';
+import {
+  parseRetryAfter,
+  type RetryOptions,
+  type RetryPolicy,
+  retryPolicy,
+  withRetry,
+} from '../registry/retry.ts';
 import { UrlProvider, type UrlProviderOptions } from '../remote/url-provider.ts';
 import type {
   CacheMount,
@@ -25,23 +33,45 @@ export interface CacheServiceClientOptions {
   engineID?: string;
   /** undici dispatcher (TLS options, pool); default undici's global one. */
   dispatcher?: Dispatcher;
+  /**
+   * How calls safe to repeat are retried after a lost connection, 429 or a 5xx (a load balancer's
+   * 502/503 among them), honouring `Retry-After`: the registry client's policy, by default 5
+   * attempts with a capped, jittered exponential backoff from 250 ms.
+   */
+  retry?: RetryOptions;
 }
+
+/** A body an upload can send again: bytes, or a function opening the stream anew. */
+export type ReplayableBody = Buffer | (() => Readable | Buffer | Promise<Readable | Buffer>);
 
 /** Options of every call. */
 export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** How one call may be repeated. */
+type Repeat =
+  /** Safe to repeat: retried on every retryable failure. */
+  | 'idempotent'
+  /** Not safe to repeat: retried only when the connection could not be opened (nothing was sent). */
+  | 'once'
+  /** Not retried here: a caller retries a larger operation around it. */
+  | 'never';
+
 /**
  * A typed client of the cache service API (docs/cache-service.md): one method per API method,
  * blob transfers over the URLs it mints, and a {@link UrlProvider} for lazy layer reads. Errors are
- * {@link CacheServiceError}s with the service's code.
+ * {@link CacheServiceError}s with the service's code. Every method is safe to repeat (records,
+ * links, results and blobs are upserts; minting has no effect until a URL is used) and is
+ * retried as {@link CacheServiceClientOptions.retry} says; uploads are retried when their body
+ * can be sent again.
  */
 export class CacheServiceClient {
   readonly url: string;
   readonly engineID: string;
   readonly #token: string;
   readonly #dispatcher: Dispatcher | undefined;
+  readonly #retry: RetryPolicy;
   /** URLs minted through this client, by operation: what a test or a report counts. */
   readonly minted = { upload: 0, download: 0, mountUpload: 0 };
 
@@ -50,6 +80,7 @@ export class CacheServiceClient {
     this.#token = options.token;
     this.engineID = options.engineID ?? 'ociferry';
     this.#dispatcher = options.dispatcher;
+    this.#retry = retryPolicy(options.retry);
   }
 
   /** GetConfig: limits and accepted media types. */
@@ -82,9 +113,10 @@ export class CacheServiceClient {
   }
 
   /** ImportCache: the namespace's cumulative cache, parsed and validated. */
-  async importCache(options: CallOptions = {}): Promise<CacheConfig> {
-    const response = await this.#send('GET', '/v1/import', undefined, options);
-    const parsed = await parseCacheConfig(response.body, {
+  async importCache(options: CallOptions & { limit?: number } = {}): Promise<CacheConfig> {
+    const bytes = await this.importCacheBytes(options);
+    const parsed = await parseCacheConfig(bytes, {
+      limit: options.limit,
       origin: `${this.url}/v1/import`,
       signal: options.signal,
     });
@@ -97,34 +129,48 @@ export class CacheServiceClient {
    */
   async importCacheBytes(options: CallOptions & { limit?: number } = {}): Promise<Buffer> {
     const { limit = DEFAULT_CACHE_CONFIG_LIMIT } = options;
-    const response = await this.#send('GET', '/v1/import', undefined, options);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        response.body.destroy();
-        throw new SizeExceededError({ what: 'cache config', size, limit });
+    return this.#call('GET', '/v1/import', undefined, options, 'idempotent', async (response) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > limit) {
+          response.body.destroy();
+          throw new SizeExceededError({ what: 'cache config', size, limit });
+        }
+        chunks.push(chunk as Buffer);
       }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
+      return Buffer.concat(chunks);
+    });
   }
 
   /** GetLayerUploadURL. */
-  async getLayerUploadUrl(
+  getLayerUploadUrl(
     digest: string,
     size?: number,
     options: CallOptions = {},
   ): Promise<MintedServiceUrl> {
+    return this.#mintUpload(digest, size, options, 'idempotent');
+  }
+
+  #mintUpload(
+    digest: string,
+    size: number | undefined,
+    options: CallOptions,
+    repeat: Repeat,
+  ): Promise<MintedServiceUrl> {
     this.minted.upload++;
-    return this.#json('POST', '/v1/layer-upload-url', { digest, size }, options);
+    return this.#json('POST', '/v1/layer-upload-url', { digest, size }, options, repeat);
   }
 
   /** GetLayerDownloadURL. */
-  async getLayerDownloadUrl(digest: string, options: CallOptions = {}): Promise<MintedServiceUrl> {
+  getLayerDownloadUrl(digest: string, options: CallOptions = {}): Promise<MintedServiceUrl> {
+    return this.#mintDownload(digest, options, 'idempotent');
+  }
+
+  #mintDownload(digest: string, options: CallOptions, repeat: Repeat): Promise<MintedServiceUrl> {
     this.minted.download++;
-    return this.#json('POST', '/v1/layer-download-url', { digest }, options);
+    return this.#json('POST', '/v1/layer-download-url', { digest }, options, repeat);
   }
 
   /** GetCacheMountConfig: the namespace's cache mounts with download URLs. */
@@ -135,50 +181,98 @@ export class CacheServiceClient {
   }
 
   /** GetCacheMountUploadURL. */
-  async getCacheMountUploadUrl(
+  getCacheMountUploadUrl(
     name: string,
     digest: string,
     size: number,
     options: CallOptions = {},
   ): Promise<MintedServiceUrl> {
+    return this.#mintMountUpload(name, digest, size, options, 'idempotent');
+  }
+
+  #mintMountUpload(
+    name: string,
+    digest: string,
+    size: number,
+    options: CallOptions,
+    repeat: Repeat,
+  ): Promise<MintedServiceUrl> {
     this.minted.mountUpload++;
-    return this.#json('POST', '/v1/cache-mount-upload-url', { name, digest, size }, options);
+    const body = { name, digest, size };
+    return this.#json('POST', '/v1/cache-mount-upload-url', body, options, repeat);
   }
 
   /**
    * Upload one blob: mint a URL right before, then stream `body` to it (skipped when the service
-   * already holds the blob and `body` is a function, which is then never called).
+   * already holds the blob and `body` is a function, which is then never called). A body that can
+   * be sent again ({@link ReplayableBody}) is, with a fresh URL, after a retryable failure.
    */
-  async uploadLayer(
+  uploadLayer(
     desc: { digest: string; size: number },
-    body: Readable | Buffer | (() => Readable | Buffer),
+    body: Readable | ReplayableBody,
     options: CallOptions = {},
   ): Promise<{ uploaded: boolean }> {
-    const minted = await this.getLayerUploadUrl(desc.digest, desc.size, options);
-    if (minted.exists && typeof body === 'function') return { uploaded: false };
-    await this.putUrl(minted.url, desc.size, typeof body === 'function' ? body() : body, options);
-    return { uploaded: true };
+    return this.#upload(body, options, async (repeat) => {
+      const minted = await this.#mintUpload(desc.digest, desc.size, options, repeat);
+      if (minted.exists && typeof body === 'function') return undefined;
+      return { url: minted.url, size: desc.size };
+    });
   }
 
-  /** Upload a cache mount tarball under `name`. */
+  /** Upload a cache mount tarball under `name` (retried as {@link uploadLayer} is). */
   async uploadCacheMount(
     name: string,
     desc: { digest: string; size: number },
-    body: Readable | Buffer,
+    body: Readable | ReplayableBody,
     options: CallOptions = {},
   ): Promise<void> {
-    const minted = await this.getCacheMountUploadUrl(name, desc.digest, desc.size, options);
-    await this.putUrl(minted.url, desc.size, body, options);
+    await this.#upload(body, options, async (repeat) => {
+      const minted = await this.#mintMountUpload(name, desc.digest, desc.size, options, repeat);
+      return { url: minted.url, size: desc.size };
+    });
   }
 
-  /** PUT `body` (of `size` bytes) to a minted upload URL. */
-  async putUrl(
+  /**
+   * Mint (`mint` answers the URL, or undefined to skip) and PUT `body`; the pair is retried as one
+   * when `body` can be sent again, else the mint alone is.
+   */
+  async #upload(
+    body: Readable | ReplayableBody,
+    options: CallOptions,
+    mint: (repeat: Repeat) => Promise<{ url: string; size: number } | undefined>,
+  ): Promise<{ uploaded: boolean }> {
+    const replayable = Buffer.isBuffer(body) || typeof body === 'function';
+    const attempt = async (): Promise<{ uploaded: boolean }> => {
+      const target = await mint(replayable ? 'never' : 'idempotent');
+      if (!target) return { uploaded: false };
+      const bytes = typeof body === 'function' ? await body() : body;
+      await this.#put(target.url, target.size, bytes, options);
+      return { uploaded: true };
+    };
+    return replayable ? withRetry(this.#retry, attempt, options.signal) : attempt();
+  }
+
+  /**
+   * PUT `body` (of `size` bytes) to a minted upload URL; retried when `body` is bytes (a stream is
+   * sent once: use {@link uploadLayer} with a function to have it reopened).
+   */
+  putUrl(
     url: string,
     size: number,
     body: Readable | Buffer,
     options: CallOptions = {},
   ): Promise<void> {
-    const response = await send(this.#dispatcher, url, {
+    const put = () => this.#put(url, size, body, options);
+    return Buffer.isBuffer(body) ? withRetry(this.#retry, put, options.signal) : put();
+  }
+
+  async #put(
+    url: string,
+    size: number,
+    body: Readable | Buffer,
+    options: CallOptions,
+  ): Promise<void> {
+    const response = await this.#request(url, '/v1/blobs', 'idempotent', {
       method: 'PUT',
       body,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
@@ -188,17 +282,23 @@ export class CacheServiceClient {
     await response.body.dump();
   }
 
-  /** GET a minted download URL (optionally a range); the body stream. */
-  async getUrl(url: string, options: CallOptions & { range?: string } = {}): Promise<Readable> {
-    const response = await send(this.#dispatcher, url, {
-      method: 'GET',
-      headers: options.range ? { range: options.range } : {},
-      signal: options.signal,
-    });
-    if (response.statusCode !== 200 && response.statusCode !== 206) {
-      throw await errorOf(response, 'GET', '/v1/blobs');
-    }
-    return response.body;
+  /** GET a minted download URL (optionally a range); the body stream, its request retried. */
+  getUrl(url: string, options: CallOptions & { range?: string } = {}): Promise<Readable> {
+    return withRetry(
+      this.#retry,
+      async () => {
+        const response = await this.#request(url, '/v1/blobs', 'idempotent', {
+          method: 'GET',
+          headers: options.range ? { range: options.range } : {},
+          signal: options.signal,
+        });
+        if (response.statusCode !== 200 && response.statusCode !== 206) {
+          throw await errorOf(response, 'GET', '/v1/blobs');
+        }
+        return response.body;
+      },
+      options.signal,
+    );
   }
 
   /**
@@ -210,49 +310,104 @@ export class CacheServiceClient {
     options: Omit<UrlProviderOptions, 'known'> = {},
   ): UrlProvider {
     return new UrlProvider(
+      // Not retried here: the provider retries the mint and the read as one.
       async (descriptor: Descriptor, { signal }) => ({
-        url: (await this.getLayerDownloadUrl(descriptor.digest, { signal })).url,
+        url: (await this.#mintDownload(descriptor.digest, { signal }, 'never')).url,
       }),
       { description: `cache service ${this.url}`, ...options, known },
     );
   }
 
-  async #json<T>(
+  #json<T>(
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
     options: CallOptions,
+    repeat: Repeat = 'idempotent',
   ): Promise<T> {
-    const response = await this.#send(method, path, body, options);
-    return (await response.body.json()) as T;
+    return this.#call(method, path, body, options, repeat, async (response) => {
+      return (await response.body.json()) as T;
+    });
   }
 
-  async #send(
+  /**
+   * One API call: the request and the reading of its answer by `read`, repeated as a whole as
+   * `repeat` allows.
+   */
+  #call<T>(
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
     options: CallOptions,
-  ): Promise<Dispatcher.ResponseData> {
+    repeat: Repeat,
+    read: (response: Dispatcher.ResponseData) => Promise<T>,
+  ): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await send(this.#dispatcher, `${this.url}${path}`, {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const attempt = async (): Promise<T> => {
+      const response = await this.#request(`${this.url}${path}`, path, repeat, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: text,
         signal: options.signal,
       });
+      if (response.statusCode !== 200) {
+        throw await errorOf(response, method, path, repeat === 'idempotent');
+      }
+      try {
+        return await read(response);
+      } catch (error) {
+        throw this.#failure(error, method, path, repeat) ?? error;
+      }
+    };
+    return repeat === 'never' ? attempt() : withRetry(this.#retry, attempt, options.signal);
+  }
+
+  /** One request; a failure below HTTP becomes a {@link CacheServiceError}. */
+  async #request(
+    url: string,
+    path: string,
+    repeat: Repeat,
+    options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
+  ): Promise<Dispatcher.ResponseData> {
+    try {
+      return await send(this.#dispatcher, url, options);
     } catch (error) {
-      if ((error as Error).name === 'AbortError') throw error;
-      throw new CacheServiceError(
-        'CONNECTION_FAILED',
-        `cannot reach the cache service at ${this.url}: ${(error as Error).message}`,
-        { status: 0, cause: error },
+      if ((error as Error).name === 'AbortError' || error instanceof OciferryError) throw error;
+      throw (
+        this.#failure(error, options.method, path, repeat) ??
+        new CacheServiceError(
+          'CONNECTION_FAILED',
+          `cannot reach the cache service at ${this.url}: ${(error as Error).message}`,
+          { status: 0, cause: error, retryable: false },
+        )
       );
     }
-    if (response.statusCode !== 200) throw await errorOf(response, method, path);
-    return response;
+  }
+
+  /**
+   * A failure below HTTP (refused, reset, timed out) as a {@link CacheServiceError}, retryable
+   * as `repeat` allows; undefined for anything else (an abort, one of our own errors).
+   */
+  #failure(
+    error: unknown,
+    method: string,
+    path: string,
+    repeat: Repeat,
+  ): CacheServiceError | undefined {
+    const network = networkError(error, method, `${this.url}${path}`);
+    if (!network) return undefined;
+    const refused = (error as { code?: unknown }).code === 'ECONNREFUSED';
+    return new CacheServiceError(
+      network.code,
+      `cannot reach the cache service at ${this.url}: ${(error as Error).message}`,
+      {
+        status: 0,
+        cause: error,
+        retryable: network.retryable && (repeat === 'idempotent' || refused),
+      },
+    );
   }
 }
 
@@ -261,6 +416,7 @@ async function errorOf(
   response: Dispatcher.ResponseData,
   method: string,
   path: string,
+  repeatable = true,
 ): Promise<CacheServiceError> {
   let code: ErrorCode = 'STATUS_UNEXPECTED';
   let message = `${method} ${path} answered HTTP ${response.statusCode}`;
@@ -275,7 +431,13 @@ async function errorOf(
   } catch {
     // not JSON: keep the status
   }
-  return new CacheServiceError(code, message, { status: response.statusCode });
+  const retryAfter = response.headers['retry-after'];
+  const status = response.statusCode;
+  return new CacheServiceError(code, message, {
+    status,
+    retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
+    ...(repeatable ? {} : { retryable: false }),
+  });
 }
 
 /** One request through `dispatcher` (default undici's global one). */

@@ -1,4 +1,5 @@
 import { type ErrorCode, OciferryError } from '../errors.ts';
+import { RETRYABLE_STATUS } from '../registry/errors.ts';
 
 /** The HTTP status each coded error of the API answers with (docs/cache-service.md). */
 export const SERVICE_ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
@@ -25,11 +26,24 @@ export const SERVICE_ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> 
  * `{"errors":[{code,message}]}`) and by {@link CacheServiceClient} when the service answers one.
  */
 export class CacheServiceError extends OciferryError {
-  /** HTTP status of the answer. */
+  /** HTTP status of the answer (0 when none came: the connection failed). */
   readonly status: number;
+  /**
+   * True when sending the request again may help: 429, 5xx gateway and server errors, a lost
+   * connection. {@link CacheServiceClient} retries idempotent calls on these.
+   */
+  readonly retryable: boolean;
+  /** The wait the service or its load balancer asked for (`Retry-After`), in milliseconds. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { status?: number; cause?: unknown; retryable?: boolean; retryAfterMs?: number },
+  ) {
     super(code, message, options);
     this.status = options?.status ?? SERVICE_ERROR_STATUS[code] ?? 500;
+    this.retryable = options?.retryable ?? RETRYABLE_STATUS.has(this.status);
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
