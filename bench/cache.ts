@@ -31,7 +31,7 @@ import {
 import { digestBytes } from '../src/digest/index.ts';
 import type { Descriptor } from '../src/oci/index.ts';
 import { CredentialStore, RegistryClient } from '../src/registry/index.ts';
-import { SourceIndex } from '../src/remote/sources.ts';
+import { BlobLocations } from '../src/remote/blob-locations.ts';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.ts';
 
 const MiB = 1024 * 1024;
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
         {
           client: c1,
           cache: memory,
-          sources: new SourceIndex(),
+          blobLocations: new BlobLocations(),
           configSizeLimit: limit,
         },
       );

@@ -4,11 +4,11 @@ import { BlobUnknownError, NotFoundInLayoutError } from '../layout/index.ts';
 import { type Descriptor, DOCKER_MANIFEST_LIST } from '../oci/index.ts';
 import { formatReference, type Reference } from '../reference/index.ts';
 import { type RegistryClient, RegistryError } from '../registry/index.ts';
+import type { BlobLocations } from '../remote/blob-locations.ts';
 import { remoteContext } from '../remote/context.ts';
 import type { ContextOptions } from '../remote/ociferry-context.ts';
 import { openStore } from '../remote/open-store.ts';
 import { type Remote, remoteFromBytes } from '../remote/remote-index.ts';
-import type { SourceIndex } from '../remote/sources.ts';
 import { CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_CONFIG_LIMIT } from './config.ts';
 import { loadCacheConfig } from './config-load.ts';
 import { type CacheImportCache, importCacheOf } from './import-cache.ts';
@@ -39,8 +39,10 @@ export interface OpenCacheSourceOptions extends ContextOptions {
   cacheDirMaxBytes?: number;
   /** Size cap of a cache config (inline: of its records), default 16 MiB. */
   configSizeLimit?: number;
-  /** Where learnt blob locations go (mount sources of later copies); default the context's. */
-  sources?: SourceIndex;
+  /** Where learnt blob locations go (what later copies mount from); default the context's. */
+  blobLocations?: BlobLocations;
+  /** @deprecated Use {@link blobLocations}. */
+  sources?: BlobLocations;
   signal?: AbortSignal;
 }
 

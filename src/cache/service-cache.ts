@@ -71,7 +71,7 @@ export async function findServiceCache(
         throw new Error(`${name} has no manifests but the one made from its ImportCache`);
       },
     },
-    sources: options.sources ?? library.sources,
+    blobLocations: options.blobLocations ?? options.sources ?? library.blobLocations,
     configSizeLimit: limit,
     library,
   };

@@ -3,8 +3,8 @@ import { ensureVerified, markVerified, verifiedDigest } from '../digest/index.ts
 import { OciferryError } from '../errors.ts';
 import type { Descriptor } from '../oci/index.ts';
 import type { UploadSession } from '../registry/index.ts';
+import type { BlobLocations } from '../remote/blob-locations.ts';
 import type { Provider } from '../remote/provider.ts';
-import type { SourceIndex } from '../remote/sources.ts';
 import { mounterOf, type Store } from '../remote/store.ts';
 import { countingStage } from '../util/counting.ts';
 import { Limiter } from '../util/limiter.ts';
@@ -18,7 +18,8 @@ const NON_DISTRIBUTABLE = /(\.foreign\.|\.nondistributable\.)/;
 export interface BlobCopierOptions {
   /** Blob transfers at once, each feeding every target that needs the blob (default 8). */
   concurrency: number;
-  sources: SourceIndex;
+  /** Where blobs are known to live: what a mount is tried from, and where pushes are recorded. */
+  locations: BlobLocations;
   /**
    * Whether target `other` wants blob `digest`, which target `requester` asked for: if so it
    * joins that transfer and shares its read. Default: every target wants every blob.
@@ -45,8 +46,8 @@ type Need =
 
 /**
  * Copies blobs into one or more targets at once, each blob at most once per target, through a
- * bounded pool of transfers. Per blob, every target that wants it decides first: where a source
- * on its registry is known, mount from the best one (201: done, whether the blob was linked just
+ * bounded pool of transfers. Per blob, every target that wants it decides first: where the blob
+ * is known to live on its registry, mount from the best repository (201: done, whether the blob was linked just
  * now or was there already; the registry answers both alike, in one request where HEAD + mount
  * took two); else, or when the mount was refused, HEAD (exists -> skip; a 202's session is
  * cancelled, else kept for the upload). Only then is the source opened, once, and teed into
@@ -223,7 +224,7 @@ export class BlobCopier {
           this.#settled(index, descriptor, { kind: 'present' });
           return;
         }
-        // The leader's repository is a known source now: mount from it, or upload alone.
+        // The blob is known to live in the leader's repository now: mount from it, or upload alone.
         const again = await this.#need(index, descriptor);
         if (again.kind === 'bytes') {
           await this.#upload(index, descriptor, provider, undefined, again.session);
@@ -263,8 +264,8 @@ export class BlobCopier {
   }
 
   /**
-   * What target `index` needs of a blob, without reading it: mount first where a source on its
-   * registry is known, then (no source, or the mount was refused) HEAD.
+   * What target `index` needs of a blob, without reading it: mount first where a repository on its
+   * registry is known to hold it, then (none known, or the mount was refused) HEAD.
    */
   async #need(index: number, descriptor: Descriptor): Promise<Need> {
     const target = this.#target(index);
@@ -272,7 +273,7 @@ export class BlobCopier {
     const location = target.location;
     const from =
       location &&
-      this.#options.sources.mountSource(descriptor.digest, location.registry, location.repository);
+      this.#options.locations.mountFrom(descriptor.digest, location.registry, location.repository);
     const mounter = mounterOf(target);
     let session: UploadSession | undefined;
     if (from && mounter) {
@@ -376,10 +377,10 @@ export class BlobCopier {
     this.#learn(target, digest);
   }
 
-  /** After a successful push the target repository is a known source of the blob. */
+  /** After a successful push the blob is known to live in the target repository. */
   #learn(target: Store, digest: string): void {
     const location = target.location;
-    if (location) this.#options.sources.add(digest, location.registry, location.repository);
+    if (location) this.#options.locations.add(digest, location.registry, location.repository);
   }
 
   #target(index: number): Store {

@@ -2,10 +2,10 @@ import { OciferryError } from '../errors.ts';
 import { isIndexMediaType, isManifestMediaType } from '../oci/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
+import type { BlobLocations } from '../remote/blob-locations.ts';
 import { type ContextOptions, contextOf } from '../remote/ociferry-context.ts';
 import { openStore } from '../remote/open-store.ts';
 import type { Remote } from '../remote/remote-index.ts';
-import type { SourceIndex } from '../remote/sources.ts';
 import type { Store } from '../remote/store.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { BlobCopier, type BlobCopierOptions } from './blob-copier.ts';
@@ -25,8 +25,10 @@ export interface CopyOptions extends ContextOptions {
   tags?: readonly string[];
   /** Also copy manifests whose subject is a copied manifest (signatures, SBOMs). */
   referrers?: boolean;
-  /** Known blob locations used to pick mount sources; default the source's. */
-  sources?: SourceIndex;
+  /** Where blobs are known to live, to pick the repository to mount each from; default the source's. */
+  blobLocations?: BlobLocations;
+  /** @deprecated Use {@link blobLocations}. */
+  sources?: BlobLocations;
   signal?: AbortSignal;
   onEvent?: (event: CopyEvent) => void;
   /**
@@ -104,7 +106,8 @@ export class DestinationDigestError extends OciferryError {
 
 /**
  * Copy an image or a whole index to a registry repository or an OCI layout. Per blob: mount from
- * a known source on the target's host (a blob already there answers the same 201), else exists ->
+ * a repository on the target's host known to hold it (a blob already there answers the same
+ * 201), else exists ->
  * skip, else stream from the source with verification en route; manifests after their children,
  * tags last. Without a tag in the
  * destination (and no `tags`), the copy is by digest only and creates no tag.
@@ -121,7 +124,8 @@ export async function copy(
 
 /**
  * {@link copy} to several destinations at once, reading the source once: per blob, each
- * destination first skips it (exists) or mounts it (known source on its registry); the source is
+ * destination first skips it (exists) or mounts it (from a repository on its registry known to
+ * hold it); the source is
  * then opened once and streamed into all the others together, at the pace of the slowest, with
  * memory bounded per destination. A destination on the same registry as an earlier one that
  * needs the blob mounts it from there once that upload is done. Where a destination's upload is
@@ -152,7 +156,7 @@ export async function copyToMany(
     live.map((entry) => entry.target),
     {
       concurrency: options.concurrency ?? 8,
-      sources: options.sources ?? source.context.sources,
+      locations: options.blobLocations ?? options.sources ?? source.context.blobLocations,
       shares: await sharing(remotes, options.signal, warn),
       signal: options.signal,
       onEvent: options.onEvent,
@@ -333,10 +337,10 @@ export async function openSession(
   source: Remote | undefined,
   options: CopyOptions,
 ): Promise<CopySession> {
-  const sources = options.sources ?? source?.context.sources;
-  if (!sources) throw new TypeError('copy needs a source index when there is no source remote');
+  const locations = options.blobLocations ?? options.sources ?? source?.context.blobLocations;
+  if (!locations) throw new TypeError('copy needs blob locations when there is no source remote');
   const target = await openDestinationStore(reference, client, options);
-  return sessionInto(target, sources, options).session;
+  return sessionInto(target, locations, options).session;
 }
 
 /**
@@ -345,12 +349,12 @@ export async function openSession(
  */
 export function sessionInto(
   target: Store,
-  sources: SourceIndex,
+  locations: BlobLocations,
   options: CopyOptions,
 ): { session: CopySession; blobs: BlobCopier } {
   const blobs = new BlobCopier([target], {
     concurrency: options.concurrency ?? 8,
-    sources,
+    locations,
     signal: options.signal,
     onEvent: options.onEvent,
   });

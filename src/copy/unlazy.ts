@@ -31,7 +31,7 @@ export async function unlazyContent(
 ): Promise<void> {
   const { session, blobs } = sessionInto(
     store,
-    remote.context.sources,
+    remote.context.blobLocations,
     copyOptions(remote, options),
   );
   try {

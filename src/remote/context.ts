@@ -1,6 +1,6 @@
+import type { BlobLocations } from './blob-locations.ts';
 import { type ContextOptions, contextOf, type OciferryContext } from './ociferry-context.ts';
 import type { Provider } from './provider.ts';
-import type { SourceIndex } from './sources.ts';
 import type { ManifestFetcher } from './store.ts';
 
 /** Default cap on image config size. */
@@ -14,7 +14,10 @@ export interface RemoteContext {
   readonly provider: Provider;
   /** Where child manifests are read: the store the remote was resolved from. */
   readonly manifests: ManifestFetcher;
-  readonly sources: SourceIndex;
+  /** Where the remote's blobs are known to live (learnt as it reads manifests), for mounts. */
+  readonly blobLocations: BlobLocations;
+  /** @deprecated Use {@link blobLocations}. */
+  readonly sources?: BlobLocations;
   /** Cap on image config size (default 32 MiB). */
   readonly configSizeLimit: number;
   /** The library context the remote was resolved in, whose downloads its blobs share; default the default one. */
@@ -24,7 +27,9 @@ export interface RemoteContext {
 /** Options of {@link remoteContext}. */
 export interface RemoteContextOptions extends ContextOptions {
   /** Where learnt blob locations go; default the context's. */
-  sources?: SourceIndex;
+  blobLocations?: BlobLocations;
+  /** @deprecated Use {@link blobLocations}. */
+  sources?: BlobLocations;
   /** Cap on image config size, default 32 MiB. */
   configSizeLimit?: number;
 }
@@ -36,11 +41,13 @@ export function remoteContext(
   options: RemoteContextOptions = {},
 ): RemoteContext {
   const library = contextOf(options);
+  const blobLocations = options.blobLocations ?? options.sources ?? library.blobLocations;
   return {
     ref,
     provider: store,
     manifests: store,
-    sources: options.sources ?? library.sources,
+    blobLocations,
+    sources: blobLocations,
     configSizeLimit: options.configSizeLimit ?? CONFIG_SIZE_LIMIT,
     library,
   };

@@ -1,3 +1,9 @@
+export {
+  BlobLocations,
+  type BlobLocationsOptions,
+  SourceIndex,
+  type SourceIndexOptions,
+} from './blob-locations.ts';
 export { type RemoteContext, type RemoteContextOptions, remoteContext } from './context.ts';
 export { LayoutProvider } from './layout-provider.ts';
 export { LazyBlob, type UnlazyOptions, type UnlazyProgress } from './lazy-blob.ts';
@@ -38,7 +44,6 @@ export {
   resolve,
   resolveDescriptor,
 } from './resolve.ts';
-export { SourceIndex, type SourceIndexOptions } from './sources.ts';
 export {
   BlobNotFoundError,
   type Exister,

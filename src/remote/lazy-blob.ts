@@ -2,9 +2,9 @@ import type { Readable } from 'node:stream';
 import { ensureVerified } from '../digest/index.ts';
 import type { LayoutStore } from '../layout/index.ts';
 import type { Descriptor } from '../oci/index.ts';
+import type { BlobLocations } from './blob-locations.ts';
 import { defaultContext, type OciferryContext } from './ociferry-context.ts';
 import type { BlobInfo, FetchOptions, Provider } from './provider.ts';
-import type { SourceIndex } from './sources.ts';
 
 /** Progress of one download, reported to the caller whose `unlazy` started it. */
 export interface UnlazyProgress {
@@ -30,7 +30,7 @@ export class LazyBlob {
   readonly provider: Provider;
   /** The reference this blob was resolved through, for progress and messages. */
   readonly ref: string;
-  readonly #sources: SourceIndex;
+  readonly #locations: BlobLocations;
   readonly #library: OciferryContext | undefined;
 
   /** `library` is the context whose downloads in flight are shared; default the default one. */
@@ -38,13 +38,13 @@ export class LazyBlob {
     descriptor: Descriptor,
     provider: Provider,
     ref: string,
-    sources: SourceIndex,
+    locations: BlobLocations,
     library?: OciferryContext,
   ) {
     this.descriptor = descriptor;
     this.provider = provider;
     this.ref = ref;
-    this.#sources = sources;
+    this.#locations = locations;
     this.#library = library;
   }
 
@@ -62,8 +62,13 @@ export class LazyBlob {
   }
 
   /** Where the blob is known to exist: registry host -> repositories. */
+  locations(): Map<string, string[]> {
+    return this.#locations.locationsOf(this.descriptor.digest);
+  }
+
+  /** @deprecated Use {@link locations}. */
   sources(): Map<string, string[]> {
-    return this.#sources.sourcesOf(this.descriptor.digest);
+    return this.locations();
   }
 
   /** Stream the blob from its provider; a whole read verifies the bytes, whatever the provider. */

@@ -1,7 +1,7 @@
 import { OciferryError } from '../errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/index.ts';
 import { SingleFlight } from '../util/single-flight.ts';
-import { SourceIndex, type SourceIndexOptions } from './sources.ts';
+import { BlobLocations, type BlobLocationsOptions } from './blob-locations.ts';
 
 /** Options of {@link OciferryContext}. */
 export interface OciferryContextOptions {
@@ -12,14 +12,16 @@ export interface OciferryContextOptions {
   client?: RegistryClient;
   /** Options of the client the context makes when none is given. */
   clientOptions?: RegistryClientOptions;
-  /** Bounds of the context's {@link SourceIndex}. */
-  sources?: SourceIndexOptions;
+  /** Bounds of the context's {@link BlobLocations}. */
+  blobLocations?: BlobLocationsOptions;
+  /** @deprecated Use {@link blobLocations}. */
+  sources?: BlobLocationsOptions;
 }
 
 /** Options of the calls that take a context: `resolve`, `copy`, the cache functions, ... */
 export interface ContextOptions {
   /**
-   * Where the defaults of omitted options (client, source index, caches) come from, and which
+   * Where the defaults of omitted options (client, blob locations, caches) come from, and which
    * downloads in flight are shared; default {@link defaultContext}.
    */
   context?: OciferryContext;
@@ -51,7 +53,7 @@ export class ContextClosedError extends OciferryError {
  */
 export class OciferryContext {
   /** Blob locations learnt by resolves and copies, for later mounts (bounded). */
-  readonly sources: SourceIndex;
+  readonly blobLocations: BlobLocations;
   /** Blob downloads in flight, one per (layout, digest): what concurrent `unlazy` calls share. */
   readonly downloads = new SingleFlight<string, boolean>();
   readonly #given: RegistryClient | undefined;
@@ -63,7 +65,12 @@ export class OciferryContext {
   constructor(options: OciferryContextOptions = {}) {
     this.#given = options.client;
     this.#clientOptions = options.clientOptions;
-    this.sources = new SourceIndex(options.sources);
+    this.blobLocations = new BlobLocations(options.blobLocations ?? options.sources);
+  }
+
+  /** @deprecated Use {@link blobLocations}. */
+  get sources(): BlobLocations {
+    return this.blobLocations;
   }
 
   /** True once {@link close} was called. */

@@ -29,7 +29,7 @@ export class RemoteImage extends RemoteManifest {
     super(descriptor, bytes, context);
     this.manifest = manifest;
     const lazy = (desc: Descriptor) =>
-      new LazyBlob(desc, context.provider, context.ref, context.sources, context.library);
+      new LazyBlob(desc, context.provider, context.ref, context.blobLocations, context.library);
     this.configBlob = lazy(manifest.config);
     this.layers = manifest.layers.map(lazy);
   }

@@ -172,7 +172,7 @@ export function remoteFromBytes(
   const decoded = decodeManifest(bytes, descriptor.mediaType, where);
   const location = context.provider.location;
   const remember = (digest: string) =>
-    location && context.sources.add(digest, location.registry, location.repository);
+    location && context.blobLocations.add(digest, location.registry, location.repository);
   remember(descriptor.digest);
   if (decoded.kind === 'index') {
     for (const child of decoded.index.manifests) remember(child.digest);

@@ -1,11 +1,11 @@
 import type { Descriptor, Platform } from '../oci/index.ts';
 import { formatReference, parseReference, type Reference } from '../reference/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
+import type { BlobLocations } from './blob-locations.ts';
 import { remoteContext } from './context.ts';
 import type { ContextOptions } from './ociferry-context.ts';
 import { openStore } from './open-store.ts';
 import { type Remote, remoteFromBytes, requirePlatform } from './remote-index.ts';
-import type { SourceIndex } from './sources.ts';
 
 export { NotFoundInLayoutError } from '../layout/index.ts';
 
@@ -20,7 +20,9 @@ export interface ResolveOptions extends ContextOptions {
   platform?: Platform | string;
   signal?: AbortSignal;
   /** Where learnt blob locations go; default the context's. */
-  sources?: SourceIndex;
+  blobLocations?: BlobLocations;
+  /** @deprecated Use {@link blobLocations}. */
+  sources?: BlobLocations;
   /** Cap on image config size, default 32 MiB. */
   configSizeLimit?: number;
 }

@@ -14,7 +14,7 @@ import type { CopyEvent } from '../../src/copy/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX } from '../../src/oci/index.ts';
 import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -82,7 +82,7 @@ function open(t: import('ava').ExecutionContext, from: string): Promise<CacheSou
   return openCacheSource(from, {
     client: client(t),
     cache: new CacheImportCache(),
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
 }
 
@@ -110,7 +110,7 @@ for (const [fixture, format, digest] of [
         // Neither mode=max (every record) nor compression (new blobs only) changes anything.
         `${registryRef(registry, 'dst/max')},mode=max,compression=zstd`,
       ],
-      { client: c, cache: new CacheImportCache(), sources: new SourceIndex() },
+      { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() },
     );
 
     t.is(result.digest, digest);
@@ -148,7 +148,7 @@ test('registry to local to registry as is keeps the digests of both forms', asyn
     const down = await copyCache(
       registryRef(registry, `src/${fixture}`),
       `type=local,dest=${dir}`,
-      { client: c, cache: new CacheImportCache(), sources: new SourceIndex() },
+      { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() },
     );
     t.is(down.digest, digest);
     t.like(down.blobs, { uploaded: 6, bytesDownloaded: await cacheBytes() });
@@ -157,7 +157,7 @@ test('registry to local to registry as is keeps the digests of both forms', asyn
     const up = await copyCache(`type=local,src=${dir}`, registryRef(registry, `back/${fixture}`), {
       client: c,
       cache: new CacheImportCache(),
-      sources: new SourceIndex(),
+      blobLocations: new BlobLocations(),
     });
     t.is(up.digest, digest);
     t.is(up.blobs.uploaded, 6);
@@ -173,7 +173,7 @@ test('a copy to another registry streams the blobs and keeps the digest', async 
   const result = await copyCache(registryRef(a, 'team/cache'), registryRef(b, 'mirror/cache'), {
     client: client(t),
     cache: new CacheImportCache(),
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const total = await cacheBytes();
   t.is(result.digest, MANIFEST_FORM);
@@ -194,7 +194,7 @@ test('several destinations share one read of the source; a later one mounts from
       `${registryRef(b, 'two/cache')},mode=max`,
       `type=local,dest=${dir}`,
     ],
-    { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() },
+    { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() },
   );
 
   t.deepEqual(
@@ -239,7 +239,7 @@ test('two registries and a local store are written from one read of each blob', 
     {
       client: client(t),
       cache: new CacheImportCache(),
-      sources: new SourceIndex(),
+      blobLocations: new BlobLocations(),
       onEvent: (e) => events.push(e),
     },
   );
@@ -289,7 +289,7 @@ test('a destination whose upload is refused once retries with a read of its own;
       `${registryRef(c, 'two/cache')},mode=max`,
       `type=local,dest=${dir},mode=max`,
     ],
-    { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() },
+    { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() },
   );
 
   t.is(proxy.hits(refused), 1);
@@ -333,7 +333,7 @@ test('a corrupted byte in the shared read fails every destination and stores it 
         `${registryRef(c, 'two/cache')},mode=max`,
         `type=local,dest=${dir},mode=max`,
       ],
-      { client: c0, cache: new CacheImportCache(), sources: new SourceIndex() },
+      { client: c0, cache: new CacheImportCache(), blobLocations: new BlobLocations() },
     ),
     { code: 'DIGEST_MISMATCH' },
   );
@@ -359,7 +359,7 @@ test('keys select the records they reach and their layer chains (mode=min)', asy
   const result = await copyCache(
     registryRef(registry, 'src/cache'),
     registryRef(registry, 'min/cache'),
-    { client: client(t), cache, sources: new SourceIndex(), keys: [CURL] },
+    { client: client(t), cache, blobLocations: new BlobLocations(), keys: [CURL] },
   );
   t.like(result.destinations[0], {
     status: 'exported',
@@ -391,7 +391,7 @@ test('keys select the records they reach and their layer chains (mode=min)', asy
   const again = await copyCache(
     registryRef(registry, 'src/cache'),
     registryRef(registry, 'min/again'),
-    { client: client(t), cache, sources: new SourceIndex(), keys: [CURL] },
+    { client: client(t), cache, blobLocations: new BlobLocations(), keys: [CURL] },
   );
   t.like(again.blobs, { uploaded: 1, bytesDownloaded: 0 });
   t.deepEqual(
@@ -425,7 +425,7 @@ test('mode=min without keys keeps what the record with the newest result reaches
     {
       client: client(t),
       cache: new CacheImportCache(),
-      sources: new SourceIndex(),
+      blobLocations: new BlobLocations(),
     },
   );
   const copied = await open(t, registryRef(registry, 'min/cache'));
@@ -454,7 +454,7 @@ test('mode=min over every final step rewrites the cache byte for byte as BuildKi
     {
       client: client(t),
       cache: new CacheImportCache(),
-      sources: new SourceIndex(),
+      blobLocations: new BlobLocations(),
       keys: [MAKE, GIT],
     },
   );
@@ -471,7 +471,7 @@ test("form keys convert only what they name; the rest of the form is the source'
   const registry = await startRegistry(t);
   await pushFixture(registry, 'cache-manifest', 'src/cache');
   const c = client(t);
-  const options = { client: c, cache: new CacheImportCache(), sources: new SourceIndex() };
+  const options = { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() };
   const mark = await registry.mark();
   const result = await copyCache(
     registryRef(registry, 'src/cache'),
@@ -614,7 +614,7 @@ test('an inline cache is copied as its image, to a registry and to a local store
   const mark = await a.mark();
   const across = await copyCache(registryRef(a, 'inline/app'), registryRef(b, 'inline/app'), {
     ...options(),
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   t.is(across.digest, image.remote.digest);
   const configDigest = image.remote.kind === 'image' ? image.remote.manifest.config.digest : '';
@@ -723,7 +723,7 @@ test('maxConfigSize: a config that fits goes as it is, a bigger one loses its ol
   const digest = await pushCache(c, registry, 'src/cache', 'latest', config, blobs);
   const size = serializeCacheConfig(config).length;
   const from = registryRef(registry, 'src/cache');
-  const options = { client: c, cache: new CacheImportCache(), sources: new SourceIndex() };
+  const options = { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() };
 
   const fits = await copyCache(from, registryRef(registry, 'dst/fits'), {
     ...options,

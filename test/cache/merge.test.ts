@@ -6,7 +6,7 @@ import { CacheImportCache, openCacheSource } from '../../src/cache/index.ts';
 import { mergeCacheConfigs } from '../../src/cache/merge.ts';
 import { mergeCaches } from '../../src/cache/merge-caches.ts';
 import { digestBytes } from '../../src/digest/index.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { buildCaches, layerBlobs, pushCache } from './_builds.ts';
 import { arbitraryConfig, at, config, describe, hex } from './_configs.ts';
@@ -169,7 +169,7 @@ test('merging is commutative and idempotent, and its output is valid', (t) => {
 
 /** Options that share nothing with other tests: a client, a config cache, a source index. */
 function isolated(t: import('ava').ExecutionContext) {
-  return { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() };
+  return { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() };
 }
 
 test('two caches on one registry merge with mounts only: no layer is read', async (t) => {

@@ -11,7 +11,7 @@ import { mergeCacheConfigs } from '../../src/cache/merge.ts';
 import { pruneCacheConfig } from '../../src/cache/prune.ts';
 import { pruneCache } from '../../src/cache/prune-cache.ts';
 import { digestBytes } from '../../src/digest/index.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { buildCaches, layerBlobs, pushCache, writeLocalCache } from './_builds.ts';
 import { arbitraryConfig, at, config, describe } from './_configs.ts';
@@ -220,7 +220,7 @@ async function blobFiles(dir: string): Promise<string[]> {
 }
 
 function isolated(t: import('ava').ExecutionContext) {
-  return { client: client(t), cache: new CacheImportCache(), sources: new SourceIndex() };
+  return { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() };
 }
 
 /** Builds A and B merged, as one cache config. */

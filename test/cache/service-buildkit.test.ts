@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { CacheImportCache, copyCache } from '../../src/cache/index.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import type { RequestLogLine } from '../../src/service/server.ts';
 import { buildkitForTests } from '../helpers/buildkit.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -54,7 +54,7 @@ oracle(
     const options = () => ({
       client: client(t),
       cache: new CacheImportCache(),
-      sources: new SourceIndex(),
+      blobLocations: new BlobLocations(),
     });
     const up = await copyCache(`type=registry,ref=${image}`, service, options());
     t.like(up.destinations[0], { status: 'exported' });

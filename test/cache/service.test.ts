@@ -15,7 +15,7 @@ import {
   type ServiceCache,
 } from '../../src/cache/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import type { RequestLogLine } from '../../src/service/server.ts';
 import { ociferry } from '../cli/support/cli.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
@@ -93,7 +93,11 @@ test('a registry cache copied to the service: check, explain and ls against it m
   const keys = await cacheKeys();
   const layers = await fixtureLayers();
   const c = client(t);
-  const options = () => ({ client: c, cache: new CacheImportCache(), sources: new SourceIndex() });
+  const options = () => ({
+    client: c,
+    cache: new CacheImportCache(),
+    blobLocations: new BlobLocations(),
+  });
 
   const up = await copyCache(registryRef(registry, 'team/cache'), svc.csv, options());
   t.like(up.destinations[0], { status: 'exported', target: `type=service,url=${svc.server.url}` });
@@ -227,7 +231,11 @@ test('an export of more results than one request carries goes in batches, and ev
     })),
   };
   await pushCustomCache(c, registry, 'many/cache', 'latest', serializeCacheConfig(config), layers);
-  const options = () => ({ client: c, cache: new CacheImportCache(), sources: new SourceIndex() });
+  const options = () => ({
+    client: c,
+    cache: new CacheImportCache(),
+    blobLocations: new BlobLocations(),
+  });
   const up = await copyCache(registryRef(registry, 'many/cache'), svc.csv, options());
   t.like(up.blobs, { uploaded: count });
   t.is(svc.count(/^\/v1\/records$/), 1);

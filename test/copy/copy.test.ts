@@ -18,9 +18,9 @@ import {
   OCI_MANIFEST,
 } from '../../src/oci/index.ts';
 import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { type Provider, remoteFromBytes } from '../../src/remote/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -80,7 +80,7 @@ test('same-registry copy of 40 layers mounts every blob and reads none', async (
   const c = client(t);
   const source = await resolve(`${registry.host}/src/forty:v1`, {
     client: c,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const mark = await registry.mark();
   const result = await copy(source, `${registry.host}/dst/forty:v1`, { client: c });
@@ -107,7 +107,7 @@ test('a second copy to the same repository skips every blob', async (t) => {
   const c = client(t);
   const source = await resolve(`${registry.host}/src/app:v1`, {
     client: c,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   await copy(source, `${registry.host}/dst/app:v1`, { client: c });
   const mark = await registry.mark();
@@ -138,11 +138,11 @@ test('a refused mount of a blob the target holds cancels its upload session and 
     t.true((await destination.mountBlob(digest, 'src/app')).mounted);
   }
   // A wrong belief: the blobs are said to be in a repository that does not have them.
-  const sources = new SourceIndex();
-  for (const digest of pushed.blobs) sources.add(digest, registry.host, 'dst/gone');
-  const source = await resolve('oci:fixtures/data/oci-image:v1', { client: c, sources });
+  const blobLocations = new BlobLocations();
+  for (const digest of pushed.blobs) blobLocations.add(digest, registry.host, 'dst/gone');
+  const source = await resolve('oci:fixtures/data/oci-image:v1', { client: c, blobLocations });
   const mark = await registry.mark();
-  const result = await copy(source, `${registry.host}/dst/app:v1`, { client: c, sources });
+  const result = await copy(source, `${registry.host}/dst/app:v1`, { client: c, blobLocations });
 
   t.like(result.blobs, { skipped: pushed.blobs.length, mounted: 0, uploaded: 0 });
   t.is((await mounts(registry, mark, 202)).length, pushed.blobs.length);
@@ -156,11 +156,11 @@ test('a refused mount of a missing blob uploads into the session the mount opene
   const registry = await startRegistry(t);
   const pushed = await pushFixture(registry, 'oci-image', 'src/app');
   const c = client(t);
-  const sources = new SourceIndex();
-  for (const digest of pushed.blobs) sources.add(digest, registry.host, 'dst/gone');
-  const source = await resolve('oci:fixtures/data/oci-image:v1', { client: c, sources });
+  const blobLocations = new BlobLocations();
+  for (const digest of pushed.blobs) blobLocations.add(digest, registry.host, 'dst/gone');
+  const source = await resolve('oci:fixtures/data/oci-image:v1', { client: c, blobLocations });
   const mark = await registry.mark();
-  const result = await copy(source, `${registry.host}/dst/app:v1`, { client: c, sources });
+  const result = await copy(source, `${registry.host}/dst/app:v1`, { client: c, blobLocations });
 
   t.like(result.blobs, { skipped: 0, mounted: 0, uploaded: pushed.blobs.length });
   const posts = await registry.requests({
@@ -182,7 +182,7 @@ test('cross-registry copy of a two-platform index uploads the shared layer once'
   const c = client(t);
   const source = await resolve(`${from.host}/app/multi:v1`, {
     client: c,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const events: CopyEvent[] = [];
   const mark = await to.mark();
@@ -263,7 +263,7 @@ test('oci-mediatypes converts a Docker image, still mounting its blobs', async (
   const c = client(t);
   const source = await resolve(`${registry.host}/src/docker:v1`, {
     client: c,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const result = await copy(source, `${registry.host}/dst/oci:v1`, {
     client: c,
@@ -293,9 +293,9 @@ test('index create from two Docker images in other repos: no layer GETs, a Docke
   await pushFixture(registry, 'docker-image', 'team/amd64');
   await pushFixture(registry, 'docker-image-arm64', 'team/arm64');
   const c = client(t);
-  const sources = new SourceIndex();
-  const amd = await resolve(`${registry.host}/team/amd64:v1`, { client: c, sources });
-  const arm = await resolve(`${registry.host}/team/arm64:v1`, { client: c, sources });
+  const blobLocations = new BlobLocations();
+  const amd = await resolve(`${registry.host}/team/amd64:v1`, { client: c, blobLocations });
+  const arm = await resolve(`${registry.host}/team/arm64:v1`, { client: c, blobLocations });
   const mark = await registry.mark();
   const result = await buildIndex(`${registry.host}/team/multi:v1`, [amd, arm], { client: c });
   t.is(result.mediaType, DOCKER_MANIFEST_LIST);
@@ -378,12 +378,12 @@ test('a mount the token does not allow falls back to an upload', async (t) => {
   });
   const pushed = await pushFixture(registry, 'oci-image', 'a/src', { user: 'admin' });
   const source = await resolve('oci:fixtures/data/oci-image:v1');
-  const sources = new SourceIndex();
-  for (const digest of pushed.blobs) sources.add(digest, registry.host, 'a/src');
+  const blobLocations = new BlobLocations();
+  for (const digest of pushed.blobs) blobLocations.add(digest, registry.host, 'a/src');
   const mark = await registry.mark();
   const result = await copy(source, `${registry.host}/b/dst:v1`, {
     client: client(t, registry),
-    sources,
+    blobLocations,
   });
   t.is(result.blobs.mounted, 0);
   t.is(result.blobs.uploaded, 4);
@@ -506,7 +506,7 @@ test('copyToMany streams a large layer into two registries and a layout from one
   const blobs = await pushLargeImage(cl, from, 'app/big', size);
   const source = await resolve(`${from.host}/app/big:v1`, {
     client: cl,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const dir = await tempDir(t);
   const events: CopyEvent[] = [];
@@ -553,7 +553,7 @@ test('copyToMany on one registry: the first repository uploads, another mounts f
   const c = client(t);
   const source = await resolve(`${from.host}/app/src:v1`, {
     client: c,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const [markFrom, markTo] = await Promise.all([from.mark(), to.mark()]);
   const many = await copyToMany(
@@ -593,7 +593,7 @@ test('copyToMany: a destination with a remote of its own shares the blobs it has
   const cl = client(t);
   const index = await resolve(`${from.host}/app/multi:v1`, {
     client: cl,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   if (index.kind !== 'index') return t.fail('expected an index');
   const [arm] = (await index.images()).filter(
@@ -635,11 +635,11 @@ test('copyToMany: a source tree that cannot be listed shares no reads, and the c
   const cl = client(t);
   const image = await resolve(`${from.host}/app/multi@${child}`, {
     client: cl,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const index = await resolve(`${proxy.host}/app/multi:v1`, {
     client: cl,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const warnings: string[] = [];
   const many = await copyToMany(
@@ -666,7 +666,7 @@ test('copyToMany: a destination that refuses uploads fails alone, the others com
   const cl = client(t);
   const source = await resolve(`${from.host}/app/src:v1`, {
     client: cl,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const mark = await from.mark();
   const many = await copyToMany(source, [`${proxy.host}/app/dst:v1`, `${c.host}/app/dst:v1`], {
@@ -695,7 +695,7 @@ test('a copy at a concurrency above the per-host request limit warns of no liste
   t.teardown(() => process.off('warning', onWarning));
   const source = await resolve(`${from.host}/src/forty:v1`, {
     client: c,
-    sources: new SourceIndex(),
+    blobLocations: new BlobLocations(),
   });
   const controller = new AbortController();
   const result = await copy(source, `${to.host}/dst/forty:v1`, {

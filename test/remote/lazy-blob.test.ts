@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
-import { LazyBlob, type Provider, SourceIndex } from '../../src/remote/index.ts';
+import { BlobLocations, LazyBlob, type Provider } from '../../src/remote/index.ts';
 import type { RemoteImage } from '../../src/remote/remote-image.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { Hold, startFaultProxy } from '../helpers/fault-proxy.ts';
@@ -70,7 +70,7 @@ test('unlazy from a provider that does not verify its reads never commits wrong 
   const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-lazy-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const store = await LayoutStore.open(dir);
-  const blob = new LazyBlob(descriptor, provider, 'test', new SourceIndex());
+  const blob = new LazyBlob(descriptor, provider, 'test', new BlobLocations());
   await t.throwsAsync(blob.unlazy(store), { code: 'DIGEST_MISMATCH' });
   t.false(await store.has(descriptor.digest));
   await t.throwsAsync(async () => text(await blob.fetch()), { code: 'DIGEST_MISMATCH' });

@@ -7,8 +7,8 @@ import test, { type ExecutionContext } from 'ava';
 import { DigestMismatchError } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
+import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { resolve } from '../../src/remote/resolve.ts';
-import { SourceIndex } from '../../src/remote/sources.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -134,14 +134,14 @@ test('a corrupted layer is never committed to the layout', async (t) => {
 test('resolving records where blobs live, for later mounts', async (t) => {
   const registry = await startRegistry(t);
   await pushFixture(registry, 'oci-image', 'team/app');
-  const sources = new SourceIndex();
-  const image = await resolve(`${registry.host}/team/app:v1`, { client: client(t), sources });
+  const blobLocations = new BlobLocations();
+  const image = await resolve(`${registry.host}/team/app:v1`, { client: client(t), blobLocations });
   if (image.kind !== 'image') return t.fail('expected an image');
   for (const blob of image.blobs()) {
-    t.deepEqual(blob.sources(), new Map([[registry.host, ['team/app']]]));
+    t.deepEqual(blob.locations(), new Map([[registry.host, ['team/app']]]));
   }
-  t.is(sources.mountSource(image.layers[0]!.digest, registry.host, 'team/other'), 'team/app');
-  t.is(sources.mountSource(image.layers[0]!.digest, registry.host, 'team/app'), undefined);
+  t.is(blobLocations.mountFrom(image.layers[0]!.digest, registry.host, 'team/other'), 'team/app');
+  t.is(blobLocations.mountFrom(image.layers[0]!.digest, registry.host, 'team/app'), undefined);
 });
 
 test('a layout reference resolves without any registry', async (t) => {

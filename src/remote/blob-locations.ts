@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 
-/** Options of {@link SourceIndex}. */
-export interface SourceIndexOptions {
+/** Options of {@link BlobLocations}. */
+export interface BlobLocationsOptions {
   /** Digests remembered, those used longest ago forgotten beyond it; default 50 000. */
   maxDigests?: number;
   /** Repositories remembered per digest and host, the earliest learnt forgotten beyond it; default 32. */
@@ -11,15 +11,16 @@ export interface SourceIndexOptions {
 /**
  * Where blobs are known to live: digest -> registry host -> repositories. This is the idea of
  * BuildKit's `containerd.io/distribution.source.<host>` label, kept in memory and never pushed.
- * The copy engine asks it for a mount source on the target's host and records every repository
- * it pushed to, so a later copy on that host mounts instead of uploading. Bounded, so that a
- * long-running process can keep one: a digest forgotten only costs an upload instead of a mount.
+ * The copy engine asks it which repository on the target's host to mount a blob from, and
+ * records every repository it pushed to, so a later copy on that host mounts instead of
+ * uploading. Bounded, so that a long-running process can keep one: a digest forgotten only
+ * costs an upload instead of a mount.
  */
-export class SourceIndex {
+export class BlobLocations {
   readonly #byDigest: LRUCache<string, Map<string, Set<string>>>;
   readonly #maxRepositories: number;
 
-  constructor(options: SourceIndexOptions = {}) {
+  constructor(options: BlobLocationsOptions = {}) {
     const { maxDigests = 50_000, maxRepositories = 32 } = options;
     // maxSize rather than max: lru-cache allocates `max` slots up front.
     this.#byDigest = new LRUCache({ maxSize: maxDigests, sizeCalculation: () => 1 });
@@ -50,8 +51,8 @@ export class SourceIndex {
     }
   }
 
-  /** Copy every entry of `other` into this index. */
-  merge(other: SourceIndex): void {
+  /** Copy every entry of `other` into this one. */
+  merge(other: BlobLocations): void {
     // Least recently used first, so that the other's recency order carries over.
     for (const digest of other.#byDigest.rkeys()) {
       for (const [registry, repositories] of other.#byDigest.peek(digest) ?? []) {
@@ -66,9 +67,14 @@ export class SourceIndex {
   }
 
   /** `host -> repositories` for one digest (a copy). */
-  sourcesOf(digest: string): Map<string, string[]> {
+  locationsOf(digest: string): Map<string, string[]> {
     const hosts = this.#byDigest.get(digest) ?? new Map<string, Set<string>>();
     return new Map([...hosts].map(([host, repos]) => [host, [...repos]]));
+  }
+
+  /** @deprecated Use {@link locationsOf}. */
+  sourcesOf(digest: string): Map<string, string[]> {
+    return this.locationsOf(digest);
   }
 
   /**
@@ -76,7 +82,7 @@ export class SourceIndex {
    * sharing the longest common path prefix with the target (ties go to the one learnt last, as
    * containerd does); never the target itself. Undefined when none is known on that host.
    */
-  mountSource(digest: string, registry: string, target: string): string | undefined {
+  mountFrom(digest: string, registry: string, target: string): string | undefined {
     let best: string | undefined;
     let bestLength = -1;
     for (const candidate of this.repositories(digest, registry)) {
@@ -89,7 +95,19 @@ export class SourceIndex {
     }
     return best;
   }
+
+  /** @deprecated Use {@link mountFrom}. */
+  mountSource(digest: string, registry: string, target: string): string | undefined {
+    return this.mountFrom(digest, registry, target);
+  }
 }
+
+/** @deprecated Use {@link BlobLocations}: what it indexes is where blobs live. */
+export const SourceIndex = BlobLocations;
+/** @deprecated Use {@link BlobLocations}. */
+export type SourceIndex = BlobLocations;
+/** @deprecated Use {@link BlobLocationsOptions}. */
+export type SourceIndexOptions = BlobLocationsOptions;
 
 /** Number of leading `/`-separated components two repository names share. */
 function commonPrefixComponents(a: string, b: string): number {
