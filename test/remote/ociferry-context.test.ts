@@ -42,20 +42,23 @@ test.serial('a replaced default context serves the calls given none', async (t) 
   t.teardown(() => setDefaultContext(previous));
   await resolve(`${registry.host}/app/single:v1`);
   t.true(context.client.requestCount > 0);
-  t.true(context.sources.size > 0);
+  t.true(context.blobLocations.size > 0);
   setDefaultContext(undefined);
   t.not(defaultContext(), context, 'without one, the next use makes a fresh default');
 });
 
-test('a context in the options supplies the client and the source index', async (t) => {
+test('a context in the options supplies the client and the blob locations', async (t) => {
   const registry = await startRegistry(t);
   await pushFixture(registry, 'oci-image', 'app/single');
   const context = new OciferryContext();
   t.teardown(() => context.close());
   const image = await resolve(`${registry.host}/app/single:v1`, { context });
-  t.is(image.context.sources, context.sources);
-  t.not(context.sources, defaultContext().sources);
-  t.deepEqual([...context.sources.sourcesOf(image.digest)], [[registry.host, ['app/single']]]);
+  t.is(image.context.blobLocations, context.blobLocations);
+  t.not(context.blobLocations, defaultContext().blobLocations);
+  t.deepEqual(
+    [...context.blobLocations.locationsOf(image.digest)],
+    [[registry.host, ['app/single']]],
+  );
   t.true(context.client.requestCount > 0);
   t.is(importCacheOf(context), importCacheOf(context));
   t.not(importCacheOf(context), importCacheOf());
