@@ -126,11 +126,12 @@ export interface ExportToServiceOptions {
 
 /**
  * Export `config` (a cache whose blobs `source` lists and reads) to a service namespace as an
- * engine does: UpdateCacheRecords with every record, its results as result ids and its links; then,
- * for the records the service wants, each layer blob of their results through a URL minted right
- * before its upload (none read when the service already holds it; read again, with a fresh URL,
- * when an upload fails in a way worth retrying); then UpdateCacheLayers.
- * Metadata goes in batches (2,000 records and links, 100 results per request).
+ * engine does: UpdateCacheRecords with every record, its results (ids and times) and its links;
+ * then, for the records the service wants (no result there, or only older ones), each layer blob
+ * of their results through a URL minted right before its upload (none read when the service
+ * already holds it; read again, with a fresh URL, when an upload fails in a way worth retrying);
+ * then UpdateCacheLayers. Metadata goes in batches (2,000 records and links, 100 results per
+ * request).
  */
 export async function exportToService(
   source: CacheSource,
@@ -152,9 +153,10 @@ export async function exportToService(
       })),
     ),
   );
+  // With their times: the service asks for a result newer than those it holds.
   const records = [...byKey].map(([digest, results]) => ({
     digest,
-    results: results.map((_, i) => ({ id: `result-${i}` })),
+    results: results.map((result, i) => ({ id: `result-${i}`, createdAt: result.createdAt })),
   }));
   // In batches, so that each request stays far below the service's 16 MiB body limit.
   const wanted = [];

@@ -1,3 +1,4 @@
+import { normalizeGoTime } from '../cache/go-time.ts';
 import { parseDigest } from '../digest/index.ts';
 import { CacheServiceError } from './errors.ts';
 
@@ -117,6 +118,16 @@ function optionalString(value: unknown, what: string): string | undefined {
   return value as string | undefined;
 }
 
+/** An optional RFC 3339 time as Go reads it (BuildKit parses what ImportCache echoes). */
+function optionalTime(value: unknown, what: string): string | undefined {
+  const text = optionalString(value, what);
+  check(
+    text === undefined || normalizeGoTime(text) !== undefined,
+    `${what} must be an RFC 3339 time`,
+  );
+  return text;
+}
+
 function array(value: unknown, what: string, optional = false): unknown[] {
   if (optional && value === undefined) return [];
   check(Array.isArray(value), `${what} must be an array`);
@@ -138,7 +149,7 @@ export function parseUpdateRecords(body: unknown): UpdateRecordsRequest {
       check(typeof result.id === 'string' && result.id !== '', `records[${i}].results[${j}].id`);
       return {
         id: result.id as string,
-        createdAt: optionalString(result.createdAt, `records[${i}].results[${j}].createdAt`),
+        createdAt: optionalTime(result.createdAt, `records[${i}].results[${j}].createdAt`),
       };
     });
     return { digest: checkDigest(record.digest, `records[${i}].digest`), results };
@@ -181,7 +192,7 @@ export function parseUpdateLayers(body: unknown): UpdateLayersRequest {
     check(layers.length > 0, `results[${i}].layers must not be empty`);
     return {
       recordDigest: checkDigest(result.recordDigest, `results[${i}].recordDigest`),
-      createdAt: optionalString(result.createdAt, `results[${i}].createdAt`),
+      createdAt: optionalTime(result.createdAt, `results[${i}].createdAt`),
       layers,
     };
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CacheConfig, CacheLayer, CacheRecord } from '../cache/config.ts';
-import { ZERO_TIME } from '../cache/go-time.ts';
+import { compareGoTimes, ZERO_TIME } from '../cache/go-time.ts';
 import {
   type ExportRecord,
   type LayerDescriptor,
@@ -11,6 +11,7 @@ import {
 import { BlobPresence } from './blob-presence.ts';
 import { CacheServiceError } from './errors.ts';
 import type { SqlDatabase, SqlExecutor } from './sql.ts';
+import { wantedExports } from './wanted.ts';
 
 /** A stored blob row: the blob store committed it for this namespace. */
 export interface StoredBlob {
@@ -45,8 +46,9 @@ export class CacheRecords {
   }
 
   /**
-   * Add the engine's records and links; answer the records it holds a result for while the
-   * namespace has none yet (one result id each), as the service wants those exported.
+   * Add the engine's records and links; answer the records whose result the service wants
+   * exported (one result id each): those the namespace has no result of, or only older ones
+   * (see {@link wantedExports}).
    */
   async updateRecords(ns: string, request: UpdateRecordsRequest): Promise<ExportRecord[]> {
     const digests = [...new Set(request.records.map((r) => r.digest))];
@@ -69,27 +71,25 @@ export class CacheRecords {
           ],
         );
       }
-      return tx.query<{ record: string }>(
-        'select distinct record from cache_results where ns = $1 and record = any($2::text[])',
+      return tx.query<{ record: string; created_at: string }>(
+        'select record, created_at from cache_results where ns = $1 and record = any($2::text[])',
         [ns, digests],
       );
     });
-    const held = new Set(have.map((row) => row.record));
-    const wanted: ExportRecord[] = [];
-    const seen = new Set<string>();
-    for (const record of request.records) {
-      const first = record.results?.[0];
-      if (!first || held.has(record.digest) || seen.has(record.digest)) continue;
-      seen.add(record.digest);
-      wanted.push({ digest: record.digest, cacheRefID: first.id });
+    const held = new Map<string, string[]>();
+    for (const row of have) {
+      const times = held.get(row.record);
+      if (times) times.push(row.created_at);
+      else held.set(row.record, [row.created_at]);
     }
-    return wanted;
+    return wantedExports(request.records, held);
   }
 
   /**
    * Add results (layer chains) to known records. Every blob must be committed in the namespace
    * with the reported size (BLOB_UNKNOWN otherwise) and every record known (RECORD_UNKNOWN);
-   * nothing is applied unless all are. Returns how many results were new.
+   * nothing is applied unless all are. Returns how many results were new, or renewed: a result
+   * held already whose reported `createdAt` is later takes it.
    */
   async updateLayers(ns: string, request: UpdateLayersRequest): Promise<number> {
     const blobs = [...new Set(request.results.flatMap((r) => r.layers.map((l) => l.digest)))];
@@ -135,11 +135,12 @@ export class CacheRecords {
           .digest('hex'),
         layers: JSON.stringify(result.layers.map(storedLayer)),
         createdAt: result.createdAt ?? new Date().toISOString(),
+        dated: result.createdAt !== undefined,
       }));
-      const added = await tx.query(
+      const added = await tx.query<{ record: string; chain: string }>(
         `insert into cache_results (ns, record, chain, layers, created_at)
          select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::text[])
-         on conflict do nothing returning record`,
+         on conflict do nothing returning record, chain`,
         [
           ns,
           rows.map((r) => r.record),
@@ -148,7 +149,9 @@ export class CacheRecords {
           rows.map((r) => r.createdAt),
         ],
       );
-      return added.length;
+      const inserted = new Set(added.map((row) => `${row.record} ${row.chain}`));
+      const held = rows.filter((r) => r.dated && !inserted.has(`${r.record} ${r.chain}`));
+      return added.length + (await renewResults(tx, ns, held));
     });
   }
 
@@ -228,6 +231,48 @@ export class CacheRecords {
     );
     return rows.map((row) => ({ name: row.name, digest: row.digest, size: Number(row.size) }));
   }
+}
+
+/**
+ * Give results the namespace holds already the later `createdAt` an engine reports for the same
+ * layers (a step run again with the same output): BuildKit loads a key's newest result, and the
+ * service asks again for a result until it holds one as new. Returns how many were renewed.
+ */
+async function renewResults(
+  tx: SqlExecutor,
+  ns: string,
+  rows: readonly { record: string; chain: string; createdAt: string }[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const newest = new Map<string, (typeof rows)[number]>();
+  for (const row of rows) {
+    const key = `${row.record} ${row.chain}`;
+    const other = newest.get(key);
+    if (!other || compareGoTimes(row.createdAt, other.createdAt) > 0) newest.set(key, row);
+  }
+  const stored = await tx.query<{ record: string; chain: string; created_at: string }>(
+    `select c.record, c.chain, c.created_at from cache_results c
+     join unnest($2::text[], $3::text[]) u(record, chain) on c.record = u.record and c.chain = u.chain
+     where c.ns = $1`,
+    [ns, [...newest.values()].map((r) => r.record), [...newest.values()].map((r) => r.chain)],
+  );
+  const renewed = stored.flatMap((row) => {
+    const reported = newest.get(`${row.record} ${row.chain}`);
+    return reported && compareGoTimes(reported.createdAt, row.created_at) > 0 ? [reported] : [];
+  });
+  if (renewed.length === 0) return 0;
+  await tx.query(
+    `update cache_results c set created_at = u.created_at
+     from unnest($2::text[], $3::text[], $4::text[]) u(record, chain, created_at)
+     where c.ns = $1 and c.record = u.record and c.chain = u.chain`,
+    [
+      ns,
+      renewed.map((r) => r.record),
+      renewed.map((r) => r.chain),
+      renewed.map((r) => r.createdAt),
+    ],
+  );
+  return renewed.length;
 }
 
 async function insertRecords(tx: SqlExecutor, ns: string, digests: string[]): Promise<void> {

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { request } from 'undici';
+import { compareGoTimes } from '../../src/cache/go-time.ts';
 import { StoreBlobStore } from '../../src/service/blob-store.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -169,6 +170,73 @@ for (const backend of backends) {
       digest: good.digest,
       size: 100,
     });
+  });
+
+  test(`${backend}: a newer result of a record that has one is asked for and imported beside the older one; an older or equal one is not`, async (t) => {
+    const svc = await startService(t, backend);
+    if (!svc) return;
+    const client = svc.client();
+    const step = key('step');
+    const times = ['2024-01-01T00:00:00Z', '2024-01-02T00:00:00.5Z', '2024-01-03T00:00:00Z'];
+    const [t1, t2, t3] = times as [string, string, string];
+    const layer = (bytes: ReturnType<typeof blob>) => ({
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      digest: bytes.digest,
+      size: bytes.size,
+    });
+    const report = (results: { id: string; createdAt?: string }[]) =>
+      client.updateCacheRecords({ records: [{ digest: step, results }] });
+    t.deepEqual(await report([{ id: 'r1', createdAt: t1 }]), [{ digest: step, cacheRefID: 'r1' }]);
+    const first = blob(100);
+    await client.uploadLayer(first, first.bytes);
+    t.is(
+      await client.updateCacheLayers({
+        results: [{ recordDigest: step, createdAt: t1, layers: [layer(first)] }],
+      }),
+      1,
+    );
+    t.deepEqual(await report([{ id: 'r1', createdAt: t1 }]), [], 'the same result');
+    t.deepEqual(await report([{ id: 'r0', createdAt: '2023-12-31T23:00:00Z' }]), [], 'older');
+    t.deepEqual(await report([{ id: 'rx' }]), [], 'of no known time');
+    // The engine ran the step again and its output differs: BuildKit would load this one.
+    t.deepEqual(
+      await report([
+        { id: 'r1', createdAt: t1 },
+        { id: 'r2', createdAt: t2 },
+      ]),
+      [{ digest: step, cacheRefID: 'r2' }],
+    );
+    const second = blob(100);
+    await client.uploadLayer(second, second.bytes);
+    t.is(
+      await client.updateCacheLayers({
+        results: [{ recordDigest: step, createdAt: t2, layers: [layer(second)] }],
+      }),
+      1,
+    );
+    const newest = async () => {
+      const config = await client.importCache();
+      const results = config.records.find((r) => r.digest === step)?.results ?? [];
+      const top = [...results].sort((a, b) => compareGoTimes(b.createdAt, a.createdAt))[0];
+      return {
+        count: results.length,
+        blob: config.layers[top?.layer ?? -1]?.blob,
+        at: top?.createdAt,
+      };
+    };
+    t.deepEqual(await newest(), { count: 2, blob: second.digest, at: t2 });
+    // The same output made later again: the result takes the later time, and is then not asked for.
+    t.deepEqual(await report([{ id: 'r3', createdAt: t3 }]), [{ digest: step, cacheRefID: 'r3' }]);
+    t.is(
+      await client.updateCacheLayers({
+        results: [{ recordDigest: step, createdAt: t3, layers: [layer(second)] }],
+      }),
+      1,
+    );
+    t.deepEqual(await report([{ id: 'r3', createdAt: t3 }]), []);
+    t.deepEqual(await newest(), { count: 2, blob: second.digest, at: t3 });
+    const error = await report([{ id: 'r4', createdAt: 'yesterday' }]).catch((e: unknown) => e);
+    t.like(error, { code: 'BAD_REQUEST' });
   });
 }
 
