@@ -10,6 +10,7 @@ export {
 export type { GcOptions, GcResult, PruneOptions, PruneResult, StoredBlob } from './gc.ts';
 export { asReferrer, type Referrer } from './referrers.ts';
 export {
+  type LayoutBlobBody,
   type LayoutBlobSource,
   type LayoutFetchOptions,
   LayoutStore,

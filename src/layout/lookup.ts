@@ -6,7 +6,7 @@ import { findTag } from './tags.ts';
 import type { Descriptor } from './types.ts';
 
 /** What {@link lookUp} reads of a layout. */
-export interface LookupSource {
+export interface LookupLayout {
   readonly dir: string;
   index(): Promise<{ readonly manifests: readonly Descriptor[] }>;
   /** Entries that are not referrers of another manifest. */
@@ -23,7 +23,7 @@ export interface LookupSource {
  * @throws NotFoundInLayoutError when there is no such manifest
  */
 export async function lookUp(
-  layout: LookupSource,
+  layout: LookupLayout,
   reference: string | undefined,
   signal?: AbortSignal,
 ): Promise<Descriptor> {
@@ -35,7 +35,7 @@ export async function lookUp(
 }
 
 async function find(
-  layout: LookupSource,
+  layout: LookupLayout,
   reference: string | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Descriptor | undefined> {

@@ -47,7 +47,9 @@ export interface OpenOptions {
 }
 
 /** Bytes to store: a stream, or a function opening one only if the blob is really missing. */
-export type LayoutBlobSource = Readable | (() => Readable | Promise<Readable>);
+export type LayoutBlobBody = Readable | (() => Readable | Promise<Readable>);
+/** @deprecated Use {@link LayoutBlobBody}. */
+export type LayoutBlobSource = LayoutBlobBody;
 
 /** Options of {@link LayoutStore.writeBlob}. */
 export interface WriteBlobOptions {
@@ -165,7 +167,7 @@ export class LayoutStore {
    */
   async writeBlob(
     desc: { digest: string; size?: number },
-    body: LayoutBlobSource,
+    body: LayoutBlobBody,
     options: WriteBlobOptions = {},
   ): Promise<boolean> {
     const path = blobPath(this.dir, desc.digest);
@@ -201,18 +203,18 @@ export class LayoutStore {
   async #ingest(
     path: string,
     desc: { digest: string; size?: number },
-    body: LayoutBlobSource,
+    body: LayoutBlobBody,
     options: WriteBlobOptions & { replace: boolean },
   ): Promise<boolean> {
     await this.#sweepOnce();
-    const source = typeof body === 'function' ? await body() : body;
+    const bytes = typeof body === 'function' ? await body() : body;
     // The write's pipeline listens on a signal of its own: the caller's is shared by every blob
     // of a copy and gets one listener from this store however many blobs it writes.
     const abort = options.signal ? childSignal(this.#aborts, options.signal) : undefined;
     try {
       const { digest, size } = desc;
       const { onProgress, replace } = options;
-      return await ingestBlob(path, source, {
+      return await ingestBlob(path, bytes, {
         signal: abort?.signal,
         onProgress,
         replace,

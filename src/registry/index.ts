@@ -41,6 +41,7 @@ export type { Repository, SignalOptions } from './repository.ts';
 export type { RetryOptions } from './retry.ts';
 export type { ListTagsOptions } from './tags.ts';
 export type {
+  BlobBody,
   BlobSource,
   UploadBlobOptions,
   UploadDescriptor,

@@ -16,7 +16,7 @@ import { type MountResult, mountBlob } from './mount.ts';
 import { type ReferrersOptions, referrers } from './referrers.ts';
 import { type ListTagsOptions, listTags } from './tags.ts';
 import {
-  type BlobSource,
+  type BlobBody,
   cancelUpload,
   type UploadBlobOptions,
   type UploadDescriptor,
@@ -57,7 +57,7 @@ export interface Repository {
   /** Upload a blob whose body is opened lazily and verified while it streams. */
   uploadBlob(
     descriptor: UploadDescriptor,
-    body: BlobSource,
+    body: BlobBody,
     options?: UploadBlobOptions,
   ): Promise<void>;
   /** Mount a blob from another repository of the same registry. */
@@ -121,7 +121,7 @@ export class RegistryRepository implements Repository {
 
   uploadBlob(
     descriptor: UploadDescriptor,
-    body: BlobSource,
+    body: BlobBody,
     options?: UploadBlobOptions,
   ): Promise<void> {
     return uploadBlob(this.#context, descriptor, body, options);

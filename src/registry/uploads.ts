@@ -53,7 +53,9 @@ export interface UploadDescriptor {
 }
 
 /** Opens the blob's bytes; called once per attempt, and only once the registry is ready for them. */
-export type BlobSource = () => Readable | Promise<Readable>;
+export type BlobBody = () => Readable | Promise<Readable>;
+/** @deprecated Use {@link BlobBody}: the bytes of an upload, not where blobs are read from. */
+export type BlobSource = BlobBody;
 
 const DEFAULT_CHUNK_SIZE = 5 * 1024 * 1024;
 /** 416 answers tolerated for one chunk before the upload starts over. */
@@ -74,7 +76,7 @@ interface SessionState {
 export async function uploadBlob(
   context: RepositoryContext,
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
   options: UploadBlobOptions = {},
 ): Promise<void> {
   parseDigest(descriptor.digest);
@@ -124,7 +126,7 @@ export function sessionFrom(response: HttpResponse): UploadSession {
 async function uploadOnce(
   context: RepositoryContext,
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
   options: UploadBlobOptions,
   given: UploadSession | undefined,
 ): Promise<void> {
@@ -156,17 +158,17 @@ async function uploadOnce(
 /** The blob's bytes piped through a verifier; `verified` settles once the verifier has judged them. */
 async function openVerified(
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
 ): Promise<{ stream: DigestVerifier; verified: Promise<void> }> {
-  const source = await body();
+  const bytes = await body();
   const stream = new DigestVerifier(descriptor.digest, {
     size: descriptor.size,
-    source: 'the upload source',
+    source: 'the upload body',
     // A body that verifies this digest fails on a mismatch by itself: count its bytes only.
-    hash: !verifies(source, descriptor.digest),
+    hash: !verifies(bytes, descriptor.digest),
   });
   const verified = new Promise<void>((resolve, reject) => {
-    pipeline(source, stream, (err) => (err ? reject(err) : resolve()));
+    pipeline(bytes, stream, (err) => (err ? reject(err) : resolve()));
   });
   verified.catch(() => undefined);
   return { stream, verified };
@@ -181,7 +183,7 @@ async function openVerified(
 async function sendWhole(
   context: RepositoryContext,
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
   target: { method: 'PUT'; url: URL } | { method: 'POST'; path: string },
   options: UploadBlobOptions,
 ): Promise<HttpResponse> {
@@ -231,7 +233,7 @@ async function putWhole(
   context: RepositoryContext,
   state: SessionState,
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
   options: UploadBlobOptions,
 ): Promise<void> {
   const url = new URL(withDigest(state.location, descriptor.digest));
@@ -242,7 +244,7 @@ async function putWhole(
 async function postWhole(
   context: RepositoryContext,
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
   options: UploadBlobOptions,
 ): Promise<UploadSession | undefined> {
   const path = `/v2/${context.name}/blobs/uploads/?digest=${encodeURIComponent(descriptor.digest)}`;
@@ -255,7 +257,7 @@ async function putChunks(
   context: RepositoryContext,
   state: SessionState,
   descriptor: UploadDescriptor,
-  body: BlobSource,
+  body: BlobBody,
   chunkSize: number,
   options: UploadBlobOptions,
 ): Promise<void> {
