@@ -76,7 +76,7 @@ export class CliContext {
   }
 
   /**
-   * The library context of this run, with its {@link client}: the blob sources, parsed cache
+   * The library context of this run, with its {@link client}: the blob locations, parsed cache
    * configs and downloads it learns are this run's only and dropped when it ends, as if the run
    * were a process of its own (runs in one process, tests or an embedding program, share none).
    */

@@ -33,22 +33,22 @@ export class IndexBuildError extends OciferryError {
 }
 
 /**
- * Push a manifest list assembled from remote images: each source may be an image or an index
- * (its images are flattened in). Child manifests go up by digest into the destination repository
+ * Push a manifest list assembled from remote images: each of `remotes` may be an image or an
+ * index (its images are flattened in). Child manifests go up by digest into the destination repository
  * with their blobs mounted or streamed; the platform comes from the source descriptor or, when
  * absent, the image config. The list is a Docker manifest list when every child is a Docker
  * manifest (unless `ociMediatypes`), an OCI index otherwise.
  */
 export async function buildIndex(
   destination: string | Reference,
-  sources: readonly Remote[],
+  remotes: readonly Remote[],
   options: BuildIndexOptions = {},
 ): Promise<CopyResult> {
-  if (sources.length === 0) throw new IndexBuildError('an index needs at least one source image');
+  if (remotes.length === 0) throw new IndexBuildError('an index needs at least one source image');
   const reference = typeof destination === 'string' ? parseReference(destination) : destination;
   const client = options.client ?? contextOf(options).client;
   const requestsBefore = client.requestCount;
-  const images = await collectImages(sources, options.signal);
+  const images = await collectImages(remotes, options.signal);
   const mediaType = listType(images, options.ociMediatypes);
   if (options.annotations && mediaType === DOCKER_MANIFEST_LIST) {
     throw new IndexBuildError(
@@ -77,22 +77,22 @@ export async function buildIndex(
     throw new DestinationDigestError(where, reference.digest, root.descriptor.digest, 'built');
   }
 
-  const session = await openSession(reference, client, sources[0], options);
+  const session = await openSession(reference, client, remotes[0], options);
   await settleAll(images.map((image) => session.push(image)));
   const tags = await finish(session, root, reference, options);
   return result(session, root, tags, client.requestCount - requestsBefore);
 }
 
 /**
- * The media type {@link buildIndex} gives an index of `sources`: a Docker manifest list when
+ * The media type {@link buildIndex} gives an index of `remotes`: a Docker manifest list when
  * every image is a Docker manifest (and `ociMediatypes` does not convert them), an OCI index
- * otherwise. Reads the manifests of indexes among the sources, nothing else.
+ * otherwise. Reads the manifests of indexes among the remotes, nothing else.
  */
 export async function indexMediaType(
-  sources: readonly Remote[],
+  remotes: readonly Remote[],
   options: { ociMediatypes?: boolean; signal?: AbortSignal } = {},
 ): Promise<string> {
-  return listType(await collectImages(sources, options.signal), options.ociMediatypes);
+  return listType(await collectImages(remotes, options.signal), options.ociMediatypes);
 }
 
 function listType(images: readonly RemoteImage[], ociMediatypes = false): string {
@@ -100,15 +100,15 @@ function listType(images: readonly RemoteImage[], ociMediatypes = false): string
   return docker ? DOCKER_MANIFEST_LIST : OCI_INDEX;
 }
 
-/** Images of the sources in order, indexes flattened, each manifest once. */
+/** Images of the remotes in order, indexes flattened, each manifest once. */
 async function collectImages(
-  sources: readonly Remote[],
+  remotes: readonly Remote[],
   signal?: AbortSignal,
 ): Promise<RemoteImage[]> {
   const images: RemoteImage[] = [];
   const seen = new Set<string>();
-  for (const source of sources) {
-    const found = source.kind === 'image' ? [source] : await source.images({ signal });
+  for (const remote of remotes) {
+    const found = remote.kind === 'image' ? [remote] : await remote.images({ signal });
     for (const image of found) {
       if (seen.has(image.digest)) continue;
       seen.add(image.digest);

@@ -14,7 +14,10 @@ export interface FetchOptions {
   range?: { start: number; end?: number };
 }
 
-/** Where a registry-backed provider reads from: the key of mount-source decisions. */
+/**
+ * A repository on a registry, where a provider reads or a target writes: what `BlobLocations`
+ * records of a blob, for later copies to mount from.
+ */
 export interface RegistryLocation {
   readonly registry: string;
   readonly repository: string;

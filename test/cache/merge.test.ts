@@ -167,7 +167,7 @@ test('merging is commutative and idempotent, and its output is valid', (t) => {
 
 // ---- Against the registry ----
 
-/** Options that share nothing with other tests: a client, a config cache, a source index. */
+/** Options that share nothing with other tests: a client, a config cache, blob locations. */
 function isolated(t: import('ava').ExecutionContext) {
   return { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() };
 }

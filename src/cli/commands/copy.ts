@@ -54,11 +54,11 @@ Examples:
   $ ociferry copy --tag latest --tag 1.2 oci:./build:1.2.0 registry.example/app:1.2.0
   $ ociferry copy --json --referrers ghcr.io/org/app@sha256:… registry.example/app`,
     )
-    .action((src: string, dst: string, options: CopyCommandOptions, command: Command) => {
-      const source = referenceOperand(command, src);
-      const destination = referenceOperand(command, dst);
-      checkTags(command, destination, options.tag);
-      return run(command, (ctx) => copyImage(ctx, source, destination, options));
+    .action((srcArg: string, dstArg: string, options: CopyCommandOptions, command: Command) => {
+      const src = referenceOperand(command, srcArg);
+      const dst = referenceOperand(command, dstArg);
+      checkTags(command, dst, options.tag);
+      return run(command, (ctx) => copyImage(ctx, src, dst, options));
     });
 }
 
@@ -84,7 +84,7 @@ async function copyImage(
   options: CopyCommandOptions,
 ): Promise<void> {
   ctx.uses(src, dst);
-  const source = await resolve(src, {
+  const remote = await resolve(src, {
     context: ctx.library,
     platform: options.platform,
     signal: ctx.signal,
@@ -93,7 +93,7 @@ async function copyImage(
     ctx,
     `copied ${formatReference(src)} to ${formatReference(dst)}`,
     (onEvent) =>
-      copy(source, dst, {
+      copy(remote, dst, {
         context: ctx.library,
         concurrency: options.concurrency,
         ociMediatypes: options.ociMediatypes,

@@ -46,11 +46,11 @@ Examples:
   $ ociferry index create --oci-mediatypes --annotation org.opencontainers.image.version=1.2 \\
       ghcr.io/org/app:1.2 ghcr.io/org/app@sha256:… ghcr.io/org/app@sha256:…`,
     )
-    .action((dst: string, srcs: string[], options: IndexCreateOptions, command: Command) => {
-      const destination = referenceOperand(command, dst);
-      const sources = srcs.map((src) => referenceOperand(command, src));
-      checkTags(command, destination, options.tag);
-      return run(command, (ctx) => createIndex(ctx, command, destination, sources, options));
+    .action((dstArg: string, srcArgs: string[], options: IndexCreateOptions, command: Command) => {
+      const dst = referenceOperand(command, dstArg);
+      const srcs = srcArgs.map((arg) => referenceOperand(command, arg));
+      checkTags(command, dst, options.tag);
+      return run(command, (ctx) => createIndex(ctx, command, dst, srcs, options));
     });
 }
 
@@ -62,12 +62,12 @@ async function createIndex(
   options: IndexCreateOptions,
 ): Promise<void> {
   ctx.uses(dst, ...srcs);
-  const sources = await Promise.all(
+  const remotes = await Promise.all(
     srcs.map((src) => resolve(src, { context: ctx.library, signal: ctx.signal })),
   );
   if (options.annotation) {
     const { ociMediatypes } = options;
-    const type = await indexMediaType(sources, { ociMediatypes, signal: ctx.signal });
+    const type = await indexMediaType(remotes, { ociMediatypes, signal: ctx.signal });
     if (type === DOCKER_MANIFEST_LIST) {
       usageError(
         command,
@@ -79,7 +79,7 @@ async function createIndex(
     ctx,
     `pushed index ${formatReference(dst)}`,
     (onEvent) =>
-      buildIndex(dst, sources, {
+      buildIndex(dst, remotes, {
         context: ctx.library,
         ociMediatypes: options.ociMediatypes,
         annotations: options.annotation,
