@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { CacheConfig, CacheLayer, CacheRecord } from '../cache/config.ts';
-import { compareGoTimes, ZERO_TIME } from '../cache/go-time.ts';
+import { compareGoTimes } from '../cache/go-time.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import {
   type ExportRecord,
   type LayerDescriptor,
@@ -10,6 +10,7 @@ import {
 } from './api.ts';
 import { BlobPresence } from './blob-presence.ts';
 import { CacheServiceError } from './errors.ts';
+import { buildImportDocument, type ResultRow, type StoredLayer } from './import-document.ts';
 import type { SqlDatabase, SqlExecutor } from './sql.ts';
 import { wantedExports } from './wanted.ts';
 
@@ -26,10 +27,20 @@ export interface StoredMount {
   readonly size: number;
 }
 
-/** A link as {@link CacheRecords.importCache} reads it: source, target, input, selector. */
-type LinkRow = [string, string, number, string];
-/** A result as {@link CacheRecords.importCache} reads it: record, layer chain, creation time. */
-type ResultRow = [string, StoredLayer[], string];
+/** An ImportCache document and the generation of the namespace it shows. */
+interface ImportDocument {
+  readonly generation: number;
+  readonly bytes: Buffer;
+}
+
+/** Options of {@link CacheRecords}. */
+export interface CacheRecordsOptions {
+  /**
+   * Bytes of ImportCache documents kept in memory, the least recently served namespace's
+   * dropped first; default 256 MiB (a 100k-record namespace takes 12 MB).
+   */
+  readonly importCacheBytes?: number;
+}
 
 /**
  * The cache metadata of every namespace in SQL: records, links, results (layer chains), committed
@@ -40,9 +51,13 @@ export class CacheRecords {
   readonly #db: SqlDatabase;
   /** Blob rows seen, by `ns digest`: rows are never deleted, so a row seen stays true. */
   readonly #blobs = new BlobPresence();
+  /** The last ImportCache document built, by namespace. */
+  readonly #documents: SizedLru<ImportDocument>;
+  readonly #building = new SingleFlight<string, ImportDocument>();
 
-  constructor(db: SqlDatabase) {
+  constructor(db: SqlDatabase, options: CacheRecordsOptions = {}) {
     this.#db = db;
+    this.#documents = new SizedLru(options.importCacheBytes ?? 256 * 1024 * 1024);
   }
 
   /**
@@ -156,47 +171,92 @@ export class CacheRecords {
   }
 
   /**
-   * The namespace as a cacheconfig v0: every record and link, and the results whose blobs are all
-   * committed (a result with a missing blob is left out, never served). One statement per table,
-   * each aggregated by the database into one JSON text: a namespace of 100k records costs four
-   * rows, not 200k.
+   * The namespace as cacheconfig v0 bytes (see {@link buildImportDocument}): every record and
+   * link, and the results whose blobs are all committed (a result with a missing blob is left
+   * out, never served). The document of the namespace's current generation is kept in memory, so
+   * an import that follows no change costs one read of the generation; after a change it is built
+   * again from one snapshot of the tables (one statement each).
    */
-  async importCache(ns: string): Promise<CacheConfig> {
-    const [records, links, results, blobs] = await Promise.all([
-      this.#aggregate(ns, 'cache_records', 'digest'),
-      this.#aggregate(ns, 'cache_links', 'json_build_array(source, target, input, selector)'),
-      this.#aggregate(
-        ns,
-        'cache_results',
-        'json_build_array(record, layers::json, created_at)',
-        'record, chain',
-      ),
-      this.#aggregate(ns, 'cache_blobs', 'digest'),
-    ]);
-    // Sorted here: an ordered aggregate sorts in the database at twice the cost.
-    return buildConfig(
-      (records as string[]).sort(),
-      links as LinkRow[],
-      results as ResultRow[],
-      new Set(blobs as string[]),
-    );
+  async importCache(ns: string): Promise<Buffer> {
+    const generation = await this.generation(ns);
+    for (;;) {
+      const kept = this.#documents.get(ns);
+      if (kept && kept.generation >= generation) {
+        this.#documents.touch(ns);
+        return kept.bytes;
+      }
+      const built = await this.#building.do(ns, () => this.#build(ns));
+      // A build that started before `generation` was read may hold an older snapshot.
+      if (built.generation >= generation) return built.bytes;
+    }
   }
 
-  /** `value` of every row of `table` in `ns`, as one JSON array the database builds. */
-  async #aggregate(ns: string, table: string, value: string, order?: string): Promise<unknown[]> {
-    const rows = await this.#db.query<{ list: string | null }>(
-      `select json_agg(${value}${order ? ` order by ${order}` : ''})::text as list
-       from ${table} where ns = $1`,
+  /** The namespace's generation: bumped (by triggers) in every transaction that changes it. */
+  async generation(ns: string, tx: SqlExecutor = this.#db): Promise<number> {
+    const rows = await tx.query<{ generation: unknown }>(
+      'select generation from cache_namespaces where ns = $1',
       [ns],
     );
-    return JSON.parse(rows[0]?.list ?? '[]') as unknown[];
+    return rows[0] ? Number(rows[0].generation) : 0;
+  }
+
+  async #build(ns: string): Promise<ImportDocument> {
+    const { generation, rows } = await this.#db.transaction(async (tx) => {
+      // One snapshot for the generation and every table, on PostgreSQL too.
+      await tx.query('set transaction isolation level repeatable read, read only');
+      const at = await this.generation(ns, tx);
+      // Digests (validated `algorithm:hex` when reported) as comma-separated text: ten times
+      // cheaper to split than a JSON array is to parse.
+      const [records] = await tx.query<{ list: string | null }>(
+        `select string_agg(digest, ',') as list from cache_records where ns = $1`,
+        [ns],
+      );
+      const [links] = await tx.query<
+        Record<'sources' | 'targets' | 'inputs' | 'selectors', string | null>
+      >(
+        `select string_agg(source, ',') as sources, string_agg(target, ',') as targets,
+                json_agg(input)::text as inputs, json_agg(selector)::text as selectors
+         from cache_links where ns = $1`,
+        [ns],
+      );
+      // Ordered so that layers are numbered the same way at every build.
+      const [results] = await tx.query<{ list: string | null }>(
+        `select json_agg(json_build_array(record, layers::json, created_at)
+                         order by record, chain)::text as list
+         from cache_results where ns = $1`,
+        [ns],
+      );
+      const [blobs] = await tx.query<{ list: string | null }>(
+        `select string_agg(digest, ',') as list from cache_blobs where ns = $1`,
+        [ns],
+      );
+      const split = (text: string | null | undefined) => (text ? text.split(',') : []);
+      const parse = <T>(text: string | null | undefined) => JSON.parse(text ?? '[]') as T[];
+      return {
+        generation: at,
+        rows: {
+          records: split(records?.list),
+          sources: split(links?.sources),
+          targets: split(links?.targets),
+          inputs: parse<number>(links?.inputs),
+          selectors: parse<string>(links?.selectors),
+          results: parse<ResultRow>(results?.list),
+          blobs: split(blobs?.list),
+        },
+      };
+    });
+    const document = { generation, bytes: buildImportDocument(rows) };
+    const kept = this.#documents.get(ns);
+    if (!kept || kept.generation < generation) this.#documents.set(ns, document);
+    return document;
   }
 
   /** Note that the blob store committed `digest` for `ns` (idempotent). */
   async addBlob(ns: string, blob: StoredBlob): Promise<void> {
     await this.#db.query(
       `insert into cache_blobs (ns, digest, size) values ($1, $2, $3)
-       on conflict (ns, digest) do update set size = excluded.size`,
+       on conflict (ns, digest) do update set size = excluded.size
+       where cache_blobs.size <> excluded.size`,
       [ns, blob.digest, blob.size],
     );
     this.#blobs.add(`${ns} ${blob.digest}`, blob.size);
@@ -284,80 +344,48 @@ async function insertRecords(tx: SqlExecutor, ns: string, digests: string[]): Pr
   );
 }
 
-/** What a result row keeps of a layer: the facts ImportCache annotates it with. */
-interface StoredLayer {
-  readonly digest: string;
-  readonly mediaType: string;
-  readonly size: number;
-  readonly diffID?: string;
-}
-
 function storedLayer(layer: LayerDescriptor): StoredLayer {
   const diffID = layer.annotations?.[UNCOMPRESSED_ANNOTATION];
   return { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, diffID };
 }
 
-function buildConfig(
-  recordDigests: readonly string[],
-  linkRows: readonly LinkRow[],
-  resultRows: readonly ResultRow[],
-  blobs: ReadonlySet<string>,
-): CacheConfig {
-  const recordIndex = new Map<string, number>();
-  for (let i = 0; i < recordDigests.length; i++) recordIndex.set(recordDigests[i] as string, i);
-  const layers: CacheLayer[] = [];
-  const layerIndex = new Map<string, number>(); // `${parent} ${digest}` -> index
-  const resultsOf: ({ layer: number; createdAt: string }[] | undefined)[] = [];
-  for (const [record, chain, createdAt] of resultRows) {
-    const at = recordIndex.get(record);
-    if (at === undefined || !chain.every((layer) => blobs.has(layer.digest))) continue;
-    let parent = -1;
-    for (const layer of chain) {
-      const key = `${parent} ${layer.digest}`;
-      let index = layerIndex.get(key);
-      if (index === undefined) {
-        index = layers.length;
-        layers.push({
-          blob: layer.digest,
-          parent,
-          annotations: {
-            mediaType: layer.mediaType,
-            diffID: layer.diffID,
-            size: layer.size,
-            createdAt: ZERO_TIME,
-          },
-        });
-        layerIndex.set(key, index);
-      }
-      parent = index;
-    }
-    const list = resultsOf[at];
-    if (list) list.push({ layer: parent, createdAt });
-    else resultsOf[at] = [{ layer: parent, createdAt }];
+/** Entries by key, least recently used dropped first once their bytes pass `maxBytes`. */
+class SizedLru<T extends { readonly bytes: Buffer }> {
+  readonly #entries = new Map<string, T>();
+  readonly #maxBytes: number;
+  #bytes = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
   }
-  const inputsOf: ({ selector?: string; link: number }[][] | undefined)[] = [];
-  for (const [sourceDigest, targetDigest, input, selector] of linkRows) {
-    const source = recordIndex.get(sourceDigest);
-    const target = recordIndex.get(targetDigest);
-    if (source === undefined || target === undefined) continue;
-    let groups = inputsOf[target];
-    if (!groups) {
-      groups = [];
-      inputsOf[target] = groups;
-    }
-    while (groups.length <= input) groups.push([]);
-    groups[input]?.push(selector ? { selector, link: source } : { link: source });
+
+  get(key: string): T | undefined {
+    return this.#entries.get(key);
   }
-  const records: CacheRecord[] = recordDigests.map((digest, i) => {
-    const groups = inputsOf[i];
-    return {
-      digest,
-      results: resultsOf[i] ?? [],
-      chains: [],
-      // Groups stay at the positions reported, empty ones included: BuildKit matches links by
-      // input index, so dropping an empty group would move the next one to another input.
-      inputs: groups ?? [],
-    };
-  });
-  return { layers, records };
+
+  /** Mark `key` as the most recently used. */
+  touch(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+  }
+
+  set(key: string, entry: T): void {
+    this.#delete(key);
+    if (entry.bytes.length > this.#maxBytes) return;
+    this.#entries.set(key, entry);
+    this.#bytes += entry.bytes.length;
+    for (const oldest of this.#entries.keys()) {
+      if (this.#bytes <= this.#maxBytes) break;
+      this.#delete(oldest);
+    }
+  }
+
+  #delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes.length;
+  }
 }

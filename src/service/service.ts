@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { CACHE_CONFIG_MEDIA_TYPE } from '../cache/config.ts';
-import { serializeCacheConfig } from '../cache/config-write.ts';
 import { OciferryError } from '../errors.ts';
 import {
   DOCKER_LAYER,
@@ -143,7 +142,7 @@ export class CacheService {
         return sendJson(res, 200, { results: added });
       }
       case '/v1/import': {
-        const bytes = serializeCacheConfig(await records.importCache(ns));
+        const bytes = await records.importCache(ns);
         facts.bytes = bytes.length;
         res.writeHead(200, {
           'content-type': CACHE_CONFIG_MEDIA_TYPE,

@@ -67,7 +67,13 @@ export async function startService(
   backend: Backend,
   options: Partial<CacheServerOptions> = {},
 ): Promise<
-  | { server: CacheServer; dataDir: string; client: (token?: string) => CacheServiceClient }
+  | {
+      server: CacheServer;
+      dataDir: string;
+      /** The PostgreSQL database's URL (backend `postgres`). */
+      database?: string;
+      client: (token?: string) => CacheServiceClient;
+    }
   | undefined
 > {
   const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-'));
@@ -103,6 +109,7 @@ export async function startService(
   return {
     server,
     dataDir,
+    database,
     client: (token = TOKENS.a) => new CacheServiceClient({ url: server.url, token }),
   };
 }

@@ -1,10 +1,14 @@
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import pg from 'pg';
 import { request } from 'undici';
 import { compareGoTimes } from '../../src/cache/go-time.ts';
 import { StoreBlobStore } from '../../src/service/blob-store.ts';
+import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
+import { startCacheServer } from '../../src/service/server.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import {
   type Backend,
@@ -97,6 +101,35 @@ for (const backend of backends) {
     t.deepEqual(inputs('copy'), [[], [{ selector: 'sha256:sel', link: index('context') }]]);
     t.deepEqual(inputs('merge'), [[{ link: index('base') }], [], [{ link: index('copy') }]]);
     t.is(inputs('base'), undefined);
+  });
+
+  test(`${backend}: ImportCache after a change shows it, and a report that changes nothing keeps the generation`, async (t) => {
+    const svc = await startService(t, backend);
+    if (!svc) return;
+    const client = svc.client();
+    const records = svc.server.service.records;
+    const { layers } = await exportBuild(client, ['base', 'one']);
+    t.deepEqual(
+      (await client.importCache()).records.map((r) => r.digest).sort(),
+      [key('base'), key('one')].sort(),
+    );
+    const generation = await records.generation('a');
+    // An engine reporting the state the namespace holds already, or uploading a blob again,
+    // changes nothing.
+    await exportBuild(client, ['base', 'one']);
+    const layer = layers[0];
+    if (!layer) throw new Error('no layer');
+    await client.putUrl(
+      (await client.getLayerUploadUrl(layer.digest)).url,
+      layer.size,
+      layer.bytes,
+    );
+    t.is(await records.generation('a'), generation);
+    await exportBuild(client, ['base', 'one', 'two']);
+    t.true((await records.generation('a')) > generation);
+    const config = await client.importCache();
+    t.is(config.records.find((r) => r.digest === key('two'))?.results.length, 1);
+    t.is(await records.generation('b'), 0, 'another namespace is untouched');
   });
 
   test(`${backend}: bad calls get their coded error and change nothing`, async (t) => {
@@ -239,6 +272,41 @@ for (const backend of backends) {
     t.like(error, { code: 'BAD_REQUEST' });
   });
 }
+
+test('instances sharing one PostgreSQL never serve an ImportCache older than the database, whoever changed it', async (t) => {
+  const svc = await startService(t, 'postgres');
+  if (!svc?.database) return;
+  const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-other-'));
+  const other = await startCacheServer({
+    listen: '127.0.0.1:0',
+    dataDir,
+    database: svc.database,
+    tokensFile: join(svc.dataDir, 'tokens'),
+  });
+  t.teardown(async () => {
+    await other.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const reader = new CacheServiceClient({ url: other.url, token: TOKENS.a });
+  const digests = async () => (await reader.importCache()).records.map((r) => r.digest).sort();
+  await exportBuild(svc.client(), ['base', 'one']);
+  t.deepEqual(await digests(), [key('base'), key('one')].sort());
+  // Written through the first instance: the second one's kept document is out of date.
+  await exportBuild(svc.client(), ['base', 'one', 'two']);
+  t.deepEqual(await digests(), [key('base'), key('one'), key('two')].sort());
+  // Written to the database by hand (as a retention job would): deletes and updates count too.
+  const db = new pg.Client({ connectionString: svc.database });
+  await db.connect();
+  t.teardown(() => db.end());
+  await db.query('delete from cache_records where ns = $1 and digest = $2', ['a', key('one')]);
+  t.deepEqual(await digests(), [key('base'), key('two')].sort());
+  await db.query('update cache_results set created_at = $2 where ns = $1', [
+    'a',
+    '2030-01-02T03:04:05Z',
+  ]);
+  const two = (await reader.importCache()).records.find((r) => r.digest === key('two'));
+  t.is(two?.results[0]?.createdAt, '2030-01-02T03:04:05Z');
+});
 
 test('a result of 60 layers is kept and imported', async (t) => {
   const svc = await startService(t, 'pglite');
