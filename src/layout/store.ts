@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, utimes } from 'node:fs/promises';
+import { type FileHandle, mkdir, readFile, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal, finished, Readable } from 'node:stream';
 import { DigestMismatchError, digestBytes, parseDigest, verifiedStream } from '../digest/index.ts';
@@ -244,6 +244,14 @@ export class LayoutStore {
    */
   readBlob(digest: string, options: { start?: number; end?: number } = {}): Readable {
     return blobReadStream(blobPath(this.dir, digest), digest, this.dir, options);
+  }
+
+  /**
+   * The blob's file, open for reading (BLOB_UNKNOWN when missing), for a reader that reads by
+   * position into buffers of its own; unverified, as {@link LayoutStore.readBlob}. Close it.
+   */
+  openBlob(digest: string): Promise<FileHandle> {
+    return openBlob(blobPath(this.dir, digest), digest, this.dir);
   }
 
   /** A small blob in memory, digest re-verified; SIZE_EXCEEDED above `limit` before reading it. */

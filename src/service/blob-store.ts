@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { SizeExceededError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
@@ -15,6 +16,11 @@ export interface ServiceBlobStore {
   info(digest: string): Promise<{ size: number } | undefined>;
   /** Stream the blob (of `size` bytes), or bytes `start`..`end` (inclusive) of it. */
   read(digest: string, size: number, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * The blob's file, open for reading, when the store keeps blobs in local files (downloads
+   * then send it with two reused buffers, see `sendFile`); undefined otherwise.
+   */
+  open?(digest: string): Promise<FileHandle | undefined>;
   /**
    * Store `body` as `digest`, verified while streaming and committed only when it matches;
    * SIZE_EXCEEDED past `limit` bytes; `size` is the announced length. Returns the stored size;
@@ -78,6 +84,11 @@ export class StoreBlobStore implements ServiceBlobStore {
     }
     const descriptor = { mediaType: 'application/octet-stream', digest, size };
     return this.#store.fetch(descriptor, range ? { range } : {});
+  }
+
+  /** The layout's file of the blob (unverified, as `read`); undefined for a registry. */
+  async open(digest: string): Promise<FileHandle | undefined> {
+    return this.#store instanceof LayoutStore ? this.#store.openBlob(digest) : undefined;
   }
 
   async write(

@@ -23,6 +23,7 @@ import type { ServiceBlobStore } from './blob-store.ts';
 import { CacheServiceError } from './errors.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { CacheRecords } from './records.ts';
+import { sendFile } from './send-file.ts';
 import type { SqlDatabase } from './sql.ts';
 import type { Principal, TokenTable } from './tokens.ts';
 import type { UrlOperation, UrlSigner } from './url-signer.ts';
@@ -294,7 +295,14 @@ export class CacheService {
       res.end();
       return;
     }
-    await pipeline(await this.#options.blobs.read(digest, size, { start, end }), res);
+    const file = await this.#options.blobs.open?.(digest);
+    if (file) {
+      try {
+        await sendFile(file, res, start, end);
+      } finally {
+        await file.close();
+      }
+    } else await pipeline(await this.#options.blobs.read(digest, size, { start, end }), res);
     this.#options.metrics?.bytesOut.inc(length);
   }
 }

@@ -1,6 +1,7 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import test from 'ava';
 import pg from 'pg';
 import { request } from 'undici';
@@ -8,6 +9,7 @@ import { compareGoTimes } from '../../src/cache/go-time.ts';
 import { StoreBlobStore } from '../../src/service/blob-store.ts';
 import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
+import { SEND_CHUNK } from '../../src/service/send-file.ts';
 import { startCacheServer } from '../../src/service/server.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import {
@@ -352,6 +354,48 @@ test('downloads honour Range', async (t) => {
     chunks.push(chunk as Buffer);
   t.deepEqual(Buffer.concat(chunks), layer.bytes.subarray(100, 200));
   await rejects(client.getUrl(url, { range: 'bytes=2000-' }), 'RANGE_NOT_SATISFIABLE');
+});
+
+test('a download of many chunks comes whole and in ranges across chunk edges, also to a client that reads late', async (t) => {
+  const svc = await startService(t, 'pglite');
+  if (!svc) return;
+  const client = svc.client();
+  // Larger than the kernel's socket buffers: the service must wait for each chunk to be taken.
+  const layer = blob(24 * SEND_CHUNK + 12345);
+  await client.uploadLayer(layer, layer.bytes);
+  const { url } = await client.getLayerDownloadUrl(layer.digest);
+  const read = async (body: Readable) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const late = await client.getUrl(url);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.true((await read(late)).equals(layer.bytes));
+  const [start, end] = [SEND_CHUNK - 7, 2 * SEND_CHUNK + 3];
+  const part = await read(await client.getUrl(url, { range: `bytes=${start}-${end}` }));
+  t.true(part.equals(layer.bytes.subarray(start, end + 1)));
+});
+
+test('a download the client leaves does not stop the next one; a file shorter than its blob cuts the response', async (t) => {
+  const svc = await startService(t, 'pglite');
+  if (!svc) return;
+  const client = svc.client();
+  const layer = blob(4 * SEND_CHUNK);
+  await client.uploadLayer(layer, layer.bytes);
+  const url = async () => (await client.getLayerDownloadUrl(layer.digest)).url;
+  const left = await client.getUrl(await url());
+  for await (const _ of left) break; // one chunk, then the client goes away
+  const chunks: Buffer[] = [];
+  for await (const chunk of await client.getUrl(await url())) chunks.push(chunk as Buffer);
+  t.true(Buffer.concat(chunks).equals(layer.bytes));
+  const file = join(svc.dataDir, 'blobs', 'blobs', 'sha256', layer.digest.slice('sha256:'.length));
+  await truncate(file, SEND_CHUNK + 10);
+  const cut = await client.getUrl(await url());
+  await t.throwsAsync(async () => {
+    for await (const _ of cut);
+  });
+  t.is((await client.getConfig()).namespace, 'a', 'the service goes on serving');
 });
 
 test('cache mounts: upload at shutdown, listed with a download URL at start', async (t) => {
