@@ -457,10 +457,14 @@ class DockerdProcess {
     const containerdPid = await readFile(this.containerdPidFile, 'utf8').then(Number, () => 0);
     if (this.#exitReason === undefined) {
       this.#child.kill('SIGTERM');
+      // The grace timer is cancelled once dockerd exits: left running, it would hold the test
+      // process open for the whole grace period after its last test.
+      const grace = new AbortController();
       const killed = await Promise.race([
         this.#exited.then(() => false),
-        sleep(STOP_TIMEOUT_MS).then(() => true),
+        sleep(STOP_TIMEOUT_MS, true, { signal: grace.signal }),
       ]);
+      grace.abort();
       if (killed) this.#child.kill('SIGKILL');
     }
     await this.#exited;
