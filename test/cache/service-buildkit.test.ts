@@ -9,14 +9,13 @@ import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import type { RequestLogLine } from '../../src/service/server.ts';
 import { buildkitForTests } from '../helpers/buildkit.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { removePgliteTemplate, startService, TOKENS } from '../service/_support.ts';
+import { startService, TOKENS } from '../service/_support.ts';
 import { contextRoot, stepName, writeContext } from './_real-buildkit.ts';
 import { client } from './_support.ts';
 
 // Before any test is declared: ava starts the file on the tick after the first declaration.
 const { buildkit } = await buildkitForTests(test);
 const oracle = buildkit ? test.serial : test.skip;
-test.after.always(removePgliteTemplate);
 
 oracle(
   'a BuildKit inline cache through the service to an index-form registry cache: BuildKit rebuilds every step CACHED',

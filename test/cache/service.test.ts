@@ -20,13 +20,7 @@ import type { RequestLogLine } from '../../src/service/server.ts';
 import { ociferry } from '../cli/support/cli.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import {
-  exportBuild,
-  key,
-  removePgliteTemplate,
-  startService,
-  TOKENS,
-} from '../service/_support.ts';
+import { exportBuild, key, startService, TOKENS } from '../service/_support.ts';
 import {
   blobGets,
   cacheKeys,
@@ -36,8 +30,6 @@ import {
   tempDir,
   uploadBytes,
 } from './_support.ts';
-
-test.after.always(removePgliteTemplate);
 
 const registryRef = (registry: TestRegistry, repo: string) =>
   `type=registry,ref=${registry.host}/${repo}:latest`;

@@ -11,6 +11,7 @@ import {
   startCacheServer,
 } from '../../src/service/server.ts';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { oncePerRun } from '../helpers/run-dir.ts';
 
 export const TOKENS = {
   a: 'token-namespace-a-rw-0123456789',
@@ -34,31 +35,22 @@ export function sharedPostgres(): Promise<TestPostgres | string> {
 }
 
 export async function stopSharedPostgres(): Promise<void> {
-  await removePgliteTemplate();
   const pg = await postgres;
   if (pg && typeof pg !== 'string') await pg.stop();
 }
 
 let databases = 0;
-let template: Promise<string> | undefined;
 
 /**
- * A migrated, closed PGlite data directory made once per test process: creating one costs
- * seconds (tens on a busy machine), copying it very little.
+ * A migrated, closed PGlite database directory (a service data directory's `db`), made once per
+ * test run: creating one costs seconds of CPU (tens on a busy machine), copying it very little.
+ * Copy it; never open it.
  */
-function pgliteTemplate(): Promise<string> {
-  template ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ociferry-pglite-'));
+export function pgliteTemplate(): Promise<string> {
+  return oncePerRun('pglite-template', async (dir) => {
     const db = await openServiceDatabase(dir);
     await db.close();
-    return join(dir, 'db');
-  })();
-  return template;
-}
-
-export async function removePgliteTemplate(): Promise<void> {
-  const dir = await template;
-  if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
+  }).then((dir) => join(dir, 'db'));
 }
 
 /** A service on a fresh data directory (and a fresh database on the shared PostgreSQL). */

@@ -4,9 +4,7 @@ import { CacheServiceError } from '../../src/service/errors.ts';
 import type { RequestLogLine } from '../../src/service/server.ts';
 import { type FaultRule, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { blob, key, removePgliteTemplate, startService, TOKENS } from './_support.ts';
-
-test.after.always(removePgliteTemplate);
+import { blob, key, startService, TOKENS } from './_support.ts';
 
 /**
  * A service behind a fault proxy, as behind a load balancer: minted URLs point at the proxy too.

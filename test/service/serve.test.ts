@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
 import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
-import { blob, exportBuild, key } from './_support.ts';
+import { blob, exportBuild, key, pgliteTemplate } from './_support.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -122,6 +122,8 @@ test('tokens from --tokens are reloaded on SIGHUP; logs hold no token', async (t
   const oldToken = 'old-token-0123456789abcdef';
   const newToken = 'new-token-0123456789abcdef';
   await writeFile(tokens, `team rw ${oldToken}\n`);
+  // A database made once per run: the first test has serve create its own.
+  await cp(await pgliteTemplate(), join(dataDir, 'data', 'db'), { recursive: true });
   const served = await serve(t, ['--data', join(dataDir, 'data'), '--tokens', tokens]);
   const old = new CacheServiceClient({ url: served.url, token: oldToken });
   t.is((await old.getConfig()).namespace, 'team');
