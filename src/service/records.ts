@@ -10,7 +10,12 @@ import {
 } from './api.ts';
 import { BlobPresence } from './blob-presence.ts';
 import { CacheServiceError } from './errors.ts';
-import { buildImportDocument, type ResultRow, type StoredLayer } from './import-document.ts';
+import {
+  buildImportDocument,
+  type NamespaceRows,
+  type ResultRow,
+  type StoredLayer,
+} from './import-document.ts';
 import type { SqlDatabase, SqlExecutor } from './sql.ts';
 import { wantedExports } from './wanted.ts';
 
@@ -201,50 +206,19 @@ export class CacheRecords {
   }
 
   async #build(ns: string): Promise<ImportDocument> {
-    const { generation, rows } = await this.#db.transaction(async (tx) => {
-      // One snapshot for the generation and every table, on PostgreSQL too.
-      await tx.query('set transaction isolation level repeatable read, read only');
-      const at = await this.generation(ns, tx);
-      // Digests (validated `algorithm:hex` when reported) as comma-separated text: ten times
-      // cheaper to split than a JSON array is to parse.
-      const [records] = await tx.query<{ list: string | null }>(
-        `select string_agg(digest, ',') as list from cache_records where ns = $1`,
-        [ns],
-      );
-      const [links] = await tx.query<
-        Record<'sources' | 'targets' | 'inputs' | 'selectors', string | null>
-      >(
-        `select string_agg(source, ',') as sources, string_agg(target, ',') as targets,
-                json_agg(input)::text as inputs, json_agg(selector)::text as selectors
-         from cache_links where ns = $1`,
-        [ns],
-      );
-      // Ordered so that layers are numbered the same way at every build.
-      const [results] = await tx.query<{ list: string | null }>(
-        `select json_agg(json_build_array(record, layers::json, created_at)
-                         order by record, chain)::text as list
-         from cache_results where ns = $1`,
-        [ns],
-      );
-      const [blobs] = await tx.query<{ list: string | null }>(
-        `select string_agg(digest, ',') as list from cache_blobs where ns = $1`,
-        [ns],
-      );
-      const split = (text: string | null | undefined) => (text ? text.split(',') : []);
-      const parse = <T>(text: string | null | undefined) => JSON.parse(text ?? '[]') as T[];
-      return {
-        generation: at,
-        rows: {
-          records: split(records?.list),
-          sources: split(links?.sources),
-          targets: split(links?.targets),
-          inputs: parse<number>(links?.inputs),
-          selectors: parse<string>(links?.selectors),
-          results: parse<ResultRow>(results?.list),
-          blobs: split(blobs?.list),
-        },
-      };
-    });
+    // The four tables read at once (on PostgreSQL, on as many connections): every change bumps
+    // the generation in its own transaction, so when it is the same before and after, no change
+    // committed in between and the reads saw one state.
+    const before = await this.generation(ns);
+    let rows = await readRows(this.#db, ns);
+    let generation = await this.generation(ns);
+    if (generation !== before) {
+      // Changed meanwhile: read them again in one snapshot (one connection, one at a time).
+      ({ generation, rows } = await this.#db.transaction(async (tx) => {
+        await tx.query('set transaction isolation level repeatable read, read only');
+        return { generation: await this.generation(ns, tx), rows: await readRows(tx, ns) };
+      }));
+    }
     const document = { generation, bytes: buildImportDocument(rows) };
     const kept = this.#documents.get(ns);
     if (!kept || kept.generation < generation) this.#documents.set(ns, document);
@@ -333,6 +307,49 @@ async function renewResults(
     ],
   );
   return renewed.length;
+}
+
+/**
+ * The namespace's rows as ImportCache reads them, one statement per table. Digests (validated
+ * `algorithm:hex` when reported) come as comma-separated text: ten times cheaper to split than a
+ * JSON array is to parse.
+ */
+async function readRows(db: SqlExecutor, ns: string): Promise<NamespaceRows> {
+  type Lists<K extends string> = Record<K, string | null>;
+  const [[records], [links], [results], [blobs]] = await Promise.all([
+    db.query<Lists<'list'>>(
+      `select string_agg(digest, ',') as list from cache_records where ns = $1`,
+      [ns],
+    ),
+    db.query<Lists<'sources' | 'targets' | 'inputs' | 'selectors'>>(
+      `select string_agg(source, ',') as sources, string_agg(target, ',') as targets,
+              json_agg(input)::text as inputs, json_agg(selector)::text as selectors
+       from cache_links where ns = $1`,
+      [ns],
+    ),
+    // Ordered so that layers are numbered the same way at every build.
+    db.query<Lists<'list'>>(
+      `select json_agg(json_build_array(record, layers::json, created_at)
+                       order by record, chain)::text as list
+       from cache_results where ns = $1`,
+      [ns],
+    ),
+    db.query<Lists<'list'>>(
+      `select string_agg(digest, ',') as list from cache_blobs where ns = $1`,
+      [ns],
+    ),
+  ]);
+  const split = (text: string | null | undefined) => (text ? text.split(',') : []);
+  const parse = <T>(text: string | null | undefined) => JSON.parse(text ?? '[]') as T[];
+  return {
+    records: split(records?.list),
+    sources: split(links?.sources),
+    targets: split(links?.targets),
+    inputs: parse<number>(links?.inputs),
+    selectors: parse<string>(links?.selectors),
+    results: parse<ResultRow>(results?.list),
+    blobs: split(blobs?.list),
+  };
 }
 
 async function insertRecords(tx: SqlExecutor, ns: string, digests: string[]): Promise<void> {
