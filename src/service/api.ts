@@ -90,6 +90,44 @@ export interface CacheMount {
   readonly expiresAt: string;
 }
 
+/**
+ * `POST /v1/prune` request: the limits of `ociferry cache prune`, each optional (a result stays
+ * when it passes every limit given). `keepNewer` is in seconds.
+ */
+export interface PruneRequest {
+  readonly keepLast?: number;
+  readonly keepNewer?: number;
+  readonly maxSize?: number;
+  readonly maxConfigSize?: number;
+}
+
+/** Counts of a namespace's entries, and bytes of their distinct blobs. */
+export interface PruneCounts {
+  readonly records: number;
+  readonly results: number;
+  readonly layers: number;
+  readonly bytes: number;
+}
+
+/** `POST /v1/prune` response. */
+export interface PruneResponse {
+  readonly kept: PruneCounts;
+  /** `bytes`: blobs the dropped results referenced that no kept result references. */
+  readonly dropped: PruneCounts;
+  /** Results dropped by `maxConfigSize` alone. */
+  readonly droppedForConfigSize: number;
+  /** With `keepLast`: builds found, and builds still with a kept result. */
+  readonly builds?: { readonly found: number; readonly kept: number };
+  readonly blobs: {
+    /** Blobs the namespace let go: named by nothing kept, unused for the grace period. */
+    readonly released: number;
+    readonly releasedBytes: number;
+    /** Blobs then deleted from the store, which no namespace held any more. */
+    readonly deleted: number;
+    readonly bytesFreed: number;
+  };
+}
+
 /** Annotation BuildKit and containerd use for a layer's uncompressed digest. */
 export const UNCOMPRESSED_ANNOTATION = 'containerd.io/uncompressed';
 
@@ -218,4 +256,27 @@ export function parseMountUrlRequest(body: unknown): {
     'name must be 1-128 letters, digits, dots, dashes or underscores',
   );
   return { name: body.name, digest: checkDigest(body.digest), size: size(body.size, 'size') };
+}
+
+/** Validate a `POST /v1/prune` body. */
+export function parsePruneRequest(body: unknown): PruneRequest {
+  check(isObject(body), 'the body must be an object');
+  const limit = (name: keyof PruneRequest, least: number, whole: boolean) => {
+    const value = body[name];
+    if (value === undefined) return {};
+    check(
+      typeof value === 'number' &&
+        Number.isFinite(value) &&
+        value >= least &&
+        (!whole || Number.isSafeInteger(value)),
+      `${name} must be a ${whole ? 'whole ' : ''}number of at least ${least}`,
+    );
+    return { [name]: value };
+  };
+  return {
+    ...limit('keepLast', 1, true),
+    ...limit('keepNewer', 0, false),
+    ...limit('maxSize', 0, true),
+    ...limit('maxConfigSize', 2, true),
+  };
 }

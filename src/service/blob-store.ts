@@ -1,8 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
-import { SizeExceededError } from '../errors.ts';
+import { isOciferryError, OciferryError, SizeExceededError } from '../errors.ts';
 import { LayoutStore } from '../layout/index.ts';
 import { type OpenStoreOptions, openStore } from '../remote/open-store.ts';
+import { RegistryStore } from '../remote/registry-store.ts';
 import type { Store } from '../remote/store.ts';
 
 /**
@@ -32,6 +33,8 @@ export interface ServiceBlobStore {
     body: Readable,
     options: { limit: number; signal?: AbortSignal },
   ): Promise<number>;
+  /** Delete the blob (the retention found no namespace holding it); false when it was not there. */
+  delete(digest: string): Promise<boolean>;
 }
 
 /** A stream stage failing with SIZE_EXCEEDED once more than `limit` bytes went through. */
@@ -89,6 +92,21 @@ export class StoreBlobStore implements ServiceBlobStore {
   /** The layout's file of the blob (unverified, as `read`); undefined for a registry. */
   async open(digest: string): Promise<FileHandle | undefined> {
     return this.#store instanceof LayoutStore ? this.#store.openBlob(digest) : undefined;
+  }
+
+  /** A layout's file is removed; a registry is asked to DELETE the blob (it may refuse). */
+  async delete(digest: string): Promise<boolean> {
+    if (this.#store instanceof LayoutStore) return this.#store.deleteBlob(digest);
+    if (this.#store instanceof RegistryStore) {
+      try {
+        await this.#store.repository.deleteBlob(digest);
+        return true;
+      } catch (error) {
+        if (isOciferryError(error, 'BLOB_UNKNOWN')) return false;
+        throw error;
+      }
+    }
+    throw new OciferryError('UNSUPPORTED', `${this.description} cannot delete blobs`);
   }
 
   async write(

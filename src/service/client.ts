@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import { type CacheConfig, DEFAULT_CACHE_CONFIG_LIMIT } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
+import type { PruneCacheOptions } from '../cache/prune.ts';
 import { type ErrorCode, isErrorCode, OciferryError, SizeExceededError } from '../errors.ts';
 import type { Descriptor } from '../oci/index.ts';
 import { networkError } from '../registry/errors.ts';
@@ -17,6 +18,7 @@ import type {
   CacheMount,
   ExportRecord,
   MintedServiceUrl,
+  PruneResponse,
   ServiceConfig,
   UpdateLayersRequest,
   UpdateRecordsRequest,
@@ -61,10 +63,10 @@ type Repeat =
 /**
  * A typed client of the cache service API (docs/cache-service.md): one method per API method,
  * blob transfers over the URLs it mints, and a {@link UrlProvider} for lazy layer reads. Errors are
- * {@link CacheServiceError}s with the service's code. Every method is safe to repeat (records,
- * links, results and blobs are upserts; minting has no effect until a URL is used) and is
- * retried as {@link CacheServiceClientOptions.retry} says; uploads are retried when their body
- * can be sent again.
+ * {@link CacheServiceError}s with the service's code. Every method but {@link prune} is safe to
+ * repeat (records, links, results and blobs are upserts; minting has no effect until a URL is
+ * used) and is retried as {@link CacheServiceClientOptions.retry} says; uploads are retried when
+ * their body can be sent again.
  */
 export class CacheServiceClient {
   readonly url: string;
@@ -142,6 +144,21 @@ export class CacheServiceClient {
       }
       return Buffer.concat(chunks);
     });
+  }
+
+  /**
+   * Prune the namespace with the limits of `ociferry cache prune` (`keepNewer` in milliseconds, as
+   * the library's limits), then have the service collect the blobs no namespace holds. Not safe to
+   * repeat (a lost answer may hide a prune that was done): retried only when the connection could
+   * not be opened. Limits keeping no result are refused with CACHE_EMPTY.
+   */
+  prune(
+    limits: Pick<PruneCacheOptions, 'keepLast' | 'keepNewer' | 'maxSize' | 'maxConfigSize'> = {},
+    options: CallOptions = {},
+  ): Promise<PruneResponse> {
+    const { keepNewer, ...rest } = limits;
+    const body = { ...rest, ...(keepNewer === undefined ? {} : { keepNewer: keepNewer / 1000 }) };
+    return this.#json('POST', '/v1/prune', body, options, 'once');
   }
 
   /** GetLayerUploadURL. */

@@ -8,6 +8,10 @@ export interface ServiceMetrics {
   readonly urlsMinted: Counter<'op'>;
   readonly bytesIn: Counter;
   readonly bytesOut: Counter;
+  readonly retentionRuns: Counter<'outcome'>;
+  readonly resultsPruned: Counter;
+  readonly blobsDeleted: Counter;
+  readonly blobBytesDeleted: Counter;
 }
 
 /** A fresh set of metrics. */
@@ -43,6 +47,27 @@ export function createServiceMetrics(): ServiceMetrics {
     bytesOut: new Counter({
       name: 'ociferry_cache_blob_bytes_sent_total',
       help: 'Blob bytes sent to downloads',
+      registers,
+    }),
+    retentionRuns: new Counter({
+      name: 'ociferry_cache_retention_runs_total',
+      help: 'Retention runs over every namespace, by outcome (ok, failed)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    resultsPruned: new Counter({
+      name: 'ociferry_cache_results_pruned_total',
+      help: 'Results dropped by the retention and by prune calls',
+      registers,
+    }),
+    blobsDeleted: new Counter({
+      name: 'ociferry_cache_blobs_deleted_total',
+      help: 'Blobs deleted from the store, held by no namespace any more',
+      registers,
+    }),
+    blobBytesDeleted: new Counter({
+      name: 'ociferry_cache_blob_bytes_deleted_total',
+      help: 'Bytes of the blobs deleted from the store',
       registers,
     }),
   };

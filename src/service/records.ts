@@ -16,8 +16,9 @@ import {
   type ResultRow,
   type StoredLayer,
 } from './import-document.ts';
+import { lockNamespace } from './schema.ts';
 import type { SqlDatabase, SqlExecutor } from './sql.ts';
-import { wantedExports } from './wanted.ts';
+import { type WantedOptions, wantedExports } from './wanted.ts';
 
 /** A stored blob row: the blob store committed it for this namespace. */
 export interface StoredBlob {
@@ -45,7 +46,15 @@ export interface CacheRecordsOptions {
    * dropped first; default 256 MiB (a 100k-record namespace takes 12 MB).
    */
   readonly importCacheBytes?: number;
+  /** The retention's grace period (default {@link DEFAULT_GRACE_MS}): how long a blob row seen is believed. */
+  readonly graceMs?: number;
 }
+
+/**
+ * How long the retention keeps what was used lately whatever its limits: blobs uploaded or
+ * looked up, records an engine was asked to export results of. Default 1 hour.
+ */
+export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 
 /**
  * The cache metadata of every namespace in SQL: records, links, results (layer chains), committed
@@ -54,8 +63,12 @@ export interface CacheRecordsOptions {
  */
 export class CacheRecords {
   readonly #db: SqlDatabase;
-  /** Blob rows seen, by `ns digest`: rows are never deleted, so a row seen stays true. */
-  readonly #blobs = new BlobPresence();
+  /**
+   * Blob rows seen, by `ns digest`, each believed for a quarter of the retention's grace period
+   * after the lookup that noted its use: the retention deletes only rows unused for the whole
+   * period, so a row seen stays true while it is believed.
+   */
+  readonly #blobs: BlobPresence;
   /** The last ImportCache document built, by namespace. */
   readonly #documents: SizedLru<ImportDocument>;
   readonly #building = new SingleFlight<string, ImportDocument>();
@@ -63,19 +76,26 @@ export class CacheRecords {
   constructor(db: SqlDatabase, options: CacheRecordsOptions = {}) {
     this.#db = db;
     this.#documents = new SizedLru(options.importCacheBytes ?? 256 * 1024 * 1024);
+    this.#blobs = new BlobPresence({ ttlMs: (options.graceMs ?? DEFAULT_GRACE_MS) / 4 });
   }
 
   /**
    * Add the engine's records and links; answer the records whose result the service wants
    * exported (one result id each): those the namespace has no result of, or only older ones
-   * (see {@link wantedExports}).
+   * (see {@link wantedExports}). The records asked for are noted as used: the retention keeps
+   * them (and what they link to) until their results come.
    */
-  async updateRecords(ns: string, request: UpdateRecordsRequest): Promise<ExportRecord[]> {
+  async updateRecords(
+    ns: string,
+    request: UpdateRecordsRequest,
+    options: WantedOptions = {},
+  ): Promise<ExportRecord[]> {
     const digests = [...new Set(request.records.map((r) => r.digest))];
     const links = request.links ?? [];
     const linked = links.flatMap((l) => [l.source, l.target]);
     const all = [...new Set([...digests, ...linked])];
-    const have = await this.#db.transaction(async (tx) => {
+    return this.#db.transaction(async (tx) => {
+      await lockNamespace(tx, ns, 'shared');
       await insertRecords(tx, ns, all);
       if (links.length > 0) {
         await tx.query(
@@ -91,18 +111,26 @@ export class CacheRecords {
           ],
         );
       }
-      return tx.query<{ record: string; created_at: string }>(
+      const have = await tx.query<{ record: string; created_at: string }>(
         'select record, created_at from cache_results where ns = $1 and record = any($2::text[])',
         [ns, digests],
       );
+      const held = new Map<string, string[]>();
+      for (const row of have) {
+        const times = held.get(row.record);
+        if (times) times.push(row.created_at);
+        else held.set(row.record, [row.created_at]);
+      }
+      const wanted = wantedExports(request.records, held, options);
+      if (wanted.length > 0) {
+        await tx.query(
+          `insert into cache_record_uses (ns, digest) select $1, unnest($2::text[])
+           on conflict (ns, digest) do update set touched_at = now()`,
+          [ns, wanted.map((w) => w.digest)],
+        );
+      }
+      return wanted;
     });
-    const held = new Map<string, string[]>();
-    for (const row of have) {
-      const times = held.get(row.record);
-      if (times) times.push(row.created_at);
-      else held.set(row.record, [row.created_at]);
-    }
-    return wantedExports(request.records, held);
   }
 
   /**
@@ -115,6 +143,7 @@ export class CacheRecords {
     const blobs = [...new Set(request.results.flatMap((r) => r.layers.map((l) => l.digest)))];
     const records = [...new Set(request.results.map((r) => r.recordDigest))];
     return this.#db.transaction(async (tx) => {
+      await lockNamespace(tx, ns, 'shared');
       const stored = await tx.query<{ digest: string; size: string | number }>(
         'select digest, size from cache_blobs where ns = $1 and digest = any($2::text[])',
         [ns, blobs],
@@ -149,10 +178,7 @@ export class CacheRecords {
       }
       const rows = request.results.map((result) => ({
         record: result.recordDigest,
-        // The chain's digest, not its text: a key of a long chain outgrows a btree entry.
-        chain: createHash('sha256')
-          .update(result.layers.map((l) => l.digest).join(','))
-          .digest('hex'),
+        chain: chainDigest(result.layers.map((l) => l.digest)),
         layers: JSON.stringify(result.layers.map(storedLayer)),
         createdAt: result.createdAt ?? new Date().toISOString(),
         dated: result.createdAt !== undefined,
@@ -205,6 +231,14 @@ export class CacheRecords {
     return rows[0] ? Number(rows[0].generation) : 0;
   }
 
+  /**
+   * The namespace's ImportCache document read on `tx`, whose transaction holds the namespace's
+   * lock: what the retention prunes, as it stands while no call changes it.
+   */
+  async importCacheOn(ns: string, tx: SqlExecutor): Promise<Buffer> {
+    return buildImportDocument(await readRows(tx, ns));
+  }
+
   async #build(ns: string): Promise<ImportDocument> {
     // The four tables read at once (on PostgreSQL, on as many connections): every change bumps
     // the generation in its own transaction, so when it is the same before and after, no change
@@ -225,27 +259,45 @@ export class CacheRecords {
     return document;
   }
 
-  /** Note that the blob store committed `digest` for `ns` (idempotent). */
+  /** Note that the blob store committed `digest` for `ns`, and its use now (idempotent). */
   async addBlob(ns: string, blob: StoredBlob): Promise<void> {
-    await this.#db.query(
-      `insert into cache_blobs (ns, digest, size) values ($1, $2, $3)
-       on conflict (ns, digest) do update set size = excluded.size
-       where cache_blobs.size <> excluded.size`,
-      [ns, blob.digest, blob.size],
-    );
+    await this.#db.transaction(async (tx) => {
+      await lockNamespace(tx, ns, 'shared');
+      await tx.query(
+        `insert into cache_blobs (ns, digest, size) values ($1, $2, $3)
+         on conflict (ns, digest) do update set size = excluded.size
+         where cache_blobs.size <> excluded.size`,
+        [ns, blob.digest, blob.size],
+      );
+      await noteBlobUse(tx, ns, blob.digest);
+    });
     this.#blobs.add(`${ns} ${blob.digest}`, blob.size);
   }
 
-  /** The blob's row in `ns`; undefined when the namespace does not hold it. */
+  /**
+   * The blob's row in `ns`; undefined when the namespace does not hold it. A row looked up is
+   * noted as used: the retention keeps it the grace period (an engine told the blob exists then
+   * names it in UpdateCacheLayers without uploading it).
+   */
   async blob(ns: string, digest: string): Promise<StoredBlob | undefined> {
-    const size = await this.#blobs.through(`${ns} ${digest}`, async () => {
-      const rows = await this.#db.query<{ size: string | number }>(
-        'select size from cache_blobs where ns = $1 and digest = $2',
-        [ns, digest],
-      );
-      return rows[0] ? Number(rows[0].size) : undefined;
-    });
+    const size = await this.#blobs.through(`${ns} ${digest}`, () =>
+      this.#db.transaction(async (tx) => {
+        await lockNamespace(tx, ns, 'shared');
+        const rows = await tx.query<{ size: string | number }>(
+          'select size from cache_blobs where ns = $1 and digest = $2',
+          [ns, digest],
+        );
+        if (!rows[0]) return undefined;
+        await noteBlobUse(tx, ns, digest);
+        return Number(rows[0].size);
+      }),
+    );
     return size === undefined ? undefined : { digest, size };
+  }
+
+  /** Forget what was seen of the blob rows the retention deleted. */
+  forgetBlobs(ns: string, digests: readonly string[]): void {
+    for (const digest of digests) this.#blobs.delete(`${ns} ${digest}`);
   }
 
   /** Point cache mount `name` of `ns` at a committed blob (last writer wins). */
@@ -350,6 +402,23 @@ async function readRows(db: SqlExecutor, ns: string): Promise<NamespaceRows> {
     results: parse<ResultRow>(results?.list),
     blobs: split(blobs?.list),
   };
+}
+
+/** Note that `ns` uses its row of blob `digest` now. */
+async function noteBlobUse(tx: SqlExecutor, ns: string, digest: string): Promise<void> {
+  await tx.query(
+    `insert into cache_blob_uses (ns, digest) values ($1, $2)
+     on conflict (ns, digest) do update set touched_at = now()`,
+    [ns, digest],
+  );
+}
+
+/**
+ * The key of a result's layer chain (bottom-up blob digests) in `cache_results`: its digest, not
+ * its text, since a key of a long chain outgrows a btree entry.
+ */
+export function chainDigest(blobs: readonly string[]): string {
+  return createHash('sha256').update(blobs.join(',')).digest('hex');
 }
 
 async function insertRecords(tx: SqlExecutor, ns: string, digests: string[]): Promise<void> {

@@ -1,4 +1,4 @@
-import type { SqlDatabase } from './sql.ts';
+import type { SqlDatabase, SqlExecutor } from './sql.ts';
 
 /**
  * The cache service's tables, one dialect for PGlite and PostgreSQL. `cache_blobs` gets a row only
@@ -45,15 +45,78 @@ const SCHEMA = [
          execute function cache_bump_generation()`,
     ),
   ),
+  // Retention (src/service/retention.ts): when records and blob rows were last used, apart from
+  // the tables ImportCache shows so that noting a use changes no generation.
+  `create table if not exists cache_record_uses (
+     ns text not null, digest text not null, touched_at timestamptz not null default now(),
+     primary key (ns, digest))`,
+  'create index if not exists cache_blobs_digest on cache_blobs (digest)',
 ];
+
+/**
+ * Made once, filled from `cache_blobs` (blobs stored before the retention existed count as used
+ * at its start): when a namespace last used each blob row (uploaded it, or was told it exists),
+ * and the blobs the store may hold, a row made (or touched) when an upload starts, before any
+ * byte is stored, and deleted with the blob.
+ */
+const ONCE: Record<string, readonly string[]> = {
+  cache_blob_uses: [
+    `create table cache_blob_uses (
+       ns text not null, digest text not null, touched_at timestamptz not null default now(),
+       primary key (ns, digest))`,
+    'insert into cache_blob_uses (ns, digest) select ns, digest from cache_blobs',
+  ],
+  cache_stored: [
+    `create table cache_stored (
+       digest text primary key, touched_at timestamptz not null default now())`,
+    'insert into cache_stored (digest) select distinct digest from cache_blobs',
+  ],
+};
 
 /** Advisory lock id serializing schema creation between instances sharing one database. */
 const SCHEMA_LOCK = 0x6f636966;
+/** Advisory lock class of a namespace (the second key is the hash of its name). */
+const NAMESPACE_LOCK = 0x6f636967;
+/** Advisory lock class of a blob of the store (the second key is the hash of its digest). */
+const STORED_LOCK = 0x6f636968;
 
 /** Create the tables when missing; safe when several instances start at once. */
 export async function migrate(db: SqlDatabase): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query('select pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
     for (const statement of SCHEMA) await tx.query(statement);
+    for (const [table, statements] of Object.entries(ONCE)) {
+      const [found] = await tx.query<{ missing: boolean }>(
+        'select to_regclass($1) is null as missing',
+        [table],
+      );
+      if (found?.missing) for (const statement of statements) await tx.query(statement);
+    }
   });
+}
+
+/**
+ * Take the lock of namespace `ns` until the transaction ends: `shared` by the calls that add
+ * records, links, results and blob rows or note their use (they run side by side), `exclusive`
+ * by the retention, which then sees the namespace still while it decides what to drop and drops
+ * it.
+ */
+export async function lockNamespace(
+  tx: SqlExecutor,
+  ns: string,
+  mode: 'shared' | 'exclusive',
+): Promise<void> {
+  const lock = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  await tx.query(`select ${lock}($1, hashtext($2))`, [NAMESPACE_LOCK, ns]);
+}
+
+/**
+ * Take the locks of blobs `digests` of the store until the transaction ends (sorted, so that two
+ * transactions never wait on each other): an upload noting it starts, and the collection of a
+ * blob no namespace holds, never cross.
+ */
+export async function lockStoredBlobs(tx: SqlExecutor, digests: readonly string[]): Promise<void> {
+  for (const digest of [...digests].sort()) {
+    await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [STORED_LOCK, digest]);
+  }
 }

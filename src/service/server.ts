@@ -13,6 +13,7 @@ import { type ServiceBlobStore, StoreBlobStore } from './blob-store.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import { PgliteDatabase } from './pglite-database.ts';
 import { PostgresDatabase } from './postgres-database.ts';
+import type { RetentionLimits } from './retention.ts';
 import { migrate } from './schema.ts';
 import { CacheService, type RequestFacts } from './service.ts';
 import type { SqlDatabase } from './sql.ts';
@@ -55,19 +56,49 @@ export interface CacheServerOptions {
   publicUrl?: string;
   /** One JSON log line per request; default none. */
   log?: (line: RequestLogLine) => void;
+  /**
+   * The namespaces' retention (see {@link CacheRetention}): `limits` (those of `ociferry cache
+   * prune`) applied to every namespace every `intervalMs` (default 1 hour; 0 runs it only on
+   * demand), with unreferenced blobs collected; `graceMs` (default 1 hour) keeps what was used
+   * lately whatever the limits.
+   */
+  retention?: { limits?: RetentionLimits; intervalMs?: number; graceMs?: number };
+  /** Told of each retention run, as one JSON-able object; default none. */
+  event?: (event: RetentionEvent) => void;
   /** Told notable events (the default token's path). */
   notice?: (message: string) => void;
 }
+
+/** One retention run, for the log. */
+export interface RetentionEvent {
+  readonly time: string;
+  readonly event: 'retention' | 'retention failed';
+  readonly ms: number;
+  readonly namespaces?: number;
+  readonly resultsDropped?: number;
+  readonly recordsDropped?: number;
+  readonly blobsReleased?: number;
+  readonly blobsDeleted?: number;
+  readonly bytesFreed?: number;
+  readonly message?: string;
+}
+
+/** How often `ociferry cache serve` applies the retention by default: hourly. */
+export const DEFAULT_RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** A running cache service. */
 export interface CacheServer {
   /** `http://HOST:PORT` (or https). */
   readonly url: string;
   readonly service: CacheService;
+  /** The database the service keeps its records in. */
+  readonly db: SqlDatabase;
   readonly signer: UrlSigner;
   readonly metrics: ServiceMetrics;
   /** Re-read the token file (what SIGHUP does); no-op without one. */
   reloadTokens(): Promise<void>;
+  /** Apply the retention now, as the periodic runs do (one at a time: a run in flight is joined). */
+  runRetention(): Promise<void>;
   /** Stop accepting, let requests in flight finish, close the database. */
   close(): Promise<void>;
 }
@@ -108,8 +139,49 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
     metrics,
     maxBlobSize: options.maxBlobSize,
     publicUrl: options.publicUrl,
+    retention: { limits: options.retention?.limits, graceMs: options.retention?.graceMs },
   });
   let closing = false;
+  let retentionRun: Promise<void> | undefined;
+  const runRetention = (): Promise<void> => {
+    retentionRun ??= (async () => {
+      const started = performance.now();
+      const ms = () => Math.round(performance.now() - started);
+      try {
+        const { namespaces, store } = await service.runRetention();
+        const sum = (of: (ns: (typeof namespaces)[number]) => number) =>
+          namespaces.reduce((total, ns) => total + of(ns), 0);
+        options.event?.({
+          time: new Date().toISOString(),
+          event: 'retention',
+          ms: ms(),
+          namespaces: namespaces.length,
+          resultsDropped: sum((ns) => ns.dropped.results),
+          recordsDropped: sum((ns) => ns.dropped.records),
+          blobsReleased: sum((ns) => ns.released.blobs),
+          blobsDeleted: store.deleted,
+          bytesFreed: store.bytesFreed,
+        });
+      } catch (error) {
+        options.event?.({
+          time: new Date().toISOString(),
+          event: 'retention failed',
+          ms: ms(),
+          message: (error as Error).message,
+        });
+      } finally {
+        retentionRun = undefined;
+      }
+    })();
+    return retentionRun;
+  };
+  const interval = options.retention?.intervalMs ?? DEFAULT_RETENTION_INTERVAL_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    if (closing || !(interval > 0)) return;
+    timer = setTimeout(() => void runRetention().then(schedule), interval);
+    timer.unref();
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -158,6 +230,7 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
     await db.close().catch(() => {});
     throw error;
   }
+  schedule();
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${options.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
@@ -165,14 +238,17 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
   return {
     url,
     service,
+    db,
     signer,
     metrics,
     async reloadTokens() {
       if (options.tokensFile) tokens.replace(await TokenTable.load(options.tokensFile));
     },
+    runRetention,
     close() {
       closed ??= (async () => {
         closing = true;
+        clearTimeout(timer);
         // A connection busy now goes idle once its response is sent, after the idle ones were
         // closed: it must then close at once, not after keepAliveTimeout (65 s) that server.close
         // would wait out.
@@ -180,6 +256,7 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await done;
+        await retentionRun;
         await db.close();
       })();
       return closed;

@@ -12,8 +12,10 @@ import {
 } from '../oci/index.ts';
 import {
   checkDigest,
+  type PruneResponse,
   parseBlobUrlRequest,
   parseMountUrlRequest,
+  parsePruneRequest,
   parseUpdateLayers,
   parseUpdateRecords,
   type ServiceConfig,
@@ -23,6 +25,13 @@ import type { ServiceBlobStore } from './blob-store.ts';
 import { CacheServiceError } from './errors.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { CacheRecords } from './records.ts';
+import {
+  CacheRetention,
+  type NamespacePruneResult,
+  type RetentionLimits,
+  type RetentionRunResult,
+  type StoreCollectionResult,
+} from './retention.ts';
 import { sendFile } from './send-file.ts';
 import type { SqlDatabase } from './sql.ts';
 import type { Principal, TokenTable } from './tokens.ts';
@@ -58,6 +67,8 @@ export interface CacheServiceOptions {
   readonly maxBlobSize?: number;
   /** Base URL of minted URLs; default the scheme and `Host` of the request that asks. */
   readonly publicUrl?: string;
+  /** The namespaces' retention: limits applied by each run, and the grace period (see {@link CacheRetention}). */
+  readonly retention?: { readonly limits?: RetentionLimits; readonly graceMs?: number };
 }
 
 /** What one request did, for the log line (never a token or a signature). */
@@ -74,6 +85,7 @@ export interface RequestFacts {
  */
 export class CacheService {
   readonly records: CacheRecords;
+  readonly retention: CacheRetention;
   readonly #options: CacheServiceOptions;
   readonly #maxBlobSize: number;
   /** Blobs seen in the store, by digest. */
@@ -81,7 +93,16 @@ export class CacheService {
 
   constructor(options: CacheServiceOptions) {
     this.#options = options;
-    this.records = new CacheRecords(options.db);
+    const graceMs = options.retention?.graceMs;
+    this.records = new CacheRecords(options.db, { graceMs });
+    this.retention = new CacheRetention({
+      db: options.db,
+      records: this.records,
+      blobs: options.blobs,
+      limits: options.retention?.limits,
+      graceMs,
+      onDeleted: (digest) => this.#stored.delete(digest),
+    });
     this.#maxBlobSize = options.maxBlobSize ?? DEFAULT_MAX_BLOB_SIZE;
   }
 
@@ -135,7 +156,9 @@ export class CacheService {
         return sendJson(res, 200, config);
       }
       case '/v1/records': {
-        const exportRecords = await records.updateRecords(ns, parseUpdateRecords(body));
+        const exportRecords = await records.updateRecords(ns, parseUpdateRecords(body), {
+          notBefore: this.retention.notBefore(),
+        });
         return sendJson(res, 200, { exportRecords });
       }
       case '/v1/layers': {
@@ -172,6 +195,29 @@ export class CacheService {
         }
         return sendJson(res, 200, { mounts });
       }
+      case '/v1/prune': {
+        const { keepNewer, ...limits } = parsePruneRequest(body);
+        const pruned = await this.retention.pruneNamespace(
+          ns,
+          { ...limits, ...(keepNewer === undefined ? {} : { keepNewer: keepNewer * 1000 }) },
+          { refuseEmpty: true },
+        );
+        const store = await this.retention.collectStore();
+        this.#counted([pruned], store);
+        const answer: PruneResponse = {
+          kept: pruned.kept,
+          dropped: pruned.dropped,
+          droppedForConfigSize: pruned.droppedForConfigSize,
+          ...(pruned.builds ? { builds: pruned.builds } : {}),
+          blobs: {
+            released: pruned.released.blobs,
+            releasedBytes: pruned.released.bytes,
+            deleted: store.deleted,
+            bytesFreed: store.bytesFreed,
+          },
+        };
+        return sendJson(res, 200, answer);
+      }
       case '/v1/cache-mount-upload-url': {
         const { name, digest, size } = parseMountUrlRequest(body);
         this.#checkSize(digest, size);
@@ -180,6 +226,30 @@ export class CacheService {
         return sendJson(res, 200, { ...minted, method: 'PUT', exists });
       }
     }
+  }
+
+  /**
+   * Apply the retention to every namespace (its limits, see {@link CacheServiceOptions.retention}),
+   * then collect the store: what `ociferry cache serve` does periodically.
+   */
+  async runRetention(): Promise<RetentionRunResult> {
+    try {
+      const result = await this.retention.run();
+      this.#counted(result.namespaces, result.store);
+      this.#options.metrics?.retentionRuns.inc({ outcome: 'ok' });
+      return result;
+    } catch (error) {
+      this.#options.metrics?.retentionRuns.inc({ outcome: 'failed' });
+      throw error;
+    }
+  }
+
+  #counted(pruned: readonly NamespacePruneResult[], store: StoreCollectionResult): void {
+    const metrics = this.#options.metrics;
+    if (!metrics) return;
+    metrics.resultsPruned.inc(pruned.reduce((sum, ns) => sum + ns.dropped.results, 0));
+    metrics.blobsDeleted.inc(store.deleted);
+    metrics.blobBytesDeleted.inc(store.bytesFreed);
   }
 
   #checkSize(digest: string, size: number | undefined): void {
@@ -255,7 +325,20 @@ export class CacheService {
         `the body has ${announced} bytes, more than the service's limit of ${this.#maxBlobSize}`,
       );
     }
+    // The store keeps what an upload brings for the grace period, held by no namespace yet.
+    const started = Date.now();
+    await this.retention.noteUpload(digest);
     const size = await this.#options.blobs.write(digest, announced, req, { limit: announced });
+    if (Date.now() - started > this.retention.graceMs / 2) {
+      // A long upload: the blob must be there still, and stay until its row is made below.
+      await this.retention.noteUpload(digest);
+      if ((await this.#options.blobs.info(digest)) === undefined) {
+        throw new CacheServiceError(
+          'UNAVAILABLE',
+          `blob ${digest} was collected while it uploaded; upload it again`,
+        );
+      }
+    }
     this.#stored.add(digest, size);
     await this.records.addBlob(grant.ns, { digest, size });
     if (grant.op === 'mount' && grant.name) {
@@ -316,6 +399,7 @@ const ROUTES: Record<string, { method: 'GET' | 'POST'; write: boolean }> = {
   '/v1/layer-download-url': { method: 'POST', write: false },
   '/v1/cache-mounts': { method: 'GET', write: false },
   '/v1/cache-mount-upload-url': { method: 'POST', write: true },
+  '/v1/prune': { method: 'POST', write: true },
 };
 
 function allow(method: string, methods: readonly string[]): void {

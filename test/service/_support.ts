@@ -53,7 +53,10 @@ export function pgliteTemplate(): Promise<string> {
   }).then((dir) => join(dir, 'db'));
 }
 
-/** A service on a fresh data directory (and a fresh database on the shared PostgreSQL). */
+/**
+ * A service on a fresh data directory (and a fresh database on the shared PostgreSQL, unless
+ * `options.database` names one: another instance's).
+ */
 export async function startService(
   t: ExecutionContext,
   backend: Backend,
@@ -69,8 +72,10 @@ export async function startService(
   | undefined
 > {
   const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-'));
-  let database: string | undefined;
-  if (backend === 'postgres') {
+  let database = options.database;
+  if (database) {
+    // another instance's database
+  } else if (backend === 'postgres') {
     const pg = await sharedPostgres();
     if (typeof pg === 'string') {
       t.log(`skipped on PostgreSQL: ${pg}`);
@@ -90,9 +95,9 @@ export async function startService(
   const server = await startCacheServer({
     listen: '127.0.0.1:0',
     dataDir,
-    database,
     tokensFile,
     ...options,
+    database,
   });
   t.teardown(async () => {
     await server.close();

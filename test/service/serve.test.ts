@@ -147,3 +147,39 @@ test('tokens from --tokens are reloaded on SIGHUP; logs hold no token', async (t
   t.false(log.includes(oldToken) || log.includes(newToken));
   t.regex(log, /"path":"\/v1\/config","status":401/);
 });
+
+test('serve applies its retention limits on its interval and logs each run', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-serve-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const served = await serve(t, [
+    '--data',
+    dataDir,
+    '--keep-last',
+    '1',
+    '--prune-interval',
+    '500ms',
+  ]);
+  const { readFile } = await import('node:fs/promises');
+  const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim();
+  const client = new CacheServiceClient({ url: served.url, token });
+  await exportBuild(client, ['old']);
+  await new Promise((r) => setTimeout(r, 5));
+  await exportBuild(client, ['new']);
+  const runs = () =>
+    served
+      .stderr()
+      .split('\n')
+      .filter((line) => line.includes('"event":"retention"'))
+      .map((line) => JSON.parse(line) as { resultsDropped: number });
+  while (!runs().some((run) => run.resultsDropped > 0)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const config = await client.importCache();
+  t.deepEqual(
+    config.records.filter((r) => r.results.length > 0).map((r) => r.digest),
+    [key('new')],
+  );
+  t.false(served.stderr().includes('retention failed'));
+  served.child.kill('SIGTERM');
+  t.is(await served.exited, 0);
+});

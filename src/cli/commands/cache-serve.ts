@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { parseCsvFields } from '../../cache/csv.ts';
 import { OciferryError } from '../../errors.ts';
 import type { ServiceBlobStore, SigningKey } from '../../service/index.ts';
-import { usageError } from '../args.ts';
+import { durationArg, positiveIntegerArg, sizeArg, usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import type { Run } from './run.ts';
 
@@ -16,6 +16,12 @@ interface ServeOptions {
   tokens?: string;
   tlsCert?: string;
   tlsKey?: string;
+  keepLast?: number;
+  keepNewer?: number;
+  maxSize?: number;
+  maxConfigSize?: number;
+  pruneInterval?: number;
+  pruneGrace?: number;
 }
 
 /** `ociferry cache serve`: the cache service (docs/cache-service.md). */
@@ -40,9 +46,48 @@ export function cacheServeCommand(cache: Command, run: Run): void {
     .option('--tokens <file>', 'tokens, one "NAMESPACE rw|ro TOKEN" per line (reloaded on SIGHUP)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--keep-last <n>',
+      'retention: keep the results of the N most recent builds of each namespace',
+      positiveIntegerArg,
+    )
+    .option(
+      '--keep-newer <duration>',
+      'retention: keep results created less than this long ago',
+      durationArg,
+    )
+    .option(
+      '--max-size <size>',
+      "retention: keep each namespace's newest results whose layers fit in SIZE",
+      sizeArg,
+    )
+    .option(
+      '--max-config-size <size>',
+      "retention: then drop the oldest results until a namespace's ImportCache fits (BuildKit refuses over 1MiB)",
+      sizeArg,
+    )
+    .option(
+      '--prune-interval <duration>',
+      'how often the retention runs (default 1h; 0: only when a client calls prune)',
+      (value: string) => (value === '0' ? 0 : durationArg(value)),
+    )
+    .option(
+      '--prune-grace <duration>',
+      'keep what was uploaded or used within this long whatever the limits (default 1h)',
+      durationArg,
+    )
     .addHelpText(
       'after',
       `
+Retention: every --prune-interval, each namespace keeps the results the limits keep (those of
+ociferry cache prune, with its rules: a result stays when it passes every limit given) and the
+records they need; records no kept result needs and blobs nothing names go, then the blobs no
+namespace holds leave the blob store. Without limits, only that garbage goes. What was used
+within --prune-grace stays whatever the limits: blobs uploaded but not yet named by an engine,
+blobs an engine was told exist, records an engine is exporting results of. Make the grace longer
+than an export takes. A client prunes its namespace on demand with ociferry cache prune --from
+and --to its type=service,... endpoint.
+
 OCIFERRY_SERVICE_KEYS=ID:SECRET[,ID:SECRET]... gives the URL signing keys (secrets of 32 bytes or
 more, base64url): the first signs, all verify. Give every instance behind one load balancer the
 same keys; rotate by putting a new key first and dropping the old one a URL lifetime later.
@@ -53,6 +98,7 @@ Without --tokens, a read-write token for namespace "default" is made and written
 
 Examples:
   $ ociferry cache serve --data /var/lib/ociferry-cache
+  $ ociferry cache serve --data /var/lib/ociferry-cache --keep-newer 7d --max-size 50GB
   $ ociferry cache serve --listen :7450 --database postgres://cache@db:5432/cache --tokens /etc/ociferry/tokens`,
     )
     .action((options: ServeOptions, command: Command) => {
@@ -118,7 +164,18 @@ async function serve(
     blobs,
     tokensFile: options.tokens,
     tls,
+    retention: {
+      limits: {
+        keepLast: options.keepLast,
+        keepNewer: options.keepNewer,
+        maxSize: options.maxSize,
+        maxConfigSize: options.maxConfigSize,
+      },
+      intervalMs: options.pruneInterval,
+      graceMs: options.pruneGrace,
+    },
     log: (line) => stderr.write(`${JSON.stringify(line)}\n`),
+    event: (event) => stderr.write(`${JSON.stringify(event)}\n`),
     notice: (message) => stderr.write(`${message}\n`),
   });
   const onHup = () => {
