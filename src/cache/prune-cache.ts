@@ -6,6 +6,7 @@ import {
   CacheExportEmptyError,
   type CacheTargetInput,
   type CopyCacheOptions,
+  cacheTargetName,
   copyCache,
 } from './copy.ts';
 import {
@@ -14,9 +15,17 @@ import {
   exportTargets,
   withoutLayerAnnotations,
 } from './derived-source.ts';
+import { CacheOptionsError } from './errors.ts';
 import { openCacheSource } from './import.ts';
+import {
+  type CacheExportTarget,
+  type CacheImportSource,
+  parseCacheImport,
+  type ServiceCache,
+} from './options.ts';
 import { type CachePruneCounts, type PruneCacheOptions, pruneCacheConfig } from './prune.ts';
-import { type CacheSourceInput, isCacheSource } from './source.ts';
+import { sameServiceNamespace, serviceCacheClient } from './service-cache.ts';
+import { type CacheSourceInput, cacheSourceName, isCacheSource } from './source.ts';
 
 /** Options of {@link pruneCache}: the limits, and those of `copyCache` (without keys). */
 export interface PruneCachesOptions
@@ -32,6 +41,18 @@ export interface StoreCollection {
   readonly bytesFreed: number;
 }
 
+/** What a cache service did when its namespace was pruned in place (`POST /v1/prune`). */
+export interface ServicePrune {
+  /** The namespace, as a `--to` value. */
+  readonly target: string;
+  /** Blob rows the namespace let go (named by nothing kept), and their bytes. */
+  readonly blobsReleased: number;
+  readonly bytesReleased: number;
+  /** Blobs then deleted from the service's store, held by no namespace any more. */
+  readonly blobsDeleted: number;
+  readonly bytesFreed: number;
+}
+
 /** Result of {@link pruneCache}: the copy's, plus what was kept and dropped. */
 export interface CachePruneResult extends CacheCopyResult {
   readonly kept: CachePruneCounts;
@@ -44,6 +65,8 @@ export interface CachePruneResult extends CacheCopyResult {
   readonly configSize: number;
   /** Unreferenced blobs deleted from each local store written (registries collect their own). */
   readonly collected: readonly StoreCollection[];
+  /** Service namespaces pruned in place, by the service. */
+  readonly services: readonly ServicePrune[];
 }
 
 /**
@@ -57,6 +80,11 @@ export interface CachePruneResult extends CacheCopyResult {
  * blobs no manifest references until its own garbage collection runs. Keeping nothing is
  * refused (CACHE_EMPTY) before anything is written. When nothing is dropped, the cache is
  * copied as it is.
+ *
+ * A cache service namespace written where it is read from (`--to` its own namespace) is pruned
+ * by the service itself (`POST /v1/prune`, with the same limits and rules), moving no blob; the
+ * blobs it no longer needs leave its store. Other targets then get the pruned namespace. A
+ * namespace written elsewhere is pruned here, and exporting to a namespace adds to what it holds.
  */
 export async function pruneCache(
   from: CacheSourceInput,
@@ -65,7 +93,26 @@ export async function pruneCache(
 ): Promise<CachePruneResult> {
   const client = options.client ?? contextOf(options).client;
   const before = client.requestCount;
-  const source = isCacheSource(from) ? from : await openCacheSource(from, { ...options, client });
+  const spec: CacheImportSource = isCacheSource(from)
+    ? from.spec
+    : typeof from === 'string'
+      ? parseCacheImport(from)
+      : from;
+  if (spec.type === 'service') {
+    const all = exportTargets(to);
+    const inPlace: boolean[] = [];
+    for (const target of all) {
+      inPlace.push(
+        target.type === 'service' &&
+          (await sameServiceNamespace(spec, target, { signal: options.signal })),
+      );
+    }
+    if (inPlace.includes(true)) {
+      const result = await pruneServiceInPlace(spec, all, inPlace, { ...options, client });
+      return { ...result, requests: client.requestCount - before };
+    }
+  }
+  const source = isCacheSource(from) ? from : await openCacheSource(spec, { ...options, client });
   // Local stores are collected below, once, so that the report says what went (reset=true
   // would collect them in the copy first and leave nothing to report).
   const targets = exportTargets(to).map((target) =>
@@ -106,5 +153,76 @@ export async function pruneCache(
     ...(pruned.builds ? { builds: pruned.builds } : {}),
     configSize: written.configDescriptor?.size ?? serializeCacheConfig(pruned.config).length,
     collected,
+    services: [],
+  };
+}
+
+/**
+ * Prune namespace `spec` on its service; then copy what it kept to the other targets (those
+ * `inPlace` does not flag). `configSize` is the size of its ImportCache document after.
+ */
+async function pruneServiceInPlace(
+  spec: ServiceCache,
+  targets: readonly CacheExportTarget[],
+  inPlace: readonly boolean[],
+  options: PruneCachesOptions,
+): Promise<Omit<CachePruneResult, 'requests'>> {
+  const { signal } = options;
+  const own = targets.filter((_, i) => inPlace[i]);
+  if (own.some((target) => target.mode === 'min')) {
+    throw new CacheOptionsError(
+      'mode=min does not apply to a namespace pruned in place: the limits say what it keeps',
+      { key: 'mode' },
+    );
+  }
+  const service = serviceCacheClient(spec);
+  const { keepLast, keepNewer, maxSize, maxConfigSize } = options;
+  const answer = await service.prune({ keepLast, keepNewer, maxSize, maxConfigSize }, { signal });
+  const others = targets.filter((_, i) => !inPlace[i]);
+  const copied = others.length > 0 ? await copyCache(spec, others, options) : undefined;
+  const configSize = (await service.importCacheBytes({ signal })).length;
+  const noBlobs = { mounted: 0, skipped: 0, uploaded: 0, bytesUploaded: 0, bytesDownloaded: 0 };
+  let next = 0;
+  const destinations = targets.map((target, i) =>
+    inPlace[i]
+      ? {
+          status: 'exported' as const,
+          target: cacheTargetName(target),
+          digest: '',
+          mediaType: '',
+          size: 0,
+          tags: [],
+          blobs: noBlobs,
+          requests: 0,
+          mode: 'max' as const,
+          format: 'image-manifest' as const,
+          rebuilt: false,
+        }
+      : (copied?.destinations[next++] as CacheCopyResult['destinations'][number]),
+  );
+  return {
+    digest: copied?.digest ?? '',
+    mediaType: copied?.mediaType ?? '',
+    size: copied?.size ?? 0,
+    tags: copied?.tags ?? [],
+    converted: copied?.converted ?? new Map(),
+    blobs: copied?.blobs ?? noBlobs,
+    source: cacheSourceName(spec),
+    sourceFormat: 'image-manifest',
+    destinations,
+    warnings: copied?.warnings ?? [],
+    kept: answer.kept,
+    dropped: answer.dropped,
+    droppedForConfigSize: answer.droppedForConfigSize,
+    ...(answer.builds ? { builds: answer.builds } : {}),
+    configSize,
+    collected: [],
+    services: own.map((target) => ({
+      target: cacheTargetName(target),
+      blobsReleased: answer.blobs.released,
+      bytesReleased: answer.blobs.releasedBytes,
+      blobsDeleted: answer.blobs.deleted,
+      bytesFreed: answer.blobs.bytesFreed,
+    })),
   };
 }

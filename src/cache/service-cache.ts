@@ -29,6 +29,24 @@ export function serviceCacheClient(cache: ServiceCache): CacheServiceClient {
 }
 
 /**
+ * True when two service caches are one namespace: the same service (URL) and tokens bound to the
+ * same namespace (the same token, or GetConfig names the same namespace for both).
+ */
+export async function sameServiceNamespace(
+  a: ServiceCache,
+  b: ServiceCache,
+  options: { signal?: AbortSignal } = {},
+): Promise<boolean> {
+  const base = (url: string) => new URL(url).href.replace(/\/+$/, '');
+  if (base(a.url) !== base(b.url)) return false;
+  if (serviceToken(a) === serviceToken(b)) return true;
+  const [one, two] = await Promise.all(
+    [a, b].map((cache) => serviceCacheClient(cache).getConfig(options)),
+  );
+  return one?.namespace === two?.namespace;
+}
+
+/**
  * A service cache opened as a cache manifest: ImportCache's document, its layer annotations moved
  * into the descriptors of an image manifest made here, is the config blob (served from memory,
  * parsed once). Layer

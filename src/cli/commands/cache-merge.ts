@@ -26,7 +26,7 @@ export function cacheMergeCommand(cache: Command, run: Run, kit: CacheCommandKit
     .command('merge')
     .summary('merge BuildKit caches into one (platforms, branches) without pulling layers')
     .description(
-      'Merge BuildKit caches into one, so that builds for several platforms or branches share one cache ref instead of evicting each other. Records are matched as BuildKit matches them (same key and same input links is one record); the results of every source are kept, newest first; layers are deduplicated by blob and parent chain. Reads the manifests and cache configs of the sources, never a layer: on one registry every blob is mounted, across registries streamed.',
+      'Merge BuildKit caches into one, so that builds for several platforms or branches share one cache ref instead of evicting each other. Records are matched as BuildKit matches them (same key and same input links is one record); the results of every source are kept, newest first; layers are deduplicated by blob and parent chain. Reads the manifests and cache configs of the sources, never a layer: on one registry every blob is mounted, across registries streamed. A cache service namespace is read from its ImportCache and its layers through one minted URL each; merged into a namespace, the cache is exported as an engine does, adding to what the namespace holds.',
     )
     .requiredOption('--from <csv>', 'cache to merge (repeat: at least two)', kit.collectImport)
     .requiredOption('--to <csv>', 'where to write the merged cache (repeatable)', kit.collectExport)

@@ -27,9 +27,9 @@ interface CachePruneOptions {
 export function cachePruneCommand(cache: Command, run: Run, kit: CacheCommandKit): void {
   cache
     .command('prune')
-    .summary('keep the recent part of a BuildKit cache (registry or local), drop the rest')
+    .summary('keep the recent part of a BuildKit cache (registry, local or service), drop the rest')
     .description(
-      "Keep the results of a BuildKit cache that the limits keep and the records they need, drop the rest, and write the cache (--to may be --from: a prune in place uploads only the new config). Each limit removes results: a result stays when it passes all the limits given. A build is found from the cache graph: its final records are those no other record links to, its instant the newest creation time of their results; final records of one instant are one build, and a build keeps every result of the records it reaches. Reads the manifest and the config, never a layer. A local store written is then collected as BuildKit's reset=true does; a registry keeps unreferenced blobs until its garbage collection runs.",
+      "Keep the results of a BuildKit cache that the limits keep and the records they need, drop the rest, and write the cache (--to may be --from: a prune in place uploads only the new config). Each limit removes results: a result stays when it passes all the limits given. A build is found from the cache graph: its final records are those no other record links to, its instant the newest creation time of their results; final records of one instant are one build, and a build keeps every result of the records it reaches. Reads the manifest and the config, never a layer. A local store written is then collected as BuildKit's reset=true does; a registry keeps unreferenced blobs until its garbage collection runs. A cache service namespace with --to its own namespace is pruned by the service (same limits and rules), which moves no blob and deletes the blobs no namespace needs any more; a namespace written elsewhere is pruned here, and an export to a namespace adds to what it holds.",
     )
     .requiredOption('--from <csv>', 'cache to prune', kit.parseImport)
     .requiredOption('--to <csv>', 'where to write the pruned cache (repeatable)', kit.collectExport)
@@ -59,13 +59,17 @@ With --json, prints {"digest", "mediaType", "blobs": {"mounted", "skipped", "upl
 "bytesUploaded", "bytesDownloaded"}, "requests"}, then "source", "kept" and "dropped" (each
 {"records", "results", "layers", "bytes"}; dropped bytes are blobs the cache references no
 more), "droppedForConfigSize", "builds" (with --keep-last: {"found", "kept"}), "configSize",
-"collected" (per local store: {"target", "deleted", "bytesFreed"}), "destinations", "warnings".
+"collected" (per local store: {"target", "deleted", "bytesFreed"}), "services" (per namespace
+pruned in place: {"target", "blobsReleased", "bytesReleased", "blobsDeleted", "bytesFreed"}),
+"destinations", "warnings".
 Keeping no result is an error, and nothing is written.
 
 Examples:
   $ ociferry cache prune --from type=registry,ref=ghcr.io/org/app:cache \\
       --to type=registry,ref=ghcr.io/org/app:cache --keep-newer 7d --max-config-size 1MiB
-  $ ociferry cache prune --from type=local,src=./cache --to type=local,dest=./cache --keep-last 3`,
+  $ ociferry cache prune --from type=local,src=./cache --to type=local,dest=./cache --keep-last 3
+  $ ociferry cache prune --from type=service,url=http://cache:7450,token-env=CACHE_TOKEN \
+      --to type=service,url=http://cache:7450,token-env=CACHE_TOKEN --keep-newer 7d`,
     )
     .action((options: CachePruneOptions, command: Command) =>
       run(command, (ctx) => prune(ctx, options, kit)),
@@ -101,6 +105,7 @@ async function prune(
       ...(done.builds ? { builds: done.builds } : {}),
       configSize: done.configSize,
       collected: done.collected,
+      services: done.services,
       destinations: destinationsJson(done.destinations),
       warnings: done.warnings,
     }),
@@ -121,6 +126,11 @@ function pruneSummary(result: CachePruneResult, to: readonly CacheExportTarget[]
   if (result.droppedForConfigSize > 0) {
     lines.push(
       `dropped the ${plural(result.droppedForConfigSize, 'oldest result')} to fit --max-config-size (config ${formatBytes(result.configSize)})`,
+    );
+  }
+  for (const service of result.services) {
+    lines.push(
+      `${service.target}: ${plural(service.blobsReleased, 'blob')} let go (${formatBytes(service.bytesReleased)}), ${plural(service.blobsDeleted, 'blob')} deleted from the service's store (${formatBytes(service.bytesFreed)})`,
     );
   }
   for (const store of result.collected) {

@@ -71,7 +71,7 @@ export function cacheCommands(program: Command, run: Run): void {
   const cache = program
     .command('cache')
     .description(
-      'List, explain, check, copy, merge and prune BuildKit build caches (registry and local).',
+      'List, explain, check, copy, merge and prune BuildKit build caches (registry, local and cache service).',
     )
     .addHelpText('after', `\n${CSV_HELP}`);
 
