@@ -417,7 +417,25 @@ test('stop ends requests in flight and closes both origins', async (t) => {
   await proxy.stop();
   await t.throwsAsync(pending);
   await hold.abandoned();
-  await t.throwsAsync(call(`${proxy.url}/v2/`), { code: 'ECONNREFUSED' });
-  await t.throwsAsync(call(`${proxy.cdn.url}/v2/`), { code: 'ECONNREFUSED' });
+  const origins = [
+    { url: proxy.url, seen: proxy.forwarded },
+    { url: proxy.cdn.url, seen: proxy.cdn.requests },
+  ];
+  for (const { url, seen } of origins) {
+    const before = seen.length;
+    const answer = await call(`${url}/v2/`).then(
+      async (res) => {
+        await res.body.dump();
+        return res.statusCode;
+      },
+      (error: { code?: string }) => error.code,
+    );
+    // Refused; or, on a busy machine, another process took the freed port meanwhile and answered
+    // (it could not have while this proxy listened there).
+    if (typeof answer === 'number')
+      t.log(`${url}: port taken since by a server that answered ${answer}`);
+    else t.is(answer, 'ECONNREFUSED');
+    t.is(seen.length, before, `${url}: the stopped origin received nothing`);
+  }
   await proxy.stop();
 });
