@@ -232,11 +232,11 @@ export class CacheRecords {
   }
 
   /**
-   * The namespace's ImportCache document read on `tx`, whose transaction holds the namespace's
-   * lock: what the retention prunes, as it stands while no call changes it.
+   * The namespace's rows as ImportCache reads them, read on `tx`, whose transaction holds the
+   * namespace's lock: what the retention prunes, as it stands while no call changes it.
    */
-  async importCacheOn(ns: string, tx: SqlExecutor): Promise<Buffer> {
-    return buildImportDocument(await readRows(tx, ns));
+  namespaceRows(ns: string, tx: SqlExecutor): Promise<NamespaceRows> {
+    return readRows(tx, ns);
   }
 
   async #build(ns: string): Promise<ImportDocument> {

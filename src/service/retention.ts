@@ -1,8 +1,10 @@
-import type { CacheConfig, CacheLayer, CacheRecord } from '../cache/config.ts';
+import { setImmediate } from 'node:timers/promises';
+import type { CacheConfig, CacheLayer } from '../cache/config.ts';
 import { parseCacheConfig } from '../cache/config-parse.ts';
 import { type CachePruneCounts, type PruneCacheOptions, pruneCacheConfig } from '../cache/prune.ts';
 import type { ServiceBlobStore } from './blob-store.ts';
 import { CacheServiceError } from './errors.ts';
+import { buildImportDocument, type NamespaceRows } from './import-document.ts';
 import { type CacheRecords, chainDigest, DEFAULT_GRACE_MS } from './records.ts';
 import { lockNamespace, lockStoredBlobs } from './schema.ts';
 import type { SqlDatabase, SqlExecutor } from './sql.ts';
@@ -117,22 +119,14 @@ export class CacheRetention {
     const { db, records } = this.#options;
     const result = await db.transaction(async (tx) => {
       await lockNamespace(tx, ns, 'exclusive');
-      const document = await records.importCacheOn(ns, tx);
-      const { config } = await parseCacheConfig(document, {
-        limit: Number.POSITIVE_INFINITY,
-        origin: `namespace ${ns}`,
-      });
-      const sizes = new Map<string, number | undefined>();
-      for (const layer of config.layers) sizes.set(layer.blob, layer.annotations?.size);
-      const pruned = pruneCacheConfig(config, {
-        ...limits,
-        now: options.now,
-        blobSize: (blob) => sizes.get(blob),
-      });
-      if (options.refuseEmpty && pruned.kept.results === 0 && pruned.dropped.results > 0) {
+      const rows = await records.namespaceRows(ns, tx);
+      const plan = Object.values(limits).some((limit) => limit !== undefined)
+        ? await planWithLimits(ns, rows, limits, options.now)
+        : planGarbage(rows);
+      if (options.refuseEmpty && plan.kept.results === 0 && plan.dropped.results > 0) {
         throw new CacheServiceError(
           'CACHE_EMPTY',
-          `the limits keep none of the ${pruned.dropped.results} results of this namespace; nothing was pruned`,
+          `the limits keep none of the ${plan.dropped.results} results of this namespace; nothing was pruned`,
         );
       }
       const fresh = await tx.query<{ digest: string }>(
@@ -140,15 +134,9 @@ export class CacheRetention {
          where ns = $1 and touched_at > now() - $2 * interval '1 millisecond'`,
         [ns, this.graceMs],
       );
-      const keep = keptRecords(config, [
-        ...pruned.config.records.map((r) => r.digest),
-        ...fresh.map((r) => r.digest),
-      ]);
-      const droppedRecords = config.records.map((r) => r.digest).filter((d) => !keep.has(d));
-      const keptResults = new Set(resultKeys(pruned.config));
-      const droppedResults = resultKeys(config).filter((k) => !keptResults.has(k));
-      await dropEntries(tx, ns, droppedRecords, droppedResults);
-      const keptBlobs = [...new Set(pruned.config.layers.map((layer) => layer.blob))];
+      const keep = reached(rows, [...plan.roots, ...fresh.map((row) => row.digest)]);
+      const droppedRecords = rows.records.filter((digest) => !keep.has(digest));
+      await dropEntries(tx, ns, droppedRecords, plan.droppedResults);
       const released = await tx.query<{ digest: string; size: string | number }>(
         `delete from cache_blobs b
          where b.ns = $1
@@ -157,7 +145,7 @@ export class CacheRetention {
            and not exists (select 1 from unnest($3::text[]) k(digest) where k.digest = b.digest)
            and not exists (select 1 from cache_mounts m where m.ns = b.ns and m.digest = b.digest)
          returning b.digest, b.size`,
-        [ns, this.graceMs, keptBlobs],
+        [ns, this.graceMs, plan.keptBlobs],
       );
       // Uses older than the grace period keep nothing any more.
       for (const table of ['cache_record_uses', 'cache_blob_uses']) {
@@ -167,19 +155,19 @@ export class CacheRetention {
           [ns, this.graceMs],
         );
       }
-      return { pruned, keptRecords: keep.size, droppedRecords: droppedRecords.length, released };
+      return { plan, keptRecords: keep.size, droppedRecords: droppedRecords.length, released };
     });
-    const { pruned, released } = result;
+    const { plan, released } = result;
     records.forgetBlobs(
       ns,
       released.map((row) => row.digest),
     );
     return {
       namespace: ns,
-      kept: { ...pruned.kept, records: result.keptRecords },
-      dropped: { ...pruned.dropped, records: result.droppedRecords },
-      droppedForConfigSize: pruned.droppedForConfigSize,
-      ...(pruned.builds ? { builds: pruned.builds } : {}),
+      kept: { ...plan.kept, records: result.keptRecords },
+      dropped: { ...plan.dropped, records: result.droppedRecords },
+      droppedForConfigSize: plan.droppedForConfigSize,
+      ...(plan.builds ? { builds: plan.builds } : {}),
       released: {
         blobs: released.length,
         bytes: released.reduce((sum, row) => sum + Number(row.size), 0),
@@ -258,19 +246,105 @@ export class CacheRetention {
   }
 }
 
-/** Digests of the records `roots` reach through their inputs, themselves included. */
-function keptRecords(config: CacheConfig, roots: readonly string[]): Set<string> {
-  const index = new Map(config.records.map((record, i) => [record.digest, i]));
-  const kept = new Set<string>();
-  const stack = roots.flatMap((digest) => {
-    const at = index.get(digest);
-    return at === undefined ? [] : [at];
+/** What a namespace keeps and drops, before the records in use are added. */
+interface Plan {
+  /** Records that kept results need: they, and what they link to, stay. */
+  readonly roots: readonly string[];
+  /** Results to delete, as `record chain`. */
+  readonly droppedResults: readonly string[];
+  /** Blobs the kept results name. */
+  readonly keptBlobs: readonly string[];
+  /** Counts; `records` is filled in once the records in use are added. */
+  readonly kept: CachePruneCounts;
+  readonly dropped: CachePruneCounts;
+  readonly droppedForConfigSize: number;
+  readonly builds?: { readonly found: number; readonly kept: number };
+}
+
+/** Results ImportCache serves: those whose blobs all have rows. */
+function servedResults(rows: NamespaceRows): NamespaceRows['results'] {
+  const blobs = new Set(rows.blobs);
+  return rows.results.filter(([, chain]) => chain.every((layer) => blobs.has(layer.digest)));
+}
+
+/**
+ * Without limits every result stays, and only what nothing needs goes: computed on the rows,
+ * with no config built (what the periodic run does by default, in O(records + links + layers)).
+ */
+function planGarbage(rows: NamespaceRows): Plan {
+  const results = servedResults(rows);
+  const layers = new Set<string>();
+  const sizes = new Map<string, number>();
+  for (const [, chain] of results) {
+    let parent = '';
+    for (const layer of chain) {
+      parent = `${parent} ${layer.digest}`;
+      layers.add(parent);
+      sizes.set(layer.digest, layer.size);
+    }
+  }
+  let bytes = 0;
+  for (const size of sizes.values()) bytes += size;
+  return {
+    roots: [...new Set(results.map(([record]) => record))],
+    droppedResults: [],
+    keptBlobs: [...sizes.keys()],
+    kept: { records: 0, results: results.length, layers: layers.size, bytes },
+    dropped: { records: 0, results: 0, layers: 0, bytes: 0 },
+    droppedForConfigSize: 0,
+  };
+}
+
+/**
+ * With limits: the namespace's ImportCache document, pruned by `pruneCacheConfig` with the
+ * rules of `ociferry cache prune` (blob sizes from the layers' annotations). The steps give the
+ * event loop back between them: the service keeps answering while a large namespace is pruned.
+ */
+async function planWithLimits(
+  ns: string,
+  rows: NamespaceRows,
+  limits: RetentionLimits,
+  now: number | undefined,
+): Promise<Plan> {
+  const document = buildImportDocument(rows);
+  await setImmediate();
+  const { config } = await parseCacheConfig(document, {
+    limit: Number.POSITIVE_INFINITY,
+    origin: `namespace ${ns}`,
   });
+  await setImmediate();
+  const sizes = new Map<string, number | undefined>();
+  for (const layer of config.layers) sizes.set(layer.blob, layer.annotations?.size);
+  const pruned = pruneCacheConfig(config, { ...limits, now, blobSize: (blob) => sizes.get(blob) });
+  await setImmediate();
+  const keptResults = new Set(resultKeys(pruned.config));
+  return {
+    roots: pruned.config.records.map((record) => record.digest),
+    droppedResults: resultKeys(config).filter((key) => !keptResults.has(key)),
+    keptBlobs: [...new Set(pruned.config.layers.map((layer) => layer.blob))],
+    kept: pruned.kept,
+    dropped: pruned.dropped,
+    droppedForConfigSize: pruned.droppedForConfigSize,
+    ...(pruned.builds ? { builds: pruned.builds } : {}),
+  };
+}
+
+/** The records `roots` reach through the links of `rows` (target to source), themselves included. */
+function reached(rows: NamespaceRows, roots: readonly string[]): Set<string> {
+  const sources = new Map<string, string[]>();
+  rows.targets.forEach((target, i) => {
+    const source = rows.sources[i] as string;
+    const list = sources.get(target);
+    if (list) list.push(source);
+    else sources.set(target, [source]);
+  });
+  const known = new Set(rows.records);
+  const kept = new Set<string>();
+  const stack = roots.filter((digest) => known.has(digest));
   for (let at = stack.pop(); at !== undefined; at = stack.pop()) {
-    const record = config.records[at] as CacheRecord;
-    if (kept.has(record.digest)) continue;
-    kept.add(record.digest);
-    for (const group of record.inputs) for (const { link } of group) stack.push(link);
+    if (kept.has(at)) continue;
+    kept.add(at);
+    for (const source of sources.get(at) ?? []) if (known.has(source)) stack.push(source);
   }
   return kept;
 }
