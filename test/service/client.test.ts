@@ -124,3 +124,20 @@ test('a call that keeps failing gives up after the policy attempts with the last
   t.like(denied, { code: 'UNAUTHORIZED', status: 401 });
   t.is(served(/^\/v1\/import$/), 1, 'a 401 is not retried');
 });
+
+test('prune is not repeated after a dropped answer: the service pruned once, the caller gets the failure', async (t) => {
+  const drop: FaultRule = {
+    method: 'POST',
+    path: /^\/v1\/prune$/,
+    times: 1,
+    action: { dropAnswer: true },
+  };
+  const { client, served, proxy } = await behindProxy(t, [drop]);
+  const error = await client()
+    .prune()
+    .catch((e: unknown) => e);
+  t.like(error, { code: 'CONNECTION_FAILED', retryable: false });
+  t.is(proxy.hits(drop), 1);
+  t.is(served(/^\/v1\/prune$/), 1, 'the service answered it once');
+  t.like(await client().prune(), { kept: { results: 0 }, dropped: { results: 0 } });
+});

@@ -8,6 +8,7 @@ import { type ServiceBlobStore, StoreBlobStore } from '../../src/service/blob-st
 import type { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
 import type { CacheServer, RetentionEvent } from '../../src/service/server.ts';
+import { startRegistry } from '../helpers/registry.ts';
 import {
   type Backend,
   blob,
@@ -286,6 +287,26 @@ test('postgres: a blob an instance says exists is kept for the engine that will 
   };
   t.is(await engine.updateCacheLayers(report), 1);
   t.deepEqual(await download(engine, told.digest), told.bytes);
+});
+
+test('pglite: blobs kept in a registry repository are deleted from it once no namespace holds them', async (t) => {
+  const registry = await startRegistry(t);
+  const blobs = await StoreBlobStore.open(`${registry.host}/cache/blobs`);
+  const svc = await startService(t, 'pglite', { blobs, retention: { intervalMs: 0 } });
+  if (!svc) return;
+  const client = svc.client();
+  const kept = await exportBuild(client, ['kept']);
+  const unnamed = blob(3000);
+  await client.uploadLayer(unnamed, unnamed.bytes);
+  await age(svc.server);
+  t.like((await client.prune()).blobs, { released: 1, deleted: 1, bytesFreed: 3000 });
+  const deletes = await registry.requests({ method: 'DELETE', path: /\/blobs\/sha256:/ });
+  t.deepEqual(
+    deletes.map((entry) => [entry.path.split('/').pop(), entry.status]),
+    [[unnamed.digest, 202]],
+  );
+  t.is(await blobs.info(unnamed.digest), undefined);
+  t.deepEqual(await download(client, kept.layers[0]!.digest), kept.layers[0]!.bytes);
 });
 
 test('pglite: the retention runs on its interval over every namespace, with the service limits', async (t) => {
