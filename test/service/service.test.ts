@@ -81,18 +81,25 @@ for (const backend of backends) {
     }
   });
 
-  test(`${backend}: ImportCache keeps input groups at the positions the engine reported them, empty ones included`, async (t) => {
+  test(`${backend}: ImportCache leaves out records an input group of which has no link, and those only they reach`, async (t) => {
     const svc = await startService(t, backend);
     if (!svc) return;
     const client = svc.client();
-    // BuildKit (before v0.23) writes a record whose input 0 exported no link as `[[], [...]]`, and
-    // matches links by input index: input 1 must stay input 1.
+    // BuildKit matches a record through a link at every input: `copy` (nothing at input 0) and
+    // `merge` (nothing at input 1) can never be reached, nor `after-copy` through `copy` alone.
+    // `both` keeps its input, reached from `base`. BuildKit's exporter drops the same records.
+    const steps = ['base', 'context', 'copy', 'merge', 'after-copy', 'both', 'run'];
     await client.updateCacheRecords({
-      records: ['base', 'context', 'copy', 'merge'].map((step) => ({ digest: key(step) })),
+      records: steps.map((step) => ({ digest: key(step) })),
       links: [
         { source: key('context'), target: key('copy'), input: 1, selector: 'sha256:sel' },
         { source: key('base'), target: key('merge'), input: 0 },
-        { source: key('copy'), target: key('merge'), input: 2 },
+        { source: key('context'), target: key('merge'), input: 2 },
+        { source: key('copy'), target: key('after-copy'), input: 0 },
+        { source: key('copy'), target: key('both'), input: 0 },
+        { source: key('base'), target: key('both'), input: 0, selector: 'sha256:b' },
+        { source: key('both'), target: key('run'), input: 0 },
+        { source: key('context'), target: key('run'), input: 1 },
       ],
     });
     const config = JSON.parse((await client.importCacheBytes()).toString()) as {
@@ -100,9 +107,15 @@ for (const backend of backends) {
     };
     const index = (step: string) => config.records.findIndex((r) => r.digest === key(step));
     const inputs = (step: string) => config.records[index(step)]?.inputs;
-    t.deepEqual(inputs('copy'), [[], [{ selector: 'sha256:sel', link: index('context') }]]);
-    t.deepEqual(inputs('merge'), [[{ link: index('base') }], [], [{ link: index('copy') }]]);
+    t.deepEqual(
+      config.records.map((r) => r.digest),
+      ['base', 'context', 'both', 'run'].map(key).sort(),
+    );
+    t.deepEqual(inputs('both'), [[{ selector: 'sha256:b', link: index('base') }]]);
+    t.deepEqual(inputs('run'), [[{ link: index('both') }], [{ link: index('context') }]]);
     t.is(inputs('base'), undefined);
+    // What the service serves is a config BuildKit and ociferry import.
+    t.is((await client.importCache()).records.length, 4);
   });
 
   test(`${backend}: ImportCache after a change shows it, and a report that changes nothing keeps the generation`, async (t) => {
@@ -300,14 +313,14 @@ test('instances sharing one PostgreSQL never serve an ImportCache older than the
   const db = new pg.Client({ connectionString: svc.database });
   await db.connect();
   t.teardown(() => db.end());
-  await db.query('delete from cache_records where ns = $1 and digest = $2', ['a', key('one')]);
-  t.deepEqual(await digests(), [key('base'), key('two')].sort());
+  await db.query('delete from cache_records where ns = $1 and digest = $2', ['a', key('two')]);
+  t.deepEqual(await digests(), [key('base'), key('one')].sort());
   await db.query('update cache_results set created_at = $2 where ns = $1', [
     'a',
     '2030-01-02T03:04:05Z',
   ]);
-  const two = (await reader.importCache()).records.find((r) => r.digest === key('two'));
-  t.is(two?.results[0]?.createdAt, '2030-01-02T03:04:05Z');
+  const one = (await reader.importCache()).records.find((r) => r.digest === key('one'));
+  t.is(one?.results[0]?.createdAt, '2030-01-02T03:04:05Z');
 });
 
 test('a result of 60 layers is kept and imported', async (t) => {
