@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
+import { startRegistry } from '../helpers/registry.ts';
 import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { blob, exportBuild, key, pgliteTemplate } from './_support.ts';
 
@@ -52,7 +53,6 @@ test('kill -9 during uploads, then restart: no partial blob, no record on a miss
     new RegExp(`token for namespace "default" is in ${join(dataDir, 'token')}`),
   );
   t.is((await stat(join(dataDir, 'token'))).mode & 0o777, 0o600);
-  const { readFile } = await import('node:fs/promises');
   const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim();
   t.false(first.stderr().includes(token), 'the token is never printed');
   const client = new CacheServiceClient({ url: first.url, token });
@@ -159,7 +159,6 @@ test('serve applies its retention limits on its interval and logs each run', asy
     '--prune-interval',
     '500ms',
   ]);
-  const { readFile } = await import('node:fs/promises');
   const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim();
   const client = new CacheServiceClient({ url: served.url, token });
   await exportBuild(client, ['old']);
@@ -182,4 +181,41 @@ test('serve applies its retention limits on its interval and logs each run', asy
   t.false(served.stderr().includes('retention failed'));
   served.child.kill('SIGTERM');
   t.is(await served.exited, 0);
+});
+
+test('serve --blobs type=registry keeps the blobs in a registry repository; a --blobs without its ref is a usage error', async (t) => {
+  const registry = await startRegistry(t);
+  const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-serve-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  await cp(await pgliteTemplate(), join(dataDir, 'db'), { recursive: true });
+  const ref = `${registry.host}/cache/blobs`;
+  const served = await serve(t, ['--data', dataDir, '--blobs', `type=registry,ref=${ref}`]);
+  const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim();
+  const client = new CacheServiceClient({ url: served.url, token });
+  const { layers } = await exportBuild(client, ['base', 'one']);
+  for (const layer of layers) {
+    const held = await fetch(`${registry.url}/v2/cache/blobs/blobs/${layer.digest}`, {
+      method: 'HEAD',
+    });
+    t.is(held.status, 200, `the registry holds ${layer.digest}`);
+    const chunks: Buffer[] = [];
+    const url = (await client.getLayerDownloadUrl(layer.digest)).url;
+    for await (const chunk of await client.getUrl(url)) chunks.push(chunk as Buffer);
+    t.deepEqual(Buffer.concat(chunks), layer.bytes);
+  }
+  t.deepEqual(await readdir(dataDir).then((names) => names.includes('blobs')), false);
+  served.child.kill('SIGTERM');
+  t.is(await served.exited, 0);
+
+  const refused = spawn(
+    process.execPath,
+    [IMPORT_TYPESCRIPT, MAIN, 'cache', 'serve', '--data', dataDir, '--blobs', 'type=registry'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  refused.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  t.is(await new Promise((done) => refused.once('exit', done)), 2);
+  t.regex(stderr, /--blobs wants type=local,dest=DIR or type=registry,ref=HOST\/REPO/);
 });

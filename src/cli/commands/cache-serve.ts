@@ -129,10 +129,10 @@ function blobsOption(command: Command, csv: string): BlobsOption {
   }
   const type = fields.get('type');
   const dest = fields.get('dest') ?? fields.get('src');
+  const ref = fields.get('ref');
   if (type === 'local' && dest) return { type, dest };
-  if (type === 'registry')
-    usageError(command, '--blobs type=registry is not supported yet; use type=local,dest=DIR');
-  usageError(command, '--blobs wants type=local,dest=DIR');
+  if (type === 'registry' && ref) return { type, ref };
+  usageError(command, '--blobs wants type=local,dest=DIR or type=registry,ref=HOST/REPO');
 }
 
 async function serve(
