@@ -5,10 +5,10 @@ import {
   type CacheMergeResult,
   mergeCaches,
 } from '../../cache/index.ts';
-import { positiveIntegerArg, sizeArg, usageError } from '../args.ts';
+import { usageError } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
-import { type CacheCommandKit, destinationsJson } from './cache-shared.ts';
+import { type CacheCommandKit, cacheWriteOptions, destinationsJson } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 
@@ -22,25 +22,21 @@ interface CacheMergeOptions {
 
 /** `ociferry cache merge`: several caches as one, each step once. */
 export function cacheMergeCommand(cache: Command, run: Run, kit: CacheCommandKit): void {
-  cache
-    .command('merge')
-    .summary('merge BuildKit caches into one (platforms, branches) without pulling layers')
-    .description(
-      'Merge BuildKit caches into one, so that builds for several platforms or branches share one cache ref instead of evicting each other. Records are matched as BuildKit matches them (same key and same input links is one record); the results of every source are kept, newest first; layers are deduplicated by blob and parent chain. Reads the manifests and cache configs of the sources, never a layer: on one registry every blob is mounted, across registries streamed. A cache service namespace is read from its ImportCache and its layers through one minted URL each; merged into a namespace, the cache is exported as an engine does, adding to what the namespace holds.',
-    )
-    .requiredOption('--from <csv>', 'cache to merge (repeat: at least two)', kit.collectImport)
-    .requiredOption('--to <csv>', 'where to write the merged cache (repeatable)', kit.collectExport)
-    .option(
-      '--max-config-size <size>',
-      'drop the oldest results until the config fits (BuildKit refuses configs over 1MiB)',
-      sizeArg,
-    )
-    .option(
-      '--concurrency <n>',
-      'blob transfers at once per destination (default 8)',
-      positiveIntegerArg,
-    )
-    .option('--cache-dir <dir>', kit.cacheDirHelp)
+  cacheWriteOptions(
+    cache
+      .command('merge')
+      .summary('merge BuildKit caches into one (platforms, branches) without pulling layers')
+      .description(
+        'Merge BuildKit caches into one, so that builds for several platforms or branches share one cache ref instead of evicting each other. Records are matched as BuildKit matches them (same key and same input links is one record); the results of every source are kept, newest first; layers are deduplicated by blob and parent chain. Reads the manifests and cache configs of the sources, never a layer: on one registry every blob is mounted, across registries streamed. A cache service namespace is read from its ImportCache and its layers through one minted URL each; merged into a namespace, the cache is exported as an engine does, adding to what the namespace holds.',
+      )
+      .requiredOption('--from <csv>', 'cache to merge (repeat: at least two)', kit.collectImport)
+      .requiredOption(
+        '--to <csv>',
+        'where to write the merged cache (repeatable)',
+        kit.collectExport,
+      ),
+    kit.cacheDirHelp,
+  )
     .addHelpText(
       'after',
       `

@@ -8,7 +8,7 @@ import {
 import { durationArg, positiveIntegerArg, sizeArg } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
-import { type CacheCommandKit, destinationsJson } from './cache-shared.ts';
+import { type CacheCommandKit, cacheWriteOptions, destinationsJson } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 
@@ -25,28 +25,31 @@ interface CachePruneOptions {
 
 /** `ociferry cache prune`: retention for a cache, registry or local. */
 export function cachePruneCommand(cache: Command, run: Run, kit: CacheCommandKit): void {
-  cache
-    .command('prune')
-    .summary('keep the recent part of a BuildKit cache (registry, local or service), drop the rest')
-    .description(
-      "Keep the results of a BuildKit cache that the limits keep and the records they need, drop the rest, and write the cache (--to may be --from: a prune in place uploads only the new config). Each limit removes results: a result stays when it passes all the limits given. A build is found from the cache graph: its final records are those no other record links to, its instant the newest creation time of their results; final records of one instant are one build, and a build keeps every result of the records it reaches. Reads the manifest and the config, never a layer. A local store written is then collected as BuildKit's reset=true does; a registry keeps unreferenced blobs until its garbage collection runs. A cache service namespace with --to its own namespace is pruned by the service (same limits and rules), which moves no blob and deletes the blobs no namespace needs any more; a namespace written elsewhere is pruned here, and an export to a namespace adds to what it holds.",
-    )
-    .requiredOption('--from <csv>', 'cache to prune', kit.parseImport)
-    .requiredOption('--to <csv>', 'where to write the pruned cache (repeatable)', kit.collectExport)
-    .option('--keep-last <n>', 'keep the results of the N most recent builds', positiveIntegerArg)
-    .option('--keep-newer <duration>', 'keep results created less than this long ago', durationArg)
-    .option('--max-size <size>', 'keep the newest results whose layers fit in SIZE', sizeArg)
-    .option(
-      '--max-config-size <size>',
-      'then drop the oldest results until the config fits (BuildKit refuses configs over 1MiB)',
-      sizeArg,
-    )
-    .option(
-      '--concurrency <n>',
-      'blob transfers at once per destination (default 8)',
-      positiveIntegerArg,
-    )
-    .option('--cache-dir <dir>', kit.cacheDirHelp)
+  cacheWriteOptions(
+    cache
+      .command('prune')
+      .summary(
+        'keep the recent part of a BuildKit cache (registry, local or service), drop the rest',
+      )
+      .description(
+        "Keep the results of a BuildKit cache that the limits keep and the records they need, drop the rest, and write the cache (--to may be --from: a prune in place uploads only the new config). Each limit removes results: a result stays when it passes all the limits given. A build is found from the cache graph: its final records are those no other record links to, its instant the newest creation time of their results; final records of one instant are one build, and a build keeps every result of the records it reaches. Reads the manifest and the config, never a layer. A local store written is then collected as BuildKit's reset=true does; a registry keeps unreferenced blobs until its garbage collection runs. A cache service namespace with --to its own namespace is pruned by the service (same limits and rules), which moves no blob and deletes the blobs no namespace needs any more; a namespace written elsewhere is pruned here, and an export to a namespace adds to what it holds.",
+      )
+      .requiredOption('--from <csv>', 'cache to prune', kit.parseImport)
+      .requiredOption(
+        '--to <csv>',
+        'where to write the pruned cache (repeatable)',
+        kit.collectExport,
+      )
+      .option('--keep-last <n>', 'keep the results of the N most recent builds', positiveIntegerArg)
+      .option(
+        '--keep-newer <duration>',
+        'keep results created less than this long ago',
+        durationArg,
+      )
+      .option('--max-size <size>', 'keep the newest results whose layers fit in SIZE', sizeArg),
+    kit.cacheDirHelp,
+    'then drop the oldest results until the config fits (BuildKit refuses configs over 1MiB)',
+  )
     .addHelpText(
       'after',
       `

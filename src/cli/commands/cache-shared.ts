@@ -1,4 +1,6 @@
+import type { Command } from 'commander';
 import type { CacheCopyResult, CacheExportTarget, CacheImportSource } from '../../cache/index.ts';
+import { positiveIntegerArg, sizeArg } from '../args.ts';
 import type { CliContext } from '../context.ts';
 
 /** What the cache subcommands share, handed over by the `cache` command that registers them. */
@@ -18,6 +20,29 @@ export interface CacheCommandKit {
     ctx: CliContext,
     caches: readonly (CacheImportSource | CacheExportTarget)[],
   ) => void;
+}
+
+/** What `--max-config-size` does, for commands that drop nothing else first. */
+const MAX_CONFIG_SIZE_HELP =
+  'drop the oldest results until the config fits (BuildKit refuses configs over 1MiB)';
+
+/**
+ * The options of every command that writes caches: `--max-config-size` (`configSizeHelp` says
+ * how it combines with the command's other limits), `--concurrency` and `--cache-dir`.
+ */
+export function cacheWriteOptions(
+  command: Command,
+  cacheDirHelp: string,
+  configSizeHelp = MAX_CONFIG_SIZE_HELP,
+): Command {
+  return command
+    .option('--max-config-size <size>', configSizeHelp, sizeArg)
+    .option(
+      '--concurrency <n>',
+      'blob transfers at once per destination (default 8)',
+      positiveIntegerArg,
+    )
+    .option('--cache-dir <dir>', cacheDirHelp);
 }
 
 /** A copy's destinations as `--json` shows them: `converted` null when copied as is. */

@@ -14,7 +14,7 @@ import {
   readServiceToken,
 } from '../../cache/index.ts';
 import type { Reference } from '../../reference/index.ts';
-import { cacheKeyArg, positiveIntegerArg, sizeArg, usage } from '../args.ts';
+import { cacheKeyArg, usage } from '../args.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, plural } from '../format.ts';
 import { cacheExplainCommand } from './cache-explain.ts';
@@ -22,7 +22,7 @@ import { cacheLsCommand } from './cache-ls.ts';
 import { cacheMergeCommand } from './cache-merge.ts';
 import { cachePruneCommand } from './cache-prune.ts';
 import { cacheServeCommand } from './cache-serve.ts';
-import { type CacheCommandKit, destinationsJson } from './cache-shared.ts';
+import { type CacheCommandKit, cacheWriteOptions, destinationsJson } from './cache-shared.ts';
 import { runCopy } from './copy-result.ts';
 import type { Run } from './run.ts';
 
@@ -104,34 +104,29 @@ Examples:
       run(command, (ctx) => check(ctx, keys, options)),
     );
 
-  cache
-    .command('copy')
-    .summary('copy a BuildKit cache to registries or local stores')
-    .description(
-      'Copy a BuildKit cache: blobs already there are skipped, blobs on the same registry mounted, the rest streamed. Without mode=, image-manifest= or oci-mediatypes= the cache is copied as it is (same manifest, same digest; an inline cache stays an image). mode=min keeps what the --key records (default: the newest result) reach; image-manifest= and oci-mediatypes= change the form (each one property, the rest kept from the source).',
-    )
-    .requiredOption('--from <csv>', 'cache to read', parseImport)
-    .requiredOption('--to <csv>', 'where to write it (repeatable)', collectExport)
-    .addOption(
-      new Option('--mode <mode>', 'mode for every --to, overriding theirs').choices(['min', 'max']),
-    )
-    .option(
-      '--key <digest>',
-      'keep what this key reaches (repeatable; implies mode=min where no mode is given)',
-      collectKeys,
-    )
-    .option('--ignore-error', 'report a failed destination and go on (ignore-error=true)')
-    .option(
-      '--max-config-size <size>',
-      'drop the oldest results until the config fits (BuildKit refuses configs over 1MiB)',
-      sizeArg,
-    )
-    .option(
-      '--concurrency <n>',
-      'blob transfers at once per destination (default 8)',
-      positiveIntegerArg,
-    )
-    .option('--cache-dir <dir>', CACHE_DIR_HELP)
+  cacheWriteOptions(
+    cache
+      .command('copy')
+      .summary('copy a BuildKit cache to registries or local stores')
+      .description(
+        'Copy a BuildKit cache: blobs already there are skipped, blobs on the same registry mounted, the rest streamed. Without mode=, image-manifest= or oci-mediatypes= the cache is copied as it is (same manifest, same digest; an inline cache stays an image). mode=min keeps what the --key records (default: the newest result) reach; image-manifest= and oci-mediatypes= change the form (each one property, the rest kept from the source).',
+      )
+      .requiredOption('--from <csv>', 'cache to read', parseImport)
+      .requiredOption('--to <csv>', 'where to write it (repeatable)', collectExport)
+      .addOption(
+        new Option('--mode <mode>', 'mode for every --to, overriding theirs').choices([
+          'min',
+          'max',
+        ]),
+      )
+      .option(
+        '--key <digest>',
+        'keep what this key reaches (repeatable; implies mode=min where no mode is given)',
+        collectKeys,
+      )
+      .option('--ignore-error', 'report a failed destination and go on (ignore-error=true)'),
+    CACHE_DIR_HELP,
+  )
     .addHelpText(
       'after',
       `
