@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,7 +8,7 @@ import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
-import { blob, exportBuild, key, pgliteTemplate } from './_support.ts';
+import { blob, copyPgliteTemplate, exportBuild, key } from './_support.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -123,7 +123,8 @@ test('tokens from --tokens are reloaded on SIGHUP; logs hold no token', async (t
   const newToken = 'new-token-0123456789abcdef';
   await writeFile(tokens, `team rw ${oldToken}\n`);
   // A database made once per run: the first test has serve create its own.
-  await cp(await pgliteTemplate(), join(dataDir, 'data', 'db'), { recursive: true });
+  await mkdir(join(dataDir, 'data'));
+  await copyPgliteTemplate(join(dataDir, 'data', 'db'));
   const served = await serve(t, ['--data', join(dataDir, 'data'), '--tokens', tokens]);
   const old = new CacheServiceClient({ url: served.url, token: oldToken });
   t.is((await old.getConfig()).namespace, 'team');
@@ -187,7 +188,7 @@ test('serve --blobs type=registry keeps the blobs in a registry repository; a --
   const registry = await startRegistry(t);
   const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-serve-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-  await cp(await pgliteTemplate(), join(dataDir, 'db'), { recursive: true });
+  await copyPgliteTemplate(join(dataDir, 'db'));
   const ref = `${registry.host}/cache/blobs`;
   const served = await serve(t, ['--data', dataDir, '--blobs', `type=registry,ref=${ref}`]);
   const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim();
