@@ -155,6 +155,7 @@ test('tokens from --tokens are reloaded on SIGHUP; logs hold no token', async (t
 test('serve applies its retention limits on its interval and logs each run', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-serve-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  await copyPgliteTemplate(join(dataDir, 'db'));
   const served = await serve(t, [
     '--data',
     dataDir,
