@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { prepare } from './test/loader/hooks.mjs';
 
 /** A RAM file system is used when it has this much room left. */
 const RAM_FS_MIN_FREE = 4 * 1024 ** 3;
@@ -120,6 +121,15 @@ for (const name of readdirSync(base)) {
   const pid = Number(name.slice(PREFIX.length).split('-')[0]);
   if (name.startsWith(PREFIX) && pid > 0 && !isAlive(pid)) removeRunDir(join(base, name));
 }
+// The TypeScript the tests and the processes they start load, made into JavaScript before they start.
+await prepare(
+  ['src', 'test', 'fixtures'].flatMap((dir) =>
+    readdirSync(join(import.meta.dirname, dir), { recursive: true })
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => join(import.meta.dirname, dir, name)),
+  ),
+);
+
 const runDir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
 // Others may pass through (PostgreSQL runs as its own user), not list it.
 chmodSync(runDir, 0o711);
