@@ -104,8 +104,10 @@ const SENTINEL_PATH = '/v2/_ociferry_sentinel';
 const HARNESS_AGENT = 'ociferry-test-harness';
 /** Frame of gorilla's access-log handler: a goroutine showing it has a request not yet logged. */
 const ACCESS_LOG_FRAME = 'github.com/gorilla/handlers.loggingHandler.ServeHTTP(';
-const STARTUP_TIMEOUT_MS = 10_000;
-const LOG_SYNC_TIMEOUT_MS = 10_000;
+// Bounds against a registry that hangs, not speed limits: on a loaded machine a test process busy
+// with other tests (PGlite runs on its main thread) can take over 10 s to read the access log.
+const STARTUP_TIMEOUT_MS = 60_000;
+const LOG_SYNC_TIMEOUT_MS = 60_000;
 /** How long `requests()` waits for requests the registry is still handling to be logged. */
 const SETTLE_TIMEOUT_MS = 1_000;
 const STDERR_TAIL_CHARS = 4096;
