@@ -370,9 +370,6 @@ export async function finish(
 ): Promise<string[]> {
   const { signal, onEvent } = options;
   const target = session.target.description;
-  if (reference?.digest && reference.digest !== root.descriptor.digest) {
-    throw new DestinationDigestError(target, reference.digest, root.descriptor.digest, 'built');
-  }
   const own = reference?.tag ? [reference.tag] : [];
   const tags = [...new Set([...own, ...(options.tags ?? [])])];
   if (tags.length === 0) {
