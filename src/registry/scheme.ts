@@ -4,14 +4,15 @@ import tls from 'node:tls';
 
 /**
  * What a TLS handshake with a host showed: it speaks TLS (`tls`, whether or not the handshake
- * then failed), it answered the handshake in plain HTTP (`plain-http`), or nothing could be told
- * (`unknown`: refused, reset or silent).
+ * then failed), it answered the handshake in plain HTTP (`plain-http`), nothing could be told
+ * because the connection failed before the server said a byte (`unknown`: refused, reset, closed
+ * or aborted), or the server said nothing before the timeout (`silent`).
  */
-export type Handshake = 'tls' | 'plain-http' | 'unknown';
+export type Handshake = 'tls' | 'plain-http' | 'unknown' | 'silent';
 
 /** Options of {@link probeHandshake}. */
 export interface ProbeOptions {
-  /** Give up (`unknown`) after this long; default 30 s. */
+  /** Give up (`silent`) after this long; default 30 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -28,6 +29,7 @@ export function probeHandshake(host: string, options: ProbeOptions = {}): Promis
   const url = new URL(`https://${host}/`);
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 443);
+  if (signal?.aborted) return Promise.resolve('unknown');
   return new Promise((resolve) => {
     let head = Buffer.alloc(0);
     let connected = false;
@@ -52,7 +54,7 @@ export function probeHandshake(host: string, options: ProbeOptions = {}): Promis
       rejectUnauthorized: false,
       ALPNProtocols: ['http/1.1'],
     });
-    const timer = setTimeout(() => finish('unknown'), timeoutMs);
+    const timer = setTimeout(() => finish('silent'), timeoutMs);
     const onAbort = () => finish('unknown');
     signal?.addEventListener('abort', onAbort, { once: true });
     function finish(result: Handshake): void {
@@ -63,6 +65,8 @@ export function probeHandshake(host: string, options: ProbeOptions = {}): Promis
       raw.destroy();
       resolve(result);
     }
+    // The server's first bytes tell, however the connection then ended: a plain-HTTP server
+    // answers a handshake with a 400 and closes, and may reset the connection right after.
     const failed = () => {
       if (head.toString('latin1') === 'HTTP/') finish('plain-http');
       else finish(connected && head.length > 0 ? 'tls' : 'unknown');
@@ -70,6 +74,6 @@ export function probeHandshake(host: string, options: ProbeOptions = {}): Promis
     secure.once('secureConnect', () => finish('tls'));
     secure.once('error', failed);
     secure.once('close', failed);
-    raw.once('error', () => finish('unknown'));
+    raw.once('error', failed);
   });
 }

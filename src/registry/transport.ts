@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErrorCode } from '../errors.ts';
 import { apiHost, isLoopbackRegistry } from '../reference/index.ts';
 import { SingleFlight } from '../util/single-flight.ts';
@@ -60,6 +61,11 @@ export interface TransportOptions {
   onRateLimit?: (registry: string, rateLimit: RateLimit) => void;
 }
 
+/** Handshakes tried to decide a loopback registry's scheme when the connection fails. */
+const PROBE_ATTEMPTS = 3;
+/** Wait before the second handshake; the third waits twice as long. */
+const PROBE_RETRY_DELAY_MS = 100;
+
 /** Error bodies are read up to this size for their JSON. */
 const ERROR_BODY_LIMIT = 64 * 1024;
 
@@ -113,11 +119,21 @@ export class Transport {
       host,
       async (flight) => {
         const timeoutMs = this.#probeTimeoutMs;
-        const handshake = await probeHandshake(host, { timeoutMs, signal: flight });
-        if (handshake === 'unknown') return 'https';
-        const scheme = handshake === 'plain-http' ? 'http' : 'https';
-        this.#schemes.set(host, scheme);
-        return scheme;
+        for (let attempt = 1; ; attempt++) {
+          const handshake = await probeHandshake(host, { timeoutMs, signal: flight });
+          if (handshake === 'tls' || handshake === 'plain-http') {
+            const scheme = handshake === 'plain-http' ? 'http' : 'https';
+            this.#schemes.set(host, scheme);
+            return scheme;
+          }
+          // A connection that failed before the server said a byte may have met a registry
+          // still starting or a machine too busy to answer in time: ask again, briefly. Past
+          // that (or after a silent server used up the timeout), HTTPS, undecided: the request
+          // then fails with its own cause, and the next one probes again.
+          if (handshake === 'silent' || attempt === PROBE_ATTEMPTS) return 'https';
+          await sleep(PROBE_RETRY_DELAY_MS * attempt);
+          if (flight.aborted) return 'https';
+        }
       },
       signal,
     );

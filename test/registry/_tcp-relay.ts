@@ -15,8 +15,18 @@ export interface TcpRelay {
   readonly firstBytes: (number | undefined)[];
 }
 
+/** Options of {@link startTcpRelay}. */
+export interface TcpRelayOptions {
+  /** Reset the connection of this index (0 is the first) as soon as it is accepted. */
+  reset?: (index: number) => boolean;
+}
+
 /** Start a relay to `target` (`127.0.0.1:PORT`); stops when `t` ends. */
-export async function startTcpRelay(t: ExecutionContext, target: string): Promise<TcpRelay> {
+export async function startTcpRelay(
+  t: ExecutionContext,
+  target: string,
+  options: TcpRelayOptions = {},
+): Promise<TcpRelay> {
   const port = Number(target.split(':')[1]);
   const firstBytes: (number | undefined)[] = [];
   const sockets = new Set<net.Socket>();
@@ -27,6 +37,10 @@ export async function startTcpRelay(t: ExecutionContext, target: string): Promis
   };
   const server = net.createServer((client) => {
     const index = firstBytes.push(undefined) - 1;
+    if (options.reset?.(index)) {
+      client.resetAndDestroy();
+      return;
+    }
     client.once('data', (chunk: Buffer) => {
       firstBytes[index] = chunk[0];
     });

@@ -139,3 +139,31 @@ test('the handshake probe tells TLS, plain HTTP and nothing apart', async (t) =>
   t.is(await probeHandshake(gone.host), 'unknown');
   t.deepEqual(await plain.requests(), [], 'a handshake is not an HTTP request');
 });
+
+test('a loopback registry whose first handshake is reset is asked again, then spoken to over HTTP', async (t) => {
+  const registry = await startRegistry(t, { auth: 'none' });
+  // The first connection fails before the server says a byte, as a registry still starting or
+  // a machine too busy to answer may fail it.
+  const relay = await startTcpRelay(t, registry.host, { reset: (index) => index === 0 });
+  const events: RequestEvent[] = [];
+  const client = clientFor(t, relay.host, undefined, { onRequest: (e) => events.push(e) });
+  const repo = client.repository(relay.host, 'reset/app');
+  t.deepEqual(await Promise.all([repo.headBlob(MISSING), repo.headBlob(MISSING)]), [
+    undefined,
+    undefined,
+  ]);
+  t.true(events.length >= 2);
+  t.true(events.every((e) => e.url.startsWith(`http://${relay.host}/`)));
+  t.is(relay.firstBytes.slice(1).filter((byte) => byte === TLS_HANDSHAKE).length, 1);
+});
+
+test('a loopback host that resets every connection is probed three times, then the request tells why', async (t) => {
+  const relay = await startTcpRelay(t, '127.0.0.1:9', { reset: () => true });
+  const client = clientFor(t, relay.host, undefined, { retry: { attempts: 1 } });
+  const err = await t.throwsAsync(client.repository(relay.host, 'gone/app').headBlob(MISSING), {
+    instanceOf: RegistryError,
+  });
+  t.is(err?.code, 'CONNECTION_FAILED');
+  // Three handshakes, then the request itself, over HTTPS.
+  t.is(relay.firstBytes.length, 4);
+});
