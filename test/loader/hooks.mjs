@@ -1,6 +1,14 @@
 // The module hooks of register.mjs, run on Node's loader thread.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +25,12 @@ const OPTIONS = {
   sourcemap: 'inline',
   tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
 };
+/**
+ * A kept file no file of the repository needs now stays this long after it was made: other
+ * checkouts sharing node_modules, and edits undone, may need it again.
+ */
+const KEEP_UNUSED_MS = 24 * 3600 * 1000;
+
 /** What the output depends on besides the file: esbuild's version and the options. */
 const SALT = `${require('esbuild/package.json').version}\0${JSON.stringify(OPTIONS)}`;
 
@@ -25,8 +39,7 @@ let cacheMade = false;
 
 /** The JavaScript of `file`, whose TypeScript is `source`: kept from an earlier run, or made now. */
 async function javascript(file, source) {
-  const key = createHash('sha256').update(`${SALT}\0${file}\0${source}`).digest('hex');
-  const kept = path.join(CACHE_DIR, `${key}.mjs`);
+  const kept = keptPath(file, source);
   try {
     return readFileSync(kept, 'utf8');
   } catch {
@@ -47,13 +60,39 @@ async function javascript(file, source) {
   return code;
 }
 
+/** Where the JavaScript of `file`, whose TypeScript is `source`, is kept. */
+export function keptPath(file, source) {
+  const key = createHash('sha256').update(`${SALT}\0${file}\0${source}`).digest('hex');
+  return path.join(CACHE_DIR, `${key}.mjs`);
+}
+
 /**
  * Make the JavaScript of every file of `files` not kept yet, in this one process: test processes
  * started at the same time would otherwise each make it again (on a fresh checkout, a run spent
- * a minute of CPU so).
+ * a minute of CPU so). Then remove what was kept for files as they no longer are, once it is
+ * older than a day (each edit of a file leaves one behind), and temporary files left by killed
+ * processes.
  */
 export async function prepare(files) {
-  await Promise.all(files.map((file) => javascript(file, readFileSync(file, 'utf8'))));
+  const sources = files.map((file) => [file, readFileSync(file, 'utf8')]);
+  await Promise.all(sources.map(([file, source]) => javascript(file, source)));
+  const needed = new Set(sources.map(([file, source]) => path.basename(keptPath(file, source))));
+  const now = Date.now();
+  let names;
+  try {
+    names = readdirSync(CACHE_DIR);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (needed.has(name)) continue;
+    const file = path.join(CACHE_DIR, name);
+    try {
+      if (now - statSync(file).mtimeMs > KEEP_UNUSED_MS) rmSync(file, { force: true });
+    } catch {
+      // Removed by another run meanwhile.
+    }
+  }
 }
 
 /** Node's `load` hook: `.ts` files as ES modules, everything else as Node loads it. */
