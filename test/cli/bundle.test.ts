@@ -1,46 +1,18 @@
-import { execFile } from 'node:child_process';
-import {
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { codeCacheDir } from '../../src/cli/code-cache.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { type CliResult, ociferryProcess, tempDir } from './support/cli.ts';
+import { builtCli, type CliResult, ociferryProcess, tempDir } from './support/cli.ts';
 
-const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const VERSION = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version;
 
-/** The CLI built as `npm run build` does, laid out as installed (dist/cli next to package.json). */
-let bin = '';
-let built = '';
-
-test.before(async () => {
-  built = await mkdtemp(path.join(tmpdir(), 'ociferry-bundle-'));
-  const dir = path.join(built, 'dist', 'cli');
-  await mkdir(dir, { recursive: true });
-  await copyFile(path.join(ROOT, 'package.json'), path.join(built, 'package.json'));
-  await run(process.execPath, [path.join(ROOT, 'scripts', 'bundle-cli.mjs'), dir]);
-  bin = path.join(dir, 'bin.js');
-});
-
-test.after.always(() => rm(built, { recursive: true, force: true }));
-
-/** Run the built bin with its code cache in `cache` (or as `env` says). */
+/** Run the built bin with the code cache `env` names. */
 function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return ociferryProcess(args, { bundle: bin, env: { ...process.env, ...env } });
+  return ociferryProcess(args, { env: { ...process.env, ...env } });
 }
 
 async function cacheFiles(dir: string): Promise<string[]> {
@@ -74,7 +46,7 @@ test('the CLI bundle provides every value the sources import from undici', async
 });
 
 test('the bundled CLI copies within a registry by mounts and across registries by upload', async (t) => {
-  const bundled = await readFile(path.join(path.dirname(bin), 'ociferry.cjs'), 'utf8');
+  const bundled = await readFile(path.join(path.dirname(await builtCli()), 'ociferry.cjs'), 'utf8');
   t.false(
     bundled.includes('lib/web/websocket'),
     'the bundle leaves out the undici it does not use',

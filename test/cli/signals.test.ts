@@ -7,12 +7,13 @@ import test from 'ava';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
-import { CLI_MAIN, tempDir } from './support/cli.ts';
+import { cliCommand, tempDir } from './support/cli.ts';
 
 /** A CLI run whose process the test signals; its stderr is collected. */
-function spawnCli(args: string[]): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, [IMPORT_TYPESCRIPT, CLI_MAIN, ...args], {
+async function spawnCli(args: string[]): Promise<{ child: ChildProcess; stderr: () => string }> {
+  const command = await cliCommand(args);
+  const child = spawn(command.file, command.args, {
+    env: command.env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -47,7 +48,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       { method: 'GET', path: new RegExp(`/blobs/${layer}`), action: { stallAfterBytes: 100 } },
     ]);
     const dir = path.join(await tempDir(t), 'layout');
-    const { child, stderr } = spawnCli(['copy', `${proxy.host}/app/single:v1`, `oci:${dir}:v1`]);
+    const { child, stderr } = await spawnCli([
+      'copy',
+      `${proxy.host}/app/single:v1`,
+      `oci:${dir}:v1`,
+    ]);
     t.teardown(() => child.kill('SIGKILL'));
     await until(child, async () => (await filesUnder(dir)).some((f) => f.startsWith('.tmp-')));
 
@@ -72,7 +77,7 @@ test('SIGTERM during an upload cancels the upload session at the registry', asyn
   ]);
   const mark = await registry.mark();
   // The source goes through the proxy, so its host differs from the destination's: no mount.
-  const { child, stderr } = spawnCli([
+  const { child, stderr } = await spawnCli([
     'copy',
     `${proxy.host}/app/single:v1`,
     `${registry.host}/app/copy:v1`,

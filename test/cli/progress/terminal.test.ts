@@ -79,23 +79,31 @@ test('a warning during a copy on a terminal is printed above the bars, not insid
     { method: 'GET', path: /\/blobs\/sha256:/, action: { delayMs: 150 } },
   ]);
   const dir = path.join(await tempDir(t), 'layout');
-  const running = onTerminal(['copy', `${proxy.host}/app/forty:v1`, `oci:${dir}:v1`]);
-  // Once bars are on screen, one blob answer states a nearly spent quota (and is retried).
-  await new Promise((resolve) => setTimeout(resolve, 600));
-  proxy.rules.unshift({
-    method: 'GET',
-    path: /\/blobs\/sha256:/,
-    times: 1,
-    action: {
-      status: 429,
-      headers: {
-        'retry-after': '0',
-        'ratelimit-limit': '100;w=21600',
-        'ratelimit-remaining': '1;w=21600',
+  let warned = false;
+  const { code, output } = await onTerminal(
+    ['copy', `${proxy.host}/app/forty:v1`, `oci:${dir}:v1`],
+    {
+      // Once bars are on screen, one blob answer states a nearly spent quota (and is retried).
+      onOutput: (soFar) => {
+        if (warned || !soFar.includes('\x1b[2Ktotal ')) return;
+        warned = true;
+        proxy.rules.unshift({
+          method: 'GET',
+          path: /\/blobs\/sha256:/,
+          times: 1,
+          action: {
+            status: 429,
+            headers: {
+              'retry-after': '0',
+              'ratelimit-limit': '100;w=21600',
+              'ratelimit-remaining': '1;w=21600',
+            },
+          },
+        });
       },
     },
-  });
-  const { code, output } = await running;
+  );
+  t.true(warned, output);
   t.is(code, 0, output);
   const drawn = output.replaceAll('\x1b', '⎋');
   t.regex(

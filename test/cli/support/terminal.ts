@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { IMPORT_TYPESCRIPT } from '../../helpers/typescript.ts';
-import { CLI_MAIN } from './cli.ts';
+import { cliCommand } from './cli.ts';
 
 /** What a run on a pseudo-terminal printed (stdout and stderr, as the terminal got them). */
 export interface TerminalResult {
@@ -12,7 +11,7 @@ export interface TerminalResult {
  * Run `ociferry ARGS...` on a real pseudo-terminal (util-linux `script`). `onOutput` sees the
  * output so far after every chunk and may type into the terminal (keystrokes, Ctrl-C).
  */
-export function onTerminal(
+export async function onTerminal(
   args: readonly string[],
   options: {
     env?: NodeJS.ProcessEnv;
@@ -20,10 +19,11 @@ export function onTerminal(
   } = {},
 ): Promise<TerminalResult> {
   const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
-  const command = [process.execPath, IMPORT_TYPESCRIPT, CLI_MAIN, ...args].map(quote).join(' ');
+  const cli = await cliCommand(args, options.env);
+  const command = [cli.file, ...cli.args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      env: options.env ?? process.env,
+      env: cli.env,
       stdio: 'pipe',
     });
     let output = '';
