@@ -13,7 +13,7 @@ import { tempDir } from './support/tmp.ts';
 
 /** The pid of a process that has exited. */
 async function deadPid(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', '']);
+  const child = spawn('true');
   await once(child, 'exit');
   return child.pid ?? 0;
 }
@@ -129,7 +129,7 @@ test('a live holder on this host keeps its lock however long it is busy, past st
 
 test('a holder on this host that is alive but stopped keeps its lock past staleMs', async (t) => {
   const lockPath = join(await tempDir(t), 'x.lock');
-  const holder = spawnSupport('lock-holder.ts', [lockPath]);
+  const holder = await spawnSupport('lock-holder.ts', [lockPath]);
   t.teardown(() => killHard(holder));
   const [line] = (await once(holder.stdout ?? holder, 'data')) as [Buffer];
   t.is(line.toString(), 'held\n');

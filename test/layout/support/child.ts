@@ -2,23 +2,36 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { digestBytes } from '../../../src/digest/index.ts';
-import { IMPORT_TYPESCRIPT } from '../../helpers/typescript.ts';
+import { bundledScripts } from '../../helpers/typescript.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../../..');
 
 /** True when this machine lets us make private read-only bind mounts (`unshare -rm`). */
 export const canMountReadOnly = spawnSync('unshare', ['-rm', 'true']).status === 0;
 
+/** The scripts of this folder that run as children. */
+const SCRIPTS = [
+  'lock-holder.ts',
+  'read-only-reader.ts',
+  'slow-writer.ts',
+  'tag-writer.ts',
+] as const;
+
 /**
- * Run a support script of this folder in a fresh node process. With `readOnly`,
- * that directory is bind-mounted read-only for the child alone (private mount namespace).
+ * Run a support script of this folder in a fresh node process, bundled once per test run. With
+ * `readOnly`, that directory is bind-mounted read-only for the child alone (private mount
+ * namespace).
  */
-export function spawnSupport(
-  script: string,
+export async function spawnSupport(
+  script: (typeof SCRIPTS)[number],
   args: readonly string[],
   options: { readOnly?: string } = {},
-): ChildProcess {
-  const command = [process.execPath, IMPORT_TYPESCRIPT, join(import.meta.dirname, script), ...args];
+): Promise<ChildProcess> {
+  const bundles = await bundledScripts(
+    'layout-children',
+    SCRIPTS.map((name) => join(import.meta.dirname, name)),
+  );
+  const command = [process.execPath, bundles[SCRIPTS.indexOf(script)] ?? '', ...args];
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   if (options.readOnly === undefined) {
     return spawn(command[0] ?? '', command.slice(1), { cwd: repoRoot, stdio });
@@ -30,7 +43,8 @@ export function spawnSupport(
 }
 
 /** Wait for a child to exit 0 and return its stdout; reject with its stderr otherwise. */
-export async function succeeded(child: ChildProcess): Promise<string> {
+export async function succeeded(started: ChildProcess | Promise<ChildProcess>): Promise<string> {
+  const child = await started;
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (data: Buffer) => {
@@ -54,7 +68,7 @@ export async function startSlowWriter(
 ): Promise<{ child: ChildProcess; digest: string }> {
   const { size = 1024 * 1000, fill = 0x61 } = options;
   const digest = digestBytes(Buffer.alloc(size, fill));
-  const child = spawnSupport('slow-writer.ts', [dir, digest, String(size), String(fill)]);
+  const child = await spawnSupport('slow-writer.ts', [dir, digest, String(size), String(fill)]);
   let stderr = '';
   child.stderr?.on('data', (data: Buffer) => {
     stderr += data.toString();
