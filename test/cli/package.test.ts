@@ -1,34 +1,24 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { builtPackage } from '../helpers/package.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc');
 
 /** What `npm pack` would put in the tarball of a package built as `npm run build` does (no bundle). */
 let packed: string[] = [];
 let dist = '';
 
 test.before(async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-package-'));
+  const dir = await builtPackage();
   dist = path.join(dir, 'dist');
-  for (const file of ['package.json', 'README.md', 'LICENSE']) {
-    await copyFile(path.join(ROOT, file), path.join(dir, file));
-  }
-  await run(TSC, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', dist]);
-  await run(process.execPath, [path.join(ROOT, 'scripts', 'dts-specifiers.mjs'), dist]);
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
     cwd: dir,
   });
   packed = (JSON.parse(stdout)[0].files as Array<{ path: string }>).map((f) => f.path);
-});
-
-test.after.always(async () => {
-  if (dist) await rm(path.dirname(dist), { recursive: true, force: true });
 });
 
 test('the build runs the declaration rewrite between tsc and the bundle', async (t) => {
