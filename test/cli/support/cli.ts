@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -71,13 +71,20 @@ export async function ociferry(
 
 /**
  * The CLI as `npm run build` makes it (scripts/bundle-cli.mjs, from the current sources), laid out
- * as installed (`dist/cli` next to package.json), built once per test run: the path of its bin.
+ * as installed (`dist/cli` next to package.json, and a node_modules that holds the package's
+ * dependencies, not its devDependencies), built once per test run: the path of its bin.
  */
 export async function builtCli(): Promise<string> {
   const dir = await oncePerRun('cli', async (dir) => {
     const out = path.join(dir, 'dist', 'cli');
     await mkdir(out, { recursive: true });
     await copyFile(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+    const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
+    for (const name of Object.keys(pkg.dependencies)) {
+      const link = path.join(dir, 'node_modules', name);
+      await mkdir(path.dirname(link), { recursive: true });
+      await symlink(path.join(ROOT, 'node_modules', name), link);
+    }
     await promisify(execFile)(process.execPath, [
       path.join(ROOT, 'scripts', 'bundle-cli.mjs'),
       out,
