@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,6 +53,9 @@ function pgliteTemplate(): Promise<string> {
   return oncePerRun('pglite-template', async (dir) => {
     const db = await openServiceDatabase(dir);
     await db.close();
+    // PGlite zeroes its shared memory at each open: the tests' databases are small, and 16 MB of
+    // shared buffers instead of initdb's 128 MB make an open 0.1 s of CPU cheaper.
+    await appendFile(join(dir, 'db', 'postgresql.conf'), '\nshared_buffers = 16MB\n');
   }).then((dir) => join(dir, 'db'));
 }
 
