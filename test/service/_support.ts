@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import {
   type CacheServer,
   type CacheServerOptions,
   openServiceDatabase,
+  type RequestLogLine,
   startCacheServer,
 } from '../../src/service/server.ts';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -38,7 +39,7 @@ export function sharedPostgres(): Promise<TestPostgres | string> {
   return postgres;
 }
 
-export async function stopSharedPostgres(): Promise<void> {
+async function stopSharedPostgres(): Promise<void> {
   const pg = await postgres;
   if (pg && typeof pg !== 'string') await pg.stop();
 }
@@ -67,43 +68,70 @@ export async function copyPgliteTemplate(db: string): Promise<void> {
   await run('cp', ['-a', await pgliteTemplate(), db]);
 }
 
+/** The namespaces a test uses, and their tokens. */
+export interface TestNamespaces {
+  /** Namespace `a`, and `b` beside it. */
+  readonly ns: { readonly a: string; readonly b: string };
+  /** Read-write tokens of `a` and `b`, and a read-only one of `a`. */
+  readonly tokens: { readonly a: string; readonly aRo: string; readonly b: string };
+}
+
+/** A running service as a test uses it. */
+export interface TestService extends TestNamespaces {
+  readonly server: CacheServer;
+  readonly dataDir: string;
+  /** The token file the service reads (another instance may read it too). */
+  readonly tokensFile: string;
+  /** The PostgreSQL database's URL (backend `postgres`). */
+  readonly database?: string;
+  /** A client with `token`, by default `tokens.a`. */
+  client(token?: string): CacheServiceClient;
+}
+
+/** What a service needs on `backend`, in `dataDir`; why not, when there is no PostgreSQL. */
+async function prepareDatabase(
+  backend: Backend,
+  dataDir: string,
+): Promise<{ database?: string } | { skip: string }> {
+  if (backend === 'pglite') {
+    await copyPgliteTemplate(join(dataDir, 'db'));
+    return {};
+  }
+  const pg = await sharedPostgres();
+  if (typeof pg === 'string') return { skip: pg };
+  const name = `svc_${process.pid}_${databases++}`;
+  const { default: pgModule } = await import('pg');
+  const admin = new pgModule.Client({ connectionString: pg.url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  return { database: pg.url.replace(/\/postgres$/, `/${name}`) };
+}
+
+function skipped(t: ExecutionContext, why: string): undefined {
+  t.log(`skipped on PostgreSQL: ${why}`);
+  t.pass();
+  return undefined;
+}
+
 /**
- * A service on a fresh data directory (and a fresh database on the shared PostgreSQL, unless
- * `options.database` names one: another instance's).
+ * A service of the test's own on a fresh data directory (and a fresh database on the shared
+ * PostgreSQL, unless `options.database` names one: another instance's), with namespaces `a` and
+ * `b` ({@link TOKENS}). For tests that need the whole service: its options, its retention over
+ * every namespace, its store, its restart; the others take {@link sharedService}.
  */
 export async function startService(
   t: ExecutionContext,
   backend: Backend,
   options: Partial<CacheServerOptions> = {},
-): Promise<
-  | {
-      server: CacheServer;
-      dataDir: string;
-      /** The PostgreSQL database's URL (backend `postgres`). */
-      database?: string;
-      client: (token?: string) => CacheServiceClient;
-    }
-  | undefined
-> {
+): Promise<TestService | undefined> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-'));
   let database = options.database;
-  if (database) {
-    // another instance's database
-  } else if (backend === 'postgres') {
-    const pg = await sharedPostgres();
-    if (typeof pg === 'string') {
-      t.log(`skipped on PostgreSQL: ${pg}`);
-      t.pass();
-      return undefined;
-    }
-    const name = `svc_${process.pid}_${databases++}`;
-    const { default: pgModule } = await import('pg');
-    const admin = new pgModule.Client({ connectionString: pg.url });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    database = pg.url.replace(/\/postgres$/, `/${name}`);
-  } else await copyPgliteTemplate(join(dataDir, 'db'));
+  if (database === undefined) {
+    const prepared = await prepareDatabase(backend, dataDir);
+    if ('skip' in prepared) return skipped(t, prepared.skip);
+    database = prepared.database;
+  }
   const tokensFile = join(dataDir, 'tokens');
   await writeFile(tokensFile, TOKEN_FILE);
   const server = await startCacheServer({
@@ -120,9 +148,126 @@ export async function startService(
   return {
     server,
     dataDir,
+    tokensFile,
     database,
+    ns: { a: 'a', b: 'b' },
+    tokens: TOKENS,
     client: (token = TOKENS.a) => new CacheServiceClient({ url: server.url, token }),
   };
+}
+
+/** Options of a shared service: plain values, which name it. */
+export interface SharedServiceOptions {
+  readonly maxBlobSize?: number;
+}
+
+/** A service shared by the tests of a file, and its request log. */
+interface Shared {
+  readonly server: CacheServer;
+  readonly dataDir: string;
+  readonly tokensFile: string;
+  readonly database?: string;
+  readonly log: RequestLogLine[];
+  /** Give namespaces to a test: tokens added to the file, and the service reloads it. */
+  namespaces(): Promise<TestNamespaces>;
+}
+
+const shared = new Map<string, Promise<Shared | { skip: string }>>();
+let namespaceCount = 0;
+
+async function startShared(
+  backend: Backend,
+  options: SharedServiceOptions,
+): Promise<Shared | { skip: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-shared-'));
+  const prepared = await prepareDatabase(backend, dataDir);
+  if ('skip' in prepared) return prepared;
+  const tokensFile = join(dataDir, 'tokens');
+  const lines: string[] = [];
+  await writeFile(tokensFile, '');
+  const log: RequestLogLine[] = [];
+  const server = await startCacheServer({
+    listen: '127.0.0.1:0',
+    dataDir,
+    tokensFile,
+    database: prepared.database,
+    log: (line) => log.push(line),
+    retention: { intervalMs: 0 },
+    ...options,
+  });
+  let reloaded: Promise<void> = Promise.resolve();
+  return {
+    server,
+    dataDir,
+    tokensFile,
+    database: prepared.database,
+    log,
+    async namespaces() {
+      const n = namespaceCount++;
+      const ns = { a: `t${n}-a`, b: `t${n}-b` };
+      const token = () => randomBytes(16).toString('hex');
+      const tokens = { a: token(), aRo: token(), b: token() };
+      lines.push(`${ns.a} rw ${tokens.a}`, `${ns.a} ro ${tokens.aRo}`, `${ns.b} rw ${tokens.b}`);
+      // One reload at a time, each of the whole file as it is then; written aside and renamed,
+      // as another instance may read it meanwhile.
+      reloaded = reloaded.then(async () => {
+        const aside = `${tokensFile}.${n}`;
+        await writeFile(aside, `${lines.join('\n')}\n`);
+        await rename(aside, tokensFile);
+        await server.reloadTokens();
+      });
+      await reloaded;
+      return { ns, tokens };
+    },
+  };
+}
+
+/**
+ * The service of this test file on `backend` with `options` (started by the first test that asks),
+ * with namespaces of the test's own: for tests that need no service of their own (see
+ * {@link startService}). Its retention runs only on demand, with the default grace period, so
+ * that what one test does never takes what another one uploads. `requests()` is the request log
+ * of the test's namespaces. Test files that use it stop it with {@link stopShared}.
+ */
+export async function sharedService(
+  t: ExecutionContext,
+  backend: Backend,
+  options: SharedServiceOptions = {},
+): Promise<(TestService & { requests(): RequestLogLine[] }) | undefined> {
+  const name = `${backend} ${JSON.stringify(options)}`;
+  let started = shared.get(name);
+  if (started === undefined) {
+    started = startShared(backend, options);
+    shared.set(name, started);
+  }
+  const svc = await started;
+  if ('skip' in svc) return skipped(t, svc.skip);
+  const { ns, tokens } = await svc.namespaces();
+  const mine = new Set([ns.a, ns.b]);
+  return {
+    server: svc.server,
+    dataDir: svc.dataDir,
+    tokensFile: svc.tokensFile,
+    database: svc.database,
+    ns,
+    tokens,
+    client: (token = tokens.a) => new CacheServiceClient({ url: svc.server.url, token }),
+    requests: () => svc.log.filter((line) => line.namespace && mine.has(line.namespace)),
+  };
+}
+
+/** Stop this file's shared services, then its PostgreSQL. */
+export async function stopShared(): Promise<void> {
+  const services = [...shared.values()];
+  shared.clear();
+  for (const started of services) {
+    const svc = await started.catch(() => undefined);
+    if (svc && !('skip' in svc)) {
+      await svc.server.close();
+      await rm(svc.dataDir, { recursive: true, force: true });
+    }
+  }
+  await stopSharedPostgres();
 }
 
 /** A random blob with its descriptor. */

@@ -15,11 +15,11 @@ import {
   exportBuild,
   key,
   startService,
-  stopSharedPostgres,
+  stopShared,
   TOKENS,
 } from './_support.ts';
 
-test.after.always(stopSharedPostgres);
+test.after.always(stopShared);
 
 const backends: Backend[] = ['pglite', 'postgres'];
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';

@@ -17,12 +17,13 @@ import {
   blob,
   exportBuild,
   key,
+  sharedService,
   startService,
-  stopSharedPostgres,
+  stopShared,
   TOKENS,
 } from './_support.ts';
 
-test.after.always(stopSharedPostgres);
+test.after.always(stopShared);
 
 const backends: Backend[] = ['pglite', 'postgres'];
 
@@ -38,7 +39,7 @@ async function rejects(promise: Promise<unknown>, code: string): Promise<CacheSe
 
 for (const backend of backends) {
   test(`${backend}: two engines export to one namespace, a third imports the union and finds hits without a URL`, async (t) => {
-    const svc = await startService(t, backend);
+    const svc = await sharedService(t, backend);
     if (!svc) return;
     const one = svc.client();
     const two = svc.client();
@@ -67,7 +68,7 @@ for (const backend of backends) {
   });
 
   test(`${backend}: 50 concurrent engine flows on one namespace lose no update`, async (t) => {
-    const svc = await startService(t, backend);
+    const svc = await sharedService(t, backend);
     if (!svc) return;
     await Promise.all(
       Array.from({ length: 50 }, (_, i) => exportBuild(svc.client(), ['root', `step-${i}`], 64)),
@@ -82,7 +83,7 @@ for (const backend of backends) {
   });
 
   test(`${backend}: ImportCache leaves out records an input group of which has no link, and those only they reach`, async (t) => {
-    const svc = await startService(t, backend);
+    const svc = await sharedService(t, backend);
     if (!svc) return;
     const client = svc.client();
     // BuildKit matches a record through a link at every input: `copy` (nothing at input 0) and
@@ -119,7 +120,7 @@ for (const backend of backends) {
   });
 
   test(`${backend}: ImportCache after a change shows it, and a report that changes nothing keeps the generation`, async (t) => {
-    const svc = await startService(t, backend);
+    const svc = await sharedService(t, backend);
     if (!svc) return;
     const client = svc.client();
     const records = svc.server.service.records;
@@ -128,7 +129,7 @@ for (const backend of backends) {
       (await client.importCache()).records.map((r) => r.digest).sort(),
       [key('base'), key('one')].sort(),
     );
-    const generation = await records.generation('a');
+    const generation = await records.generation(svc.ns.a);
     // An engine reporting the state the namespace holds already, or uploading a blob again,
     // changes nothing.
     await exportBuild(client, ['base', 'one']);
@@ -139,12 +140,12 @@ for (const backend of backends) {
       layer.size,
       layer.bytes,
     );
-    t.is(await records.generation('a'), generation);
+    t.is(await records.generation(svc.ns.a), generation);
     await exportBuild(client, ['base', 'one', 'two']);
-    t.true((await records.generation('a')) > generation);
+    t.true((await records.generation(svc.ns.a)) > generation);
     const config = await client.importCache();
     t.is(config.records.find((r) => r.digest === key('two'))?.results.length, 1);
-    t.is(await records.generation('b'), 0, 'another namespace is untouched');
+    t.is(await records.generation(svc.ns.b), 0, 'another namespace is untouched');
   });
 
   test(`${backend}: bad calls get their coded error and change nothing`, async (t) => {
@@ -221,7 +222,7 @@ for (const backend of backends) {
   });
 
   test(`${backend}: a newer result of a record that has one is asked for and imported beside the older one; an older or equal one is not`, async (t) => {
-    const svc = await startService(t, backend);
+    const svc = await sharedService(t, backend);
     if (!svc) return;
     const client = svc.client();
     const step = key('step');
@@ -289,20 +290,20 @@ for (const backend of backends) {
 }
 
 test('instances sharing one PostgreSQL never serve an ImportCache older than the database, whoever changed it', async (t) => {
-  const svc = await startService(t, 'postgres');
+  const svc = await sharedService(t, 'postgres');
   if (!svc?.database) return;
   const dataDir = await mkdtemp(join(tmpdir(), 'ociferry-svc-other-'));
   const other = await startCacheServer({
     listen: '127.0.0.1:0',
     dataDir,
     database: svc.database,
-    tokensFile: join(svc.dataDir, 'tokens'),
+    tokensFile: svc.tokensFile,
   });
   t.teardown(async () => {
     await other.close();
     await rm(dataDir, { recursive: true, force: true });
   });
-  const reader = new CacheServiceClient({ url: other.url, token: TOKENS.a });
+  const reader = new CacheServiceClient({ url: other.url, token: svc.tokens.a });
   const digests = async () => (await reader.importCache()).records.map((r) => r.digest).sort();
   await exportBuild(svc.client(), ['base', 'one']);
   t.deepEqual(await digests(), [key('base'), key('one')].sort());
@@ -313,10 +314,10 @@ test('instances sharing one PostgreSQL never serve an ImportCache older than the
   const db = new pg.Client({ connectionString: svc.database });
   await db.connect();
   t.teardown(() => db.end());
-  await db.query('delete from cache_records where ns = $1 and digest = $2', ['a', key('two')]);
+  await db.query('delete from cache_records where ns = $1 and digest = $2', [svc.ns.a, key('two')]);
   t.deepEqual(await digests(), [key('base'), key('one')].sort());
   await db.query('update cache_results set created_at = $2 where ns = $1', [
-    'a',
+    svc.ns.a,
     '2030-01-02T03:04:05Z',
   ]);
   const one = (await reader.importCache()).records.find((r) => r.digest === key('one'));
@@ -324,7 +325,7 @@ test('instances sharing one PostgreSQL never serve an ImportCache older than the
 });
 
 test('a result of 60 layers is kept and imported', async (t) => {
-  const svc = await startService(t, 'pglite');
+  const svc = await sharedService(t, 'pglite');
   if (!svc) return;
   const client = svc.client();
   const layers = Array.from({ length: 60 }, () => blob(32));
@@ -356,7 +357,7 @@ test('an expired URL is refused with URL_EXPIRED', async (t) => {
 });
 
 test('downloads honour Range', async (t) => {
-  const svc = await startService(t, 'pglite');
+  const svc = await sharedService(t, 'pglite');
   if (!svc) return;
   const client = svc.client();
   const layer = blob(1000);
@@ -370,7 +371,7 @@ test('downloads honour Range', async (t) => {
 });
 
 test('a download of many chunks comes whole and in ranges across chunk edges, also to a client that reads late', async (t) => {
-  const svc = await startService(t, 'pglite');
+  const svc = await sharedService(t, 'pglite');
   if (!svc) return;
   const client = svc.client();
   // Larger than the kernel's socket buffers: the service must wait for each chunk to be taken.
@@ -391,7 +392,7 @@ test('a download of many chunks comes whole and in ranges across chunk edges, al
 });
 
 test('a download the client leaves does not stop the next one; a file shorter than its blob cuts the response', async (t) => {
-  const svc = await startService(t, 'pglite');
+  const svc = await sharedService(t, 'pglite');
   if (!svc) return;
   const client = svc.client();
   const layer = blob(4 * SEND_CHUNK);
@@ -408,11 +409,11 @@ test('a download the client leaves does not stop the next one; a file shorter th
   await t.throwsAsync(async () => {
     for await (const _ of cut);
   });
-  t.is((await client.getConfig()).namespace, 'a', 'the service goes on serving');
+  t.is((await client.getConfig()).namespace, svc.ns.a, 'the service goes on serving');
 });
 
 test('cache mounts: upload at shutdown, listed with a download URL at start', async (t) => {
-  const svc = await startService(t, 'pglite');
+  const svc = await sharedService(t, 'pglite');
   if (!svc) return;
   const client = svc.client();
   const tarball = blob(300);
