@@ -16,11 +16,10 @@ import {
 } from '../../src/cache/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { BlobLocations } from '../../src/remote/blob-locations.ts';
-import type { RequestLogLine } from '../../src/service/server.ts';
 import { ociferry } from '../cli/support/cli.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { exportBuild, key, startService, TOKENS } from '../service/_support.ts';
+import { exportBuild, key, sharedService, stopShared } from '../service/_support.ts';
 import {
   blobGets,
   cacheKeys,
@@ -36,21 +35,28 @@ const registryRef = (registry: TestRegistry, repo: string) =>
 
 let services = 0;
 
-/** A service in-process, its request log, and its `--from`/`--to` value with a token variable. */
+test.after.always(stopShared);
+
+/**
+ * The file's service in-process, the request log of the test's namespaces, and its
+ * `--from`/`--to` value with a token variable.
+ */
 async function service(t: ExecutionContext) {
-  const log: RequestLogLine[] = [];
-  const started = await startService(t, 'pglite', { log: (line) => log.push(line) });
+  const started = await sharedService(t, 'pglite');
   if (!started) throw new Error('no service');
   const variable = `OCIFERRY_TEST_TOKEN_${process.pid}_${services++}`;
-  process.env[variable] = TOKENS.a;
+  process.env[variable] = started.tokens.a;
   t.teardown(() => {
     delete process.env[variable];
   });
   const csv = `type=service,url=${started.server.url},token-env=${variable}`;
   /** Requests of one kind since the log had `since` lines. */
   const count = (path: RegExp, since = 0) =>
-    log.slice(since).filter((line) => path.test(line.path)).length;
-  return { ...started, log, csv, variable, count };
+    started
+      .requests()
+      .slice(since)
+      .filter((line) => path.test(line.path)).length;
+  return { ...started, csv, variable, count };
 }
 
 const DOWNLOAD_URL = /^\/v1\/layer-download-url$/;
@@ -100,7 +106,7 @@ test('a registry cache copied to the service: check, explain and ls against it m
   t.is(svc.count(/^\/v1\/layers$/), 1);
 
   // The service holds the cache: hits and misses as in the registry, and no URL minted.
-  const since = svc.log.length;
+  const since = svc.requests().length;
   const checked = await checkCache(svc.csv, [...keys.hits, ...keys.misses], options());
   t.deepEqual(checked.hits.map((hit) => hit.key).sort(), [...keys.hits].sort());
   t.deepEqual(checked.misses, keys.misses);
@@ -124,7 +130,7 @@ test('a registry cache copied to the service: check, explain and ls against it m
   t.like(again.blobs, { uploaded: 0, bytesUploaded: 0 });
 
   // Back to a registry: each layer through exactly one minted URL.
-  const before = svc.log.length;
+  const before = svc.requests().length;
   const down = await copyCache(svc.csv, registryRef(registry, 'back/cache'), options());
   t.like(down.destinations[0], { status: 'exported' });
   t.is(svc.count(DOWNLOAD_URL, before), layers.length);
@@ -142,7 +148,7 @@ test('the CLI reads the token from token-env and never prints it; an unset varia
   const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
   await pushFixture(registry, 'cache-manifest', 'team/cache');
   const keys = await cacheKeys();
-  const env = { ...process.env, [svc.variable]: TOKENS.a };
+  const env = { ...process.env, [svc.variable]: svc.tokens.a };
   const copied = await ociferry(
     ['cache', 'copy', '--from', registryRef(registry, 'team/cache'), '--to', svc.csv],
     { env },
@@ -160,7 +166,7 @@ test('the CLI reads the token from token-env and never prints it; an unset varia
   });
   t.is(ok.code, 0, ok.stderr);
   t.like(JSON.parse(ok.stdout), { misses: [], layerBytesDownloaded: 0 });
-  for (const run of [copied, ok]) t.false(`${run.stdout}${run.stderr}`.includes(TOKENS.a));
+  for (const run of [copied, ok]) t.false(`${run.stdout}${run.stderr}`.includes(svc.tokens.a));
 
   const wrong = await ociferry(['cache', 'ls', svc.csv], {
     env: { ...process.env, [svc.variable]: 'not-a-token' },
@@ -191,13 +197,13 @@ test('unlazy of a service cache into a layout mints exactly one URL per blob it 
     source.layers.map((layer) => layer.digest).sort(),
     built.layers.map((layer) => layer.digest).sort(),
   );
-  const since = svc.log.length;
+  const since = svc.requests().length;
   await source.remote.unlazy(store, { tag: 'cache' });
   t.is(svc.count(DOWNLOAD_URL, since), needed.length);
   t.is(svc.count(BLOB, since), needed.length);
   for (const layer of built.layers) t.true(await store.has(layer.digest), layer.digest);
 
-  const again = svc.log.length;
+  const again = svc.requests().length;
   await source.remote.unlazy(store, { tag: 'cache' });
   t.is(svc.count(DOWNLOAD_URL, again), 0);
 });
