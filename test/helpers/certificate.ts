@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { oncePerRun } from './run-dir.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -10,14 +10,13 @@ let certificate: Promise<{ key: Buffer; cert: Buffer }> | undefined;
 
 /**
  * A self-signed P-256 certificate for `127.0.0.1` (subject and IP SAN), made with `openssl` once
- * per process: PEM key and certificate.
+ * per test run (see `oncePerRun`) and shared by every registry and TLS front: PEM key and
+ * certificate.
  */
 export function selfSignedCertificate(): Promise<{ key: Buffer; cert: Buffer }> {
   certificate ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ociferry-cert-'));
-    try {
-      const key = join(dir, 'key.pem');
-      const cert = join(dir, 'cert.pem');
+    const dir = await oncePerRun('tls-certificate', async (dir) => {
+      await mkdir(dir);
       await execFileAsync('openssl', [
         'req',
         '-x509',
@@ -27,9 +26,9 @@ export function selfSignedCertificate(): Promise<{ key: Buffer; cert: Buffer }> 
         'ec_paramgen_curve:prime256v1',
         '-nodes',
         '-keyout',
-        key,
+        join(dir, 'key.pem'),
         '-out',
-        cert,
+        join(dir, 'cert.pem'),
         '-days',
         '2',
         '-subj',
@@ -37,10 +36,12 @@ export function selfSignedCertificate(): Promise<{ key: Buffer; cert: Buffer }> 
         '-addext',
         'subjectAltName=IP:127.0.0.1',
       ]);
-      return { key: await readFile(key), cert: await readFile(cert) };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
+    const [key, cert] = await Promise.all([
+      readFile(join(dir, 'key.pem')),
+      readFile(join(dir, 'cert.pem')),
+    ]);
+    return { key, cert };
   })();
   return certificate;
 }

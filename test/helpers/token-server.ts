@@ -7,13 +7,13 @@ import {
   sign,
   X509Certificate,
 } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Grant, TestUser } from './registry.ts';
+import { oncePerRun } from './run-dir.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -62,10 +62,8 @@ const MAX_FORM_BYTES = 64 * 1024;
 let signingKey: Promise<TokenSigningKey> | undefined;
 
 async function generateSigningKey(): Promise<TokenSigningKey> {
-  const dir = await mkdtemp(join(tmpdir(), 'ociferry-token-key-'));
-  try {
-    const keyPath = join(dir, 'key.pem');
-    const certPath = join(dir, 'cert.pem');
+  const dir = await oncePerRun('token-signing-key', async (dir) => {
+    await mkdir(dir);
     await execFileAsync('openssl', [
       'req',
       '-x509',
@@ -73,26 +71,30 @@ async function generateSigningKey(): Promise<TokenSigningKey> {
       'rsa:2048',
       '-nodes',
       '-keyout',
-      keyPath,
+      join(dir, 'key.pem'),
       '-out',
-      certPath,
+      join(dir, 'cert.pem'),
       '-days',
       '2',
       '-subj',
       '/CN=ociferry-test-token-issuer',
     ]);
-    const [keyPem, certPem] = await Promise.all([readFile(keyPath), readFile(certPath, 'utf8')]);
-    return {
-      privateKey: createPrivateKey(keyPem),
-      certPem,
-      certDer: new X509Certificate(certPem).raw,
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
+  const [keyPem, certPem] = await Promise.all([
+    readFile(join(dir, 'key.pem')),
+    readFile(join(dir, 'cert.pem'), 'utf8'),
+  ]);
+  return {
+    privateKey: createPrivateKey(keyPem),
+    certPem,
+    certDer: new X509Certificate(certPem).raw,
+  };
 }
 
-/** The token signing key and certificate, made with `openssl req -x509` once per process (RSA keygen is slow). */
+/**
+ * The token signing key and certificate, made with `openssl req -x509` once per test run (see
+ * `oncePerRun`; RSA keygen is slow) and shared by every token server.
+ */
 export function tokenSigningKey(): Promise<TokenSigningKey> {
   signingKey ??= generateSigningKey();
   return signingKey;
