@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import test from 'ava';
 import { Agent, Client, request } from 'undici';
+import type { AccessLogEntry } from './access-log.ts';
 import { type FaultRule, Hold, startFaultProxy } from './fault-proxy.ts';
 import { type SharedRegistry, sharedRegistry, startRegistry } from './registry.ts';
 
@@ -438,4 +439,52 @@ test('stop ends requests in flight and closes both origins', async (t) => {
     t.is(seen.length, before, `${url}: the stopped origin received nothing`);
   }
   await proxy.stop();
+});
+
+test('answered lists what the registry answered through the proxy and its CDN, as its access log does', async (t) => {
+  const registry = await startRegistry(t);
+  const proxy = await startFaultProxy(t, registry.url, [
+    { method: 'GET', path: /\/manifests\//, action: { status: 503 } },
+    { method: 'GET', path: /\/blobs\//, times: 1, action: { redirectToCdn: true } },
+  ]);
+  const since = await registry.mark();
+  await pushBlob(proxy.url, BLOB, { 'user-agent': 'answered-test' });
+  const redirect = await call(`${proxy.url}${BLOB_PATH}`);
+  await redirect.body.dump();
+  t.is(redirect.statusCode, 307);
+  const fromCdn = await call(redirect.headers.location as string);
+  t.true(Buffer.from(await fromCdn.body.arrayBuffer()).equals(BLOB));
+  for (const [method, path] of [
+    ['HEAD', BLOB_PATH],
+    ['HEAD', `/v2/${REPO}/manifests/missing`],
+    ['GET', `/v2/${REPO}/manifests/faulted`],
+  ] as const) {
+    await (await call(`${proxy.url}${path}`, { method })).body.dump();
+  }
+
+  const fields = ({ method, path, query, status, bytes, userAgent }: AccessLogEntry) => ({
+    method,
+    path,
+    query,
+    status,
+    bytes,
+    userAgent,
+  });
+  const logged = (await registry.requests({ since })).map(fields);
+  t.deepEqual(
+    logged.map((e) => [e.method, e.status]),
+    [
+      ['POST', 202],
+      ['PUT', 201],
+      ['GET', 200],
+      ['HEAD', 200],
+      ['HEAD', 404],
+    ],
+  );
+  t.is(logged[2]?.bytes, BLOB.length);
+  // The log counts the error body a failed HEAD was given; no body reaches the proxy.
+  t.deepEqual(
+    proxy.answered.map(fields),
+    logged.map((e) => (e.method === 'HEAD' ? { ...e, bytes: 0 } : e)),
+  );
 });

@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
+import type { AccessLogEntry } from './access-log.ts';
 
 /** What a matching rule does to a request. */
 export type FaultAction =
@@ -133,6 +134,14 @@ export interface FaultProxy {
   hits(rule: FaultRule): number;
   /** Every request the proxy received, faulted or not, in arrival order. */
   readonly forwarded: SeenRequest[];
+  /**
+   * Every request the target answered (sent on by the proxy or its CDN), in the order of the
+   * answers, as the target's access log records it: a test sharing the target with others counts
+   * its own requests here. An entry is added before its answer reaches the client; its `bytes`
+   * grow as the body is read from the target (a HEAD has none: the log counts the error body of
+   * a failed one).
+   */
+  readonly answered: AccessLogEntry[];
   /** Most requests the proxy had in hand at once (received, not yet answered in full). */
   readonly peakInFlight: number;
   /** The CDN origin that redirects point at, and every request it received. */
@@ -172,6 +181,7 @@ export async function startFaultProxy(
   const hitCounts = new Map<FaultRule, number>();
   const tickets = new Map<string, string>();
   const forwarded: SeenRequest[] = [];
+  const answered: AccessLogEntry[] = [];
   const cdnRequests: SeenRequest[] = [];
 
   const pick = (at: 'proxy' | 'cdn', method: string, path: string): FaultAction | undefined => {
@@ -240,10 +250,12 @@ export async function startFaultProxy(
     headers: string[],
     fault: BodyFault | 'drop' | undefined,
   ): void => {
+    const method = req.method ?? 'GET';
+    const time = new Date();
     const upstream = http.request({
       host: origin.hostname,
       port: origin.port,
-      method: req.method,
+      method,
       path,
       headers,
       agent,
@@ -253,6 +265,20 @@ export async function startFaultProxy(
       else res.writeHead(502, { 'content-length': '0' }).end();
     });
     upstream.on('response', (answer) => {
+      const q = path.indexOf('?');
+      const entry: AccessLogEntry = {
+        method,
+        path: q < 0 ? path : path.slice(0, q),
+        query: q < 0 ? '' : path.slice(q + 1),
+        status: answer.statusCode ?? 0,
+        bytes: 0,
+        userAgent: String(req.headers['user-agent'] ?? ''),
+        time,
+      };
+      answered.push(entry);
+      answer.on('data', (chunk: Buffer) => {
+        entry.bytes += chunk.length;
+      });
       if (fault === 'drop') {
         answer.resume();
         answer.on('end', () => res.destroy());
@@ -310,6 +336,7 @@ export async function startFaultProxy(
     rules,
     hits: (rule) => hitCounts.get(rule) ?? 0,
     forwarded,
+    answered,
     get peakInFlight() {
       return peakInFlight;
     },

@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { request } from 'undici';
 import { digestBytes } from '../../src/digest/index.ts';
-import { startRegistry, type TestRegistry, type TestUser } from './registry.ts';
+import { type SharedRegistry, sharedRegistry, startRegistry, type TestUser } from './registry.ts';
 import {
   REGISTRY_INSTALL_COMMAND,
   RegistryBinaryMissingError,
@@ -15,7 +15,7 @@ import {
 
 /** Monolithic blob push with plain HTTP calls: POST an upload, PUT ?digest=. Returns both statuses. */
 async function pushBlob(
-  registry: TestRegistry,
+  registry: SharedRegistry,
   repo: string,
   bytes: Buffer,
   authorization?: string,
@@ -40,7 +40,7 @@ async function pushBlob(
 }
 
 async function getBlob(
-  registry: TestRegistry,
+  registry: SharedRegistry,
   repo: string,
   digest: string,
   authorization?: string,
@@ -52,6 +52,8 @@ async function getBlob(
   const challenge = res.headers['www-authenticate'];
   return { status: res.statusCode, body, ...(challenge ? { challenge: String(challenge) } : {}) };
 }
+
+const shared = sharedRegistry(test);
 
 async function fakeBinary(t: ExecutionContext, script: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ociferry-fake-registry-'));
@@ -95,7 +97,7 @@ test.serial(
 );
 
 test('an anonymous registry stores a pushed blob and serves the same bytes back', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   t.is(registry.auth, 'none');
   t.is(registry.url, `http://${registry.host}`);
   t.is(await registry.authorize('alice', ['repository:lib/x:pull']), undefined);
@@ -193,6 +195,32 @@ test('a request still being handled does not hold requests() up for long', async
   t.like(await registry.requests({ method: 'PATCH' }), [{ status: 202 }]);
 });
 
+test("each view of a shared registry counts its own requests, as the registry's log does", async (t) => {
+  // Two views in one test stand for two tests sharing the registry.
+  const [a, b] = await Promise.all([shared(t), shared(t)]);
+  t.not(a.host, b.host);
+  const pushed = await pushBlob(a, 'view/a', randomBytes(100));
+  t.is((await getBlob(b, 'view/a', pushed.digest)).status, 200, 'one registry behind both views');
+  const mark = await b.mark();
+  t.is(mark, 1);
+  t.is((await getBlob(b, 'view/b', pushed.digest)).status, 404);
+
+  t.like(await a.requests(), [
+    { method: 'POST', path: '/v2/view/a/blobs/uploads/', status: 202 },
+    { method: 'PUT', status: 201 },
+  ]);
+  t.is((await a.requests()).length, 2);
+  const [put] = await a.requests({ method: 'PUT', path: /^\/v2\/view\/a\/blobs\/uploads\/./ });
+  t.is(new URLSearchParams(put?.query).get('digest'), pushed.digest);
+  const blobPath = `/v2/view/a/blobs/${pushed.digest}`;
+  t.like(await b.requests(), [{ method: 'GET', path: blobPath, status: 200, bytes: 100 }]);
+  t.deepEqual(
+    (await b.requests({ since: mark })).map((e) => `${e.method} ${e.path} ${e.status}`),
+    [`GET /v2/view/b/blobs/${pushed.digest} 404`],
+  );
+  t.is((await b.requests()).length, 2);
+});
+
 test('stop kills the registry and removes its temporary files', async (t) => {
   const registry = await startRegistry();
   await registry.stop();
@@ -203,7 +231,7 @@ test('stop kills the registry and removes its temporary files', async (t) => {
 
 test('relativeUrls makes upload locations relative', async (t) => {
   const [absolute, relative] = await Promise.all([
-    startRegistry(t),
+    shared(),
     startRegistry(t, { relativeUrls: true }),
   ]);
   const locations = await Promise.all(

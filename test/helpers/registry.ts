@@ -14,6 +14,7 @@ import {
   type RequestFilter,
 } from './access-log.ts';
 import { selfSignedCertificate } from './certificate.ts';
+import { type FaultRule, startFaultProxy } from './fault-proxy.ts';
 import { freePort } from './free-port.ts';
 import { htpasswd } from './htpasswd.ts';
 import { resolveRegistryBinary } from './registry-binary.ts';
@@ -451,23 +452,63 @@ export async function startRegistry(
 export type SharedRegistry = Omit<TestRegistry, 'requests' | 'mark' | 'stop'>;
 
 /**
- * A registry shared by the tests of a file, for tests that need none of their own: what they
- * check is what they read back from repositories of their own, or what a fault proxy in front of
- * the registry saw (each proxy sees its own test's requests only). It has no `requests()` or
- * `mark()`: the log mixes every test's requests. Started by the first test that asks for it,
- * stopped after the file's last test: call at the top level of a test file with its `test`.
+ * A registry whose requests a test counts: one of its own ({@link startRegistry}), or its view of a
+ * shared one (`shared(t)`, see {@link sharedRegistry}; its `tokenRequests` are everyone's).
  */
-export function sharedRegistry(
-  test: TestFn,
-  options: StartRegistryOptions = {},
-): () => Promise<SharedRegistry> {
+export type WatchedRegistry = Omit<TestRegistry, 'stop'>;
+
+/** The registry of a test file's tests: bare, or through a fault proxy of the calling test's own. */
+export interface SharedRegistryOf {
+  /** The shared registry itself; its access log is everyone's, so it offers none. */
+  (): Promise<SharedRegistry>;
+  /**
+   * The shared registry as `t` sees it through a fault proxy of its own (stopped when `t` ends,
+   * `rules` as in `startFaultProxy`): `url` and `host` are the proxy's, and `requests()` and
+   * `mark()` count what the registry answered this test alone, as its access log records it.
+   */
+  (t: ExecutionContext, rules?: FaultRule[]): Promise<WatchedRegistry>;
+}
+
+/** `registry` seen through a fault proxy of `t`'s own, whose answers are `t`'s requests alone. */
+async function watch(
+  t: ExecutionContext,
+  registry: SharedRegistry,
+  rules: FaultRule[] = [],
+): Promise<WatchedRegistry> {
+  if (registry.certificate !== undefined)
+    throw new Error('the fault proxy cannot front a TLS registry');
+  const proxy = await startFaultProxy(t, registry.url, rules);
+  return {
+    ...registry,
+    host: proxy.host,
+    url: proxy.url,
+    requests: async (filter = {}) =>
+      proxy.answered.slice(filter.since ?? 0).filter((e) => matchesFilter(e, filter)),
+    mark: async () => proxy.answered.length,
+  };
+}
+
+/**
+ * A registry shared by the tests of a file, for tests that need none of their own: what they
+ * check is what they read back from repositories of their own, or what the registry answered
+ * them (`shared(t)`: through a fault proxy that sees the test's requests alone). The bare
+ * registry has no `requests()` or `mark()`: its log mixes every test's requests. Started by the
+ * first test that asks for it, stopped after the file's last test: call at the top level of a test
+ * file with its `test`. Not for TLS (the proxy speaks plain HTTP) nor for tests that count the
+ * token server's tokens (`tokenRequests` is everyone's).
+ */
+export function sharedRegistry(test: TestFn, options: StartRegistryOptions = {}): SharedRegistryOf {
   let started: Promise<TestRegistry> | undefined;
   test.after.always(async () => {
     const registry = await started?.catch(() => undefined);
     await registry?.stop();
   });
-  return () => {
+  const bare = (): Promise<TestRegistry> => {
     started ??= startRegistry(undefined, options);
     return started;
   };
+  return ((t?: ExecutionContext, rules?: FaultRule[]) =>
+    t === undefined
+      ? bare()
+      : bare().then((registry) => watch(t, registry, rules))) as SharedRegistryOf;
 }
