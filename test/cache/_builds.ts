@@ -14,7 +14,7 @@ import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import type { Descriptor } from '../../src/oci/index.ts';
 import type { RegistryClient } from '../../src/registry/index.ts';
-import type { TestRegistry } from '../helpers/registry.ts';
+import type { SharedRegistry } from '../helpers/registry.ts';
 import { config } from './_configs.ts';
 import { pushCustomCache } from './_support.ts';
 
@@ -61,7 +61,7 @@ export function buildCaches(blobs: readonly { descriptor: Descriptor }[]): {
 /** Upload the blobs `cache` names to `repo` and push the cache there as `repo:tag`. */
 export async function pushCache(
   c: RegistryClient,
-  registry: TestRegistry,
+  registry: SharedRegistry,
   repo: string,
   tag: string,
   cache: CacheConfig,

@@ -12,7 +12,7 @@ import { LayoutStore } from '../../src/layout/index.ts';
 import { type Descriptor, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { fixturePath, readFixtureBlob } from '../helpers/fixtures.ts';
-import type { AccessLogEntry, TestRegistry } from '../helpers/registry.ts';
+import type { AccessLogEntry, SharedRegistry, WatchedRegistry } from '../helpers/registry.ts';
 
 /** What fixtures/data/cache-keys.json says about the fixture cache. */
 export interface CacheKeys {
@@ -66,14 +66,17 @@ export async function fixtureLayers(): Promise<Descriptor[]> {
 }
 
 /** Blob GETs (not HEADs) in the access log since `since`. */
-export async function blobGets(registry: TestRegistry, since: number): Promise<AccessLogEntry[]> {
+export async function blobGets(
+  registry: WatchedRegistry,
+  since: number,
+): Promise<AccessLogEntry[]> {
   return registry.requests({ method: 'GET', path: BLOB_PATH, since });
 }
 
 /** Upload `bytes` as a blob of `repo` unless it is there. */
 export async function uploadBytes(
   c: RegistryClient,
-  registry: TestRegistry,
+  registry: SharedRegistry,
   repo: string,
   bytes: Buffer,
 ): Promise<Descriptor> {
@@ -92,7 +95,7 @@ export async function uploadBytes(
  */
 export async function pushCustomCache(
   c: RegistryClient,
-  registry: TestRegistry,
+  registry: SharedRegistry,
   repo: string,
   tag: string,
   config: Buffer,

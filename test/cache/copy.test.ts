@@ -17,7 +17,12 @@ import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import {
+  type SharedRegistry,
+  sharedRegistry,
+  startRegistry,
+  type WatchedRegistry,
+} from '../helpers/registry.ts';
 import { buildCaches, layerBlobs, pushCache } from './_builds.ts';
 import {
   blobGets,
@@ -59,6 +64,8 @@ const CACHE_BLOBS = [
   'sha256:8f4dbf738bc7efdf83f69c4c37837149078d4479b81d9cc2d3edca84bbc6b334',
 ];
 const UPLOAD_PUT = /\/blobs\/uploads\/.+/;
+/** The registry of every test but the Harbor one; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 /** Size of a fixture cache blob. */
 async function blobSize(digest: string): Promise<number> {
@@ -72,7 +79,7 @@ async function cacheBytes(): Promise<number> {
 }
 
 /** Digests of the blobs uploaded with a closing PUT since `since`. */
-async function uploadedDigests(registry: TestRegistry, since: number): Promise<string[]> {
+async function uploadedDigests(registry: WatchedRegistry, since: number): Promise<string[]> {
   const puts = await registry.requests({ method: 'PUT', path: UPLOAD_PUT, status: 201, since });
   return puts.map((put) => new URLSearchParams(put.query).get('digest') ?? '');
 }
@@ -86,11 +93,11 @@ function open(t: import('ava').ExecutionContext, from: string): Promise<CacheSou
   });
 }
 
-const registryRef = (registry: TestRegistry, repo: string, tag = 'latest') =>
+const registryRef = (registry: SharedRegistry, repo: string, tag = 'latest') =>
   `type=registry,ref=${registry.host}/${repo}:${tag}`;
 
 /** Bytes of the blob GETs a registry answered since `since`: what crossed the network. */
-async function blobBytesServed(registry: TestRegistry, since: number): Promise<number> {
+async function blobBytesServed(registry: WatchedRegistry, since: number): Promise<number> {
   return (await blobGets(registry, since)).reduce((sum, entry) => sum + entry.bytes, 0);
 }
 
@@ -99,16 +106,16 @@ for (const [fixture, format, digest] of [
   ['cache-index', 'index', INDEX_FORM],
 ] as const) {
   test(`a same-registry copy of ${fixture} as is mounts every blob and GETs none`, async (t) => {
-    const registry = await startRegistry(t);
-    await pushFixture(registry, fixture, 'src/cache');
+    const registry = await shared(t);
+    await pushFixture(registry, fixture, `${fixture}/src`);
     const c = client(t);
     const mark = await registry.mark();
     const result = await copyCache(
-      registryRef(registry, 'src/cache'),
+      registryRef(registry, `${fixture}/src`),
       [
-        registryRef(registry, 'dst/cache', 'main'),
+        registryRef(registry, `${fixture}/dst`, 'main'),
         // Neither mode=max (every record) nor compression (new blobs only) changes anything.
-        `${registryRef(registry, 'dst/max')},mode=max,compression=zstd`,
+        `${registryRef(registry, `${fixture}/max`)},mode=max,compression=zstd`,
       ],
       { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() },
     );
@@ -128,7 +135,7 @@ for (const [fixture, format, digest] of [
     }
     // A copy as is needs the manifest only: not even the cache config is read.
     t.deepEqual(await blobGets(registry, mark), []);
-    for (const repo of ['dst/cache:main', 'dst/max:latest']) {
+    for (const repo of [`${fixture}/dst:main`, `${fixture}/max:latest`]) {
       const [name = '', tag] = repo.split(':');
       t.is((await open(t, registryRef(registry, name, tag))).remote.digest, digest);
     }
@@ -136,17 +143,17 @@ for (const [fixture, format, digest] of [
 }
 
 test('registry to local to registry as is keeps the digests of both forms', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   const c = client(t);
   for (const [fixture, digest] of [
     ['cache-manifest', MANIFEST_FORM],
     ['cache-index', INDEX_FORM],
   ] as const) {
-    await pushFixture(registry, fixture, `src/${fixture}`);
+    await pushFixture(registry, fixture, `round-trip/src-${fixture}`);
     const dir = path.join(await tempDir(t), 'store');
     const mark = await registry.mark();
     const down = await copyCache(
-      registryRef(registry, `src/${fixture}`),
+      registryRef(registry, `round-trip/src-${fixture}`),
       `type=local,dest=${dir}`,
       { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() },
     );
@@ -154,23 +161,30 @@ test('registry to local to registry as is keeps the digests of both forms', asyn
     t.like(down.blobs, { uploaded: 6, bytesDownloaded: await cacheBytes() });
     t.is(down.blobs.bytesDownloaded, await blobBytesServed(registry, mark));
 
-    const up = await copyCache(`type=local,src=${dir}`, registryRef(registry, `back/${fixture}`), {
-      client: c,
-      cache: new CacheImportCache(),
-      blobLocations: new BlobLocations(),
-    });
+    const up = await copyCache(
+      `type=local,src=${dir}`,
+      registryRef(registry, `round-trip/back-${fixture}`),
+      {
+        client: c,
+        cache: new CacheImportCache(),
+        blobLocations: new BlobLocations(),
+      },
+    );
     t.is(up.digest, digest);
     t.is(up.blobs.uploaded, 6);
     t.is(up.blobs.bytesDownloaded, 0, 'read from disk: nothing crossed the network inbound');
-    t.is((await open(t, registryRef(registry, `back/${fixture}`))).remote.digest, digest);
+    t.is(
+      (await open(t, registryRef(registry, `round-trip/back-${fixture}`))).remote.digest,
+      digest,
+    );
   }
 });
 
 test('a copy to another registry streams the blobs and keeps the digest', async (t) => {
-  const [a, b] = await Promise.all([startRegistry(t), startRegistry(t)]);
-  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const [a, b] = await Promise.all([shared(t), shared(t)]);
+  await pushFixture(a, 'cache-manifest', 'another/src');
   const mark = await a.mark();
-  const result = await copyCache(registryRef(a, 'team/cache'), registryRef(b, 'mirror/cache'), {
+  const result = await copyCache(registryRef(a, 'another/src'), registryRef(b, 'another/mirror'), {
     client: client(t),
     cache: new CacheImportCache(),
     blobLocations: new BlobLocations(),
@@ -179,19 +193,19 @@ test('a copy to another registry streams the blobs and keeps the digest', async 
   t.is(result.digest, MANIFEST_FORM);
   t.like(result.blobs, { uploaded: 6, mounted: 0, bytesUploaded: total, bytesDownloaded: total });
   t.is(result.blobs.bytesDownloaded, await blobBytesServed(a, mark));
-  t.is((await open(t, registryRef(b, 'mirror/cache'))).remote.digest, MANIFEST_FORM);
+  t.is((await open(t, registryRef(b, 'another/mirror'))).remote.digest, MANIFEST_FORM);
 });
 
 test('several destinations share one read of the source; a later one mounts from an earlier one', async (t) => {
-  const [a, b] = await Promise.all([startRegistry(t), startRegistry(t)]);
-  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const [a, b] = await Promise.all([shared(t), shared(t)]);
+  await pushFixture(a, 'cache-manifest', 'share/src');
   const dir = path.join(await tempDir(t), 'store');
   const [markA, markB] = await Promise.all([a.mark(), b.mark()]);
   const result = await copyCache(
-    registryRef(a, 'team/cache'),
+    registryRef(a, 'share/src'),
     [
-      registryRef(b, 'one/cache'),
-      `${registryRef(b, 'two/cache')},mode=max`,
+      registryRef(b, 'share/one'),
+      `${registryRef(b, 'share/two')},mode=max`,
       `type=local,dest=${dir}`,
     ],
     { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() },
@@ -208,32 +222,32 @@ test('several destinations share one read of the source; a later one mounts from
     ],
   );
   t.is((await a.requests({ method: 'GET', path: MANIFEST_PATH, since: markA })).length, 1);
-  // One read of each blob fed b/one/cache and the local store; b/two/cache mounted from b/one/cache.
+  // One read of each blob fed share/one on b and the local store; share/two mounted from share/one.
   t.is((await blobGets(a, markA)).length, 6);
   const mounts = await b.requests({
     method: 'POST',
-    path: /\/two\/cache\/blobs\/uploads\/$/,
+    path: /\/share\/two\/blobs\/uploads\/$/,
     since: markB,
   });
   t.deepEqual(
     mounts.map((m) => [m.status, new URLSearchParams(m.query).get('from')]),
-    CACHE_BLOBS.map(() => [201, 'one/cache']),
+    CACHE_BLOBS.map(() => [201, 'share/one']),
   );
   t.deepEqual((await uploadedDigests(b, markB)).sort(), [...CACHE_BLOBS].sort());
   t.is((await open(t, `type=local,src=${dir}`)).remote.digest, MANIFEST_FORM);
 });
 
 test('two registries and a local store are written from one read of each blob', async (t) => {
-  const [a, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
-  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const [a, b, c] = await Promise.all([shared(t), shared(t), shared(t)]);
+  await pushFixture(a, 'cache-manifest', 'two-registries/src');
   const dir = path.join(await tempDir(t), 'store');
   const events: CopyEvent[] = [];
   const mark = await a.mark();
   const result = await copyCache(
-    registryRef(a, 'team/cache'),
+    registryRef(a, 'two-registries/src'),
     [
-      `${registryRef(b, 'one/cache')},mode=max`,
-      `${registryRef(c, 'two/cache')},mode=max`,
+      `${registryRef(b, 'two-registries/one')},mode=max`,
+      `${registryRef(c, 'two-registries/two')},mode=max`,
       `type=local,dest=${dir},mode=max`,
     ],
     {
@@ -266,27 +280,27 @@ test('two registries and a local store are written from one read of each blob', 
   const done = events.filter((e) => e.type === 'blob-done');
   t.deepEqual(
     [...new Set(done.map((e) => e.target))].sort(),
-    [`${b.host}/one/cache`, `${c.host}/two/cache`, `oci:${dir}`].sort(),
+    [`${b.host}/two-registries/one`, `${c.host}/two-registries/two`, `oci:${dir}`].sort(),
   );
   t.is(done.length, 18);
-  for (const ref of [registryRef(b, 'one/cache'), registryRef(c, 'two/cache')]) {
+  for (const ref of [registryRef(b, 'two-registries/one'), registryRef(c, 'two-registries/two')]) {
     t.is((await open(t, ref)).remote.digest, MANIFEST_FORM);
   }
   t.is((await open(t, `type=local,src=${dir}`)).remote.digest, MANIFEST_FORM);
 });
 
 test('a destination whose upload is refused once retries with a read of its own; the others are unaffected', async (t) => {
-  const [a, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
-  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const [a, b, c] = await Promise.all([shared(t), shared(t), shared(t)]);
+  await pushFixture(a, 'cache-manifest', 'retry/src');
   const refused = { method: 'PUT', path: UPLOAD_PUT, times: 1, action: { status: 503 } };
   const proxy = await startFaultProxy(t, b.url, [refused]);
   const dir = path.join(await tempDir(t), 'store');
   const [markA, markC] = await Promise.all([a.mark(), c.mark()]);
   const result = await copyCache(
-    registryRef(a, 'team/cache'),
+    registryRef(a, 'retry/src'),
     [
-      `type=registry,ref=${proxy.host}/one/cache:latest,mode=max`,
-      `${registryRef(c, 'two/cache')},mode=max`,
+      `type=registry,ref=${proxy.host}/retry/one:latest,mode=max`,
+      `${registryRef(c, 'retry/two')},mode=max`,
       `type=local,dest=${dir},mode=max`,
     ],
     { client: client(t), cache: new CacheImportCache(), blobLocations: new BlobLocations() },
@@ -312,25 +326,25 @@ test('a destination whose upload is refused once retries with a read of its own;
     [total + (await blobSize(retried)), 0, 0],
   );
   t.deepEqual((await uploadedDigests(c, markC)).sort(), [...CACHE_BLOBS].sort());
-  for (const ref of [registryRef(b, 'one/cache'), registryRef(c, 'two/cache')]) {
+  for (const ref of [registryRef(b, 'retry/one'), registryRef(c, 'retry/two')]) {
     t.is((await open(t, ref)).remote.digest, MANIFEST_FORM);
   }
   t.is((await open(t, `type=local,src=${dir}`)).remote.digest, MANIFEST_FORM);
 });
 
 test('a corrupted byte in the shared read fails every destination and stores it nowhere', async (t) => {
-  const [a, b, c] = await Promise.all([startRegistry(t), startRegistry(t), startRegistry(t)]);
-  await pushFixture(a, 'cache-manifest', 'team/cache');
+  const [a, b, c] = await Promise.all([shared(t), shared(t), shared(t)]);
+  await pushFixture(a, 'cache-manifest', 'corrupt/src');
   const corrupt = { method: 'GET', path: new RegExp(`/blobs/${L0}$`), action: { flipByteAt: 5 } };
   const proxy = await startFaultProxy(t, a.url, [corrupt]);
   const dir = path.join(await tempDir(t), 'store');
   const c0 = client(t);
   await t.throwsAsync(
     copyCache(
-      `type=registry,ref=${proxy.host}/team/cache:latest`,
+      `type=registry,ref=${proxy.host}/corrupt/src:latest`,
       [
-        `${registryRef(b, 'one/cache')},mode=max`,
-        `${registryRef(c, 'two/cache')},mode=max`,
+        `${registryRef(b, 'corrupt/one')},mode=max`,
+        `${registryRef(c, 'corrupt/two')},mode=max`,
         `type=local,dest=${dir},mode=max`,
       ],
       { client: c0, cache: new CacheImportCache(), blobLocations: new BlobLocations() },
@@ -339,8 +353,8 @@ test('a corrupted byte in the shared read fails every destination and stores it 
   );
   t.is(proxy.hits(corrupt), 1, 'the bad bytes were read once, for every destination');
   for (const [registry, repo] of [
-    [b, 'one/cache'],
-    [c, 'two/cache'],
+    [b, 'corrupt/one'],
+    [c, 'corrupt/two'],
   ] as const) {
     const repository = c0.repository(registry.host, repo);
     t.is(await repository.headManifest('latest'), undefined);
@@ -352,13 +366,13 @@ test('a corrupted byte in the shared read fails every destination and stores it 
 });
 
 test('keys select the records they reach and their layer chains (mode=min)', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'src/cache');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'keys/src');
   const mark = await registry.mark();
   const cache = new CacheImportCache();
   const result = await copyCache(
-    registryRef(registry, 'src/cache'),
-    registryRef(registry, 'min/cache'),
+    registryRef(registry, 'keys/src'),
+    registryRef(registry, 'keys/min'),
     { client: client(t), cache, blobLocations: new BlobLocations(), keys: [CURL] },
   );
   t.like(result.destinations[0], {
@@ -376,7 +390,7 @@ test('keys select the records they reach and their layer chains (mode=min)', asy
     "the source's config, to select from it",
   );
   t.is(result.blobs.bytesDownloaded, await blobBytesServed(registry, mark));
-  const copied = await open(t, registryRef(registry, 'min/cache'));
+  const copied = await open(t, registryRef(registry, 'keys/min'));
   t.like(result.blobs, {
     mounted: 2,
     uploaded: 1,
@@ -389,8 +403,8 @@ test('keys select the records they reach and their layer chains (mode=min)', asy
 
   // The config parsed already: selecting again downloads nothing.
   const again = await copyCache(
-    registryRef(registry, 'src/cache'),
-    registryRef(registry, 'min/again'),
+    registryRef(registry, 'keys/src'),
+    registryRef(registry, 'keys/again'),
     { client: client(t), cache, blobLocations: new BlobLocations(), keys: [CURL] },
   );
   t.like(again.blobs, { uploaded: 1, bytesDownloaded: 0 });
@@ -417,18 +431,18 @@ test('keys select the records they reach and their layer chains (mode=min)', asy
 });
 
 test('mode=min without keys keeps what the record with the newest result reaches', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'src/cache');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'min-no-keys/src');
   await copyCache(
-    registryRef(registry, 'src/cache'),
-    `${registryRef(registry, 'min/cache')},mode=min`,
+    registryRef(registry, 'min-no-keys/src'),
+    `${registryRef(registry, 'min-no-keys/min')},mode=min`,
     {
       client: client(t),
       cache: new CacheImportCache(),
       blobLocations: new BlobLocations(),
     },
   );
-  const copied = await open(t, registryRef(registry, 'min/cache'));
+  const copied = await open(t, registryRef(registry, 'min-no-keys/min'));
   t.deepEqual(
     copied.config.records.map((r) => r.digest).sort(),
     [COPY_STEP, BASE, CURL, MAKE, CONTEXT].sort(),
@@ -443,13 +457,13 @@ test('mode=min without keys keeps what the record with the newest result reaches
 });
 
 test('mode=min over every final step rewrites the cache byte for byte as BuildKit wrote it', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'src/cache');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'min-all/src');
   const result = await copyCache(
-    registryRef(registry, 'src/cache'),
+    registryRef(registry, 'min-all/src'),
     [
-      registryRef(registry, 'min/cache'),
-      `${registryRef(registry, 'min/index')},image-manifest=false`,
+      registryRef(registry, 'min-all/manifest'),
+      `${registryRef(registry, 'min-all/index')},image-manifest=false`,
     ],
     {
       client: client(t),
@@ -468,16 +482,16 @@ test('mode=min over every final step rewrites the cache byte for byte as BuildKi
 });
 
 test("form keys convert only what they name; the rest of the form is the source's", async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'src/cache');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'forms/src');
   const c = client(t);
   const options = { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() };
   const mark = await registry.mark();
   const result = await copyCache(
-    registryRef(registry, 'src/cache'),
+    registryRef(registry, 'forms/src'),
     [
-      `${registryRef(registry, 'as/index')},image-manifest=false`,
-      `${registryRef(registry, 'as/docker')},mode=max,oci-mediatypes=false`,
+      `${registryRef(registry, 'forms/as-index')},image-manifest=false`,
+      `${registryRef(registry, 'forms/as-docker')},mode=max,oci-mediatypes=false`,
     ],
     options,
   );
@@ -497,7 +511,7 @@ test("form keys convert only what they name; the rest of the form is the source'
   // A new wrapper around the same config: the manifest is all that is read, the config kept.
   t.deepEqual(await blobGets(registry, mark), []);
 
-  const docker = await open(t, registryRef(registry, 'as/docker'));
+  const docker = await open(t, registryRef(registry, 'forms/as-docker'));
   t.is(docker.format, 'manifest-list');
   t.is(docker.configDescriptor?.digest, CONFIG_DIGEST);
   t.true(
@@ -506,11 +520,11 @@ test("form keys convert only what they name; the rest of the form is the source'
 
   // From the Docker list: as is, OCI media types only (an index), or the image-manifest form.
   const back = await copyCache(
-    registryRef(registry, 'as/docker'),
+    registryRef(registry, 'forms/as-docker'),
     [
-      registryRef(registry, 'back/docker'),
-      `${registryRef(registry, 'back/index')},oci-mediatypes=true`,
-      `${registryRef(registry, 'back/oci')},image-manifest=true`,
+      registryRef(registry, 'forms/back-docker'),
+      `${registryRef(registry, 'forms/back-index')},oci-mediatypes=true`,
+      `${registryRef(registry, 'forms/back-oci')},image-manifest=true`,
     ],
     options,
   );
@@ -526,19 +540,19 @@ test("form keys convert only what they name; the rest of the form is the source'
 });
 
 test('ignore-error turns a failed export into a warning and the next destination is written', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'src/cache');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'ignore/src');
   const dir = await tempDir(t);
   const file = path.join(dir, 'not-a-dir');
   await writeFile(file, 'x');
   const options = { client: client(t), cache: new CacheImportCache() };
 
   const result = await copyCache(
-    registryRef(registry, 'src/cache'),
+    registryRef(registry, 'ignore/src'),
     [
       `type=local,dest=${file},mode=max,ignore-error=true`,
-      `${registryRef(registry, 'forced/cache')},mode=max,force-compression=true,ignore-error=true`,
-      `${registryRef(registry, 'ok/cache')},mode=max`,
+      `${registryRef(registry, 'ignore/forced')},mode=max,force-compression=true,ignore-error=true`,
+      `${registryRef(registry, 'ignore/ok')},mode=max`,
     ],
     options,
   );
@@ -553,8 +567,8 @@ test('ignore-error turns a failed export into a warning and the next destination
 
   await t.throwsAsync(
     copyCache(
-      registryRef(registry, 'src/cache'),
-      `${registryRef(registry, 'forced/cache')},force-compression=true`,
+      registryRef(registry, 'ignore/src'),
+      `${registryRef(registry, 'ignore/forced')},force-compression=true`,
       options,
     ),
     { code: 'CACHE_OPTIONS_INVALID' },
@@ -562,11 +576,11 @@ test('ignore-error turns a failed export into a warning and the next destination
 });
 
 test('mode=min that selects no result is CACHE_EMPTY, unknown keys are warned about', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'src/cache');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'empty/src');
   const options = { client: client(t), cache: new CacheImportCache() };
   await t.throwsAsync(
-    copyCache(registryRef(registry, 'src/cache'), registryRef(registry, 'min/cache'), {
+    copyCache(registryRef(registry, 'empty/src'), registryRef(registry, 'empty/min'), {
       ...options,
       keys: [CONTEXT],
     }),
@@ -574,18 +588,18 @@ test('mode=min that selects no result is CACHE_EMPTY, unknown keys are warned ab
   );
   const unknown = `sha256:${'1'.repeat(64)}`;
   const result = await copyCache(
-    registryRef(registry, 'src/cache'),
-    registryRef(registry, 'min/cache'),
+    registryRef(registry, 'empty/src'),
+    registryRef(registry, 'empty/min'),
     { ...options, keys: [unknown, GIT] },
   );
   t.deepEqual(result.warnings, [
-    `key ${unknown} is not in type=registry,ref=${registry.host}/src/cache:latest; nothing kept for it`,
+    `key ${unknown} is not in type=registry,ref=${registry.host}/empty/src:latest; nothing kept for it`,
   ]);
-  t.is((await open(t, registryRef(registry, 'min/cache'))).config.records.length, 2);
+  t.is((await open(t, registryRef(registry, 'empty/min'))).config.records.length, 2);
 });
 
 test('an inline cache is copied as its image, to a registry and to a local store', async (t) => {
-  const [a, b] = await Promise.all([startRegistry(t), startRegistry(t)]);
+  const [a, b] = await Promise.all([shared(t), shared(t)]);
   const dir = await inlineImage(t);
   const options = () => ({ client: client(t), cache: new CacheImportCache() });
   const image = await open(t, `type=local,src=${dir},tag=app`);
@@ -593,7 +607,7 @@ test('an inline cache is copied as its image, to a registry and to a local store
 
   const up = await copyCache(
     `type=local,src=${dir},tag=app`,
-    [registryRef(a, 'inline/app'), `${registryRef(a, 'inline/max')},mode=max`],
+    [registryRef(a, 'inline-a/app'), `${registryRef(a, 'inline-a/max')},mode=max`],
     options(),
   );
   t.is(up.sourceFormat, 'inline');
@@ -604,7 +618,7 @@ test('an inline cache is copied as its image, to a registry and to a local store
   t.is(up.blobs.bytesDownloaded, 0);
   const indexUp = await copyCache(
     `type=local,src=${dir},tag=index`,
-    registryRef(a, 'inline/index'),
+    registryRef(a, 'inline-a/index'),
     options(),
   );
   t.is(indexUp.digest, index.remote.digest);
@@ -612,7 +626,7 @@ test('an inline cache is copied as its image, to a registry and to a local store
   // Across registries: the image config is read once to see it is a cache, then the image
   // streams; bytesDownloaded is what the source registry served.
   const mark = await a.mark();
-  const across = await copyCache(registryRef(a, 'inline/app'), registryRef(b, 'inline/app'), {
+  const across = await copyCache(registryRef(a, 'inline-a/app'), registryRef(b, 'inline-b/app'), {
     ...options(),
     blobLocations: new BlobLocations(),
   });
@@ -624,7 +638,11 @@ test('an inline cache is copied as its image, to a registry and to a local store
   t.is(across.blobs.bytesDownloaded, await blobBytesServed(a, mark));
 
   const local = path.join(await tempDir(t), 'store');
-  const down = await copyCache(registryRef(b, 'inline/app'), `type=local,dest=${local}`, options());
+  const down = await copyCache(
+    registryRef(b, 'inline-b/app'),
+    `type=local,dest=${local}`,
+    options(),
+  );
   t.like(down.destinations[0], { digest: image.remote.digest, format: 'inline' });
   const reopened = await open(t, `type=local,src=${local}`);
   t.is(reopened.format, 'inline');
@@ -632,13 +650,13 @@ test('an inline cache is copied as its image, to a registry and to a local store
 });
 
 test('an inline cache with a form key or mode=min becomes a standalone cache', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const dir = await inlineImage(t);
   const result = await copyCache(
     `type=local,src=${dir},tag=app`,
     [
-      `${registryRef(registry, 'from/inline')},image-manifest=true`,
-      `${registryRef(registry, 'from/min')},mode=min`,
+      `${registryRef(registry, 'standalone/inline')},image-manifest=true`,
+      `${registryRef(registry, 'standalone/min')},mode=min`,
     ],
     { client: client(t), cache: new CacheImportCache() },
   );
@@ -650,7 +668,7 @@ test('an inline cache with a form key or mode=min becomes a standalone cache', a
     ],
   );
 
-  const copied = await open(t, registryRef(registry, 'from/inline'));
+  const copied = await open(t, registryRef(registry, 'standalone/inline'));
   t.is(copied.format, 'image-manifest');
   t.true(copied.config.layers.every((l) => l.annotations === undefined));
   t.deepEqual(
@@ -668,10 +686,10 @@ test('an inline cache with a form key or mode=min becomes a standalone cache', a
 
 test('writing an index or Docker list to Harbor warns before anything is written', async (t) => {
   const [source, harbor] = await Promise.all([
-    startRegistry(t),
+    shared(),
     startRegistry(t, { auth: 'token', tokenService: 'harbor-registry' }),
   ]);
-  await pushFixture(source, 'cache-manifest', 'src/cache');
+  await pushFixture(source, 'cache-manifest', 'harbor/src');
   const c = new RegistryClient({
     credentials: new CredentialStore({
       env: {},
@@ -681,12 +699,12 @@ test('writing an index or Docker list to Harbor warns before anything is written
   t.teardown(() => c.close());
   const heard: Array<[string, number]> = [];
   const result = await copyCache(
-    registryRef(source, 'src/cache'),
+    registryRef(source, 'harbor/src'),
     [
       `type=registry,ref=${harbor.host}/team/index:latest,image-manifest=false`,
       `type=registry,ref=${harbor.host}/team/docker:latest,oci-mediatypes=false`,
       `type=registry,ref=${harbor.host}/team/manifest:latest`,
-      `${registryRef(source, 'plain/index')},image-manifest=false`,
+      `${registryRef(source, 'harbor/plain-index')},image-manifest=false`,
     ],
     {
       client: c,
@@ -715,24 +733,24 @@ test('writing an index or Docker list to Harbor warns before anything is written
 });
 
 test('maxConfigSize: a config that fits goes as it is, a bigger one loses its oldest results', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
   const blobs = layerBlobs();
   const { a, b } = buildCaches(blobs);
   const config = mergeCacheConfigs([a, b]).config;
-  const digest = await pushCache(c, registry, 'src/cache', 'latest', config, blobs);
+  const digest = await pushCache(c, registry, 'max-config/src', 'latest', config, blobs);
   const size = serializeCacheConfig(config).length;
-  const from = registryRef(registry, 'src/cache');
+  const from = registryRef(registry, 'max-config/src');
   const options = { client: c, cache: new CacheImportCache(), blobLocations: new BlobLocations() };
 
-  const fits = await copyCache(from, registryRef(registry, 'dst/fits'), {
+  const fits = await copyCache(from, registryRef(registry, 'max-config/fits'), {
     ...options,
     maxConfigSize: size,
   });
   t.is(fits.digest, digest);
   t.like(fits.destinations[0], { status: 'exported', rebuilt: false });
 
-  const smaller = await copyCache(from, registryRef(registry, 'dst/smaller'), {
+  const smaller = await copyCache(from, registryRef(registry, 'max-config/smaller'), {
     ...options,
     maxConfigSize: size - 1,
   });
@@ -742,7 +760,7 @@ test('maxConfigSize: a config that fits goes as it is, a bigger one loses its ol
     format: 'image-manifest',
     converted: { droppedForConfigSize: 1 },
   });
-  const written = await open(t, registryRef(registry, 'dst/smaller'));
+  const written = await open(t, registryRef(registry, 'max-config/smaller'));
   t.true((written.configDescriptor?.size ?? Infinity) < size);
   // The oldest result (build A's RUN step) went; the rest is there.
   t.is(
@@ -751,7 +769,7 @@ test('maxConfigSize: a config that fits goes as it is, a bigger one loses its ol
   );
   // Nothing fits in 2 bytes: refused before anything is written.
   await t.throwsAsync(
-    copyCache(from, registryRef(registry, 'dst/none'), { ...options, maxConfigSize: 2 }),
+    copyCache(from, registryRef(registry, 'max-config/none'), { ...options, maxConfigSize: 2 }),
     { code: 'CACHE_EMPTY' },
   );
 });
