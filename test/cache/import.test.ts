@@ -16,7 +16,7 @@ import { LayoutStore } from '../../src/layout/index.ts';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { fixturePath, fixtureRoot, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import {
   BLOB_PATH,
   blobGets,
@@ -28,21 +28,26 @@ import {
   tempDir,
 } from './_support.ts';
 
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 const CONFIG_DIGEST = 'sha256:38e254e7accb35b833b28f541f3b90a1ba0774feb35cfdf8dadd482fccdd1b4f';
 
 test('a registry cache in image-manifest form is opened from its manifest and config alone', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  const pushed = await pushFixture(registry, 'cache-manifest', 'manifest-form/app');
   const mark = await registry.mark();
-  const source = await openCacheSource(`type=registry,ref=${registry.host}/cache/app:latest`, {
-    client: client(t),
-    cache: new CacheImportCache(),
-  });
+  const source = await openCacheSource(
+    `type=registry,ref=${registry.host}/manifest-form/app:latest`,
+    {
+      client: client(t),
+      cache: new CacheImportCache(),
+    },
+  );
 
   t.is(source.format, 'image-manifest');
   t.is(source.remote.digest, pushed.digest);
   t.is(source.configDescriptor?.digest, CONFIG_DIGEST);
-  t.is(source.name, `type=registry,ref=${registry.host}/cache/app:latest`);
+  t.is(source.name, `type=registry,ref=${registry.host}/manifest-form/app:latest`);
   t.is(source.layers.length, 5);
   const keys = await cacheKeys();
   for (const key of keys.hits) t.true(source.graph.has(key), key);
@@ -51,15 +56,19 @@ test('a registry cache in image-manifest form is opened from its manifest and co
   const requests = await registry.requests({ since: mark });
   t.deepEqual(
     requests.map((r) => `${r.method} ${r.path}`),
-    ['GET /v2/', 'GET /v2/cache/app/manifests/latest', `GET /v2/cache/app/blobs/${CONFIG_DIGEST}`],
+    [
+      'GET /v2/',
+      'GET /v2/manifest-form/app/manifests/latest',
+      `GET /v2/manifest-form/app/blobs/${CONFIG_DIGEST}`,
+    ],
   );
 });
 
 test('the index form is read through its last entry, the cache config', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-index', 'cache/index');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-index', 'index-form/index');
   const mark = await registry.mark();
-  const source = await openCacheSource(`${registry.host}/cache/index`, {
+  const source = await openCacheSource(`${registry.host}/index-form/index`, {
     client: client(t),
     cache: new CacheImportCache(),
   });
@@ -73,16 +82,16 @@ test('the index form is read through its last entry, the cache config', async (t
   );
   t.deepEqual(
     (await blobGets(registry, mark)).map((r) => r.path),
-    [`/v2/cache/index/blobs/${CONFIG_DIGEST}`],
+    [`/v2/index-form/index/blobs/${CONFIG_DIGEST}`],
   );
 });
 
 test('reopening an unchanged cache costs one manifest request', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'reopen/app');
   const c = client(t);
   const cache = new CacheImportCache();
-  const ref = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const ref = `type=registry,ref=${registry.host}/reopen/app:latest`;
   const first = await openCacheSource(ref, { client: c, cache });
   const mark = await registry.mark();
   const second = await openCacheSource(ref, { client: c, cache });
@@ -91,15 +100,15 @@ test('reopening an unchanged cache costs one manifest request', async (t) => {
   const requests = await registry.requests({ since: mark });
   t.deepEqual(
     requests.map((r) => `${r.method} ${r.path}`),
-    ['GET /v2/cache/app/manifests/latest'],
+    ['GET /v2/reopen/app/manifests/latest'],
   );
 });
 
 test('configs kept in cacheDir survive a new client and a new in-memory cache', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'kept/app');
   const cacheDir = await tempDir(t);
-  const ref = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const ref = `type=registry,ref=${registry.host}/kept/app:latest`;
   await openCacheSource(ref, { client: client(t), cache: new CacheImportCache(), cacheDir });
   const kept = path.join(cacheDir, 'blobs', 'sha256', CONFIG_DIGEST.slice('sha256:'.length));
   t.true((await readFile(kept)).equals(await readFixtureBlob('cache-manifest', CONFIG_DIGEST)));
@@ -116,8 +125,8 @@ test('configs kept in cacheDir survive a new client and a new in-memory cache', 
 });
 
 test('cacheDir stays within its budget: the configs used longest ago go first', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'budget/app');
   const cacheDir = await tempDir(t);
   const blobs = path.join(cacheDir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
@@ -133,7 +142,7 @@ test('cacheDir stays within its budget: the configs used longest ago go first', 
   const older = await filler('b', 48 * hour);
   const recent = await filler('c', hour);
   const configSize = (await readFixtureBlob('cache-manifest', CONFIG_DIGEST)).length;
-  const ref = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const ref = `type=registry,ref=${registry.host}/budget/app:latest`;
   await openCacheSource(ref, {
     client: client(t),
     cache: new CacheImportCache(),
@@ -152,11 +161,11 @@ test('cacheDir stays within its budget: the configs used longest ago go first', 
 });
 
 test('a cacheDir that cannot be used is skipped, not an error', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'unusable-dir/app');
   const file = path.join(await tempDir(t), 'a-file');
   await writeFile(file, 'not a directory');
-  const source = await openCacheSource(`type=registry,ref=${registry.host}/cache/app`, {
+  const source = await openCacheSource(`type=registry,ref=${registry.host}/unusable-dir/app`, {
     client: client(t),
     cache: new CacheImportCache(),
     cacheDir: file,
@@ -166,10 +175,10 @@ test('a cacheDir that cannot be used is skipped, not an error', async (t) => {
 });
 
 test('a damaged config in cacheDir is dropped and read from the source again', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'damaged/app');
   const cacheDir = await tempDir(t);
-  const ref = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const ref = `type=registry,ref=${registry.host}/damaged/app:latest`;
   await openCacheSource(ref, { client: client(t), cache: new CacheImportCache(), cacheDir });
   const kept = path.join(cacheDir, 'blobs', 'sha256', CONFIG_DIGEST.slice('sha256:'.length));
   await writeFile(kept, '{"layers":[],"records":[]}');
@@ -186,14 +195,14 @@ test('a damaged config in cacheDir is dropped and read from the source again', a
 });
 
 test('a malformed config from a registry is a clear error naming the config and the source', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/bad');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'malformed/bad');
   const c = client(t);
   const looping = await readFile(fixturePath('cacheconfig/loop-records.json'));
-  await pushCustomCache(c, registry, 'cache/bad', 'loop', looping, await fixtureLayers());
+  await pushCustomCache(c, registry, 'malformed/bad', 'loop', looping, await fixtureLayers());
 
   const error = await t.throwsAsync(
-    openCacheSource(`type=registry,ref=${registry.host}/cache/bad:loop`, {
+    openCacheSource(`type=registry,ref=${registry.host}/malformed/bad:loop`, {
       client: c,
       cache: new CacheImportCache(),
     }),
@@ -201,13 +210,20 @@ test('a malformed config from a registry is a clear error naming the config and 
   );
   t.is(error.code, 'CACHE_CONFIG_INVALID');
   t.true(error.message.includes(digestBytes(looping)), error.message);
-  t.true(error.message.includes(`${registry.host}/cache/bad:loop`), error.message);
+  t.true(error.message.includes(`${registry.host}/malformed/bad:loop`), error.message);
   t.regex(error.message, /looping records/);
 
   const truncated = await readFile(fixturePath('cacheconfig/truncated.json'));
-  await pushCustomCache(c, registry, 'cache/bad', 'truncated', truncated, await fixtureLayers());
+  await pushCustomCache(
+    c,
+    registry,
+    'malformed/bad',
+    'truncated',
+    truncated,
+    await fixtureLayers(),
+  );
   const cut = await t.throwsAsync(
-    openCacheSource(`type=registry,ref=${registry.host}/cache/bad:truncated`, {
+    openCacheSource(`type=registry,ref=${registry.host}/malformed/bad:truncated`, {
       client: c,
       cache: new CacheImportCache(),
     }),
@@ -217,17 +233,17 @@ test('a malformed config from a registry is a clear error naming the config and 
 });
 
 test('a 17 MiB config is refused with SIZE_EXCEEDED before it is requested', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   const c = client(t);
   const big = Buffer.alloc(17 * 1024 * 1024, 0x20);
   big.write('{"records":[');
   big.write(']}', big.length - 2);
-  await pushFixture(registry, 'cache-manifest', 'cache/big');
-  await pushCustomCache(c, registry, 'cache/big', 'latest', big, await fixtureLayers());
+  await pushFixture(registry, 'cache-manifest', 'too-big/big');
+  await pushCustomCache(c, registry, 'too-big/big', 'latest', big, await fixtureLayers());
 
   const mark = await registry.mark();
   const error = await t.throwsAsync(
-    openCacheSource(`type=registry,ref=${registry.host}/cache/big`, {
+    openCacheSource(`type=registry,ref=${registry.host}/too-big/big`, {
       client: c,
       cache: new CacheImportCache(),
     }),
@@ -236,7 +252,7 @@ test('a 17 MiB config is refused with SIZE_EXCEEDED before it is requested', asy
   t.deepEqual(await blobGets(registry, mark), []);
 
   // The cap is configurable: the same config opens under a higher one.
-  const source = await openCacheSource(`type=registry,ref=${registry.host}/cache/big`, {
+  const source = await openCacheSource(`type=registry,ref=${registry.host}/too-big/big`, {
     client: c,
     cache: new CacheImportCache(),
     configSizeLimit: 32 * 1024 * 1024,
@@ -290,13 +306,13 @@ test('a manifest stored by digest only (not in index.json) still opens', async (
 });
 
 test('missing caches are CACHE_NOT_FOUND: registry tag, repository, local dir, tag and digest', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'missing/app');
   const c = client(t);
   const dir = fixturePath('cache-manifest');
   const missing = [
-    `type=registry,ref=${registry.host}/cache/app:nope`,
-    `type=registry,ref=${registry.host}/cache/none:latest`,
+    `type=registry,ref=${registry.host}/missing/app:nope`,
+    `type=registry,ref=${registry.host}/missing/none:latest`,
     `type=local,src=${path.join(dir, 'nope')}`,
     `type=local,src=${dir},tag=nope`,
     `type=local,src=${dir},digest=sha256:${'0'.repeat(64)}`,
@@ -311,17 +327,17 @@ test('missing caches are CACHE_NOT_FOUND: registry tag, repository, local dir, t
 });
 
 test('an image without inline cache is NOT_A_CACHE', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'plain/image');
+  const registry = await shared();
+  await pushFixture(registry, 'oci-image', 'not-a-cache/plain-image');
   const error = await t.throwsAsync(
-    openCacheSource(`${registry.host}/plain/image:v1`, { client: client(t) }),
+    openCacheSource(`${registry.host}/not-a-cache/plain-image:v1`, { client: client(t) }),
     { instanceOf: NotACacheError },
   );
   t.is(error.code, 'NOT_A_CACHE');
 });
 
 test('an inline cache is read from the image config as BuildKit reads it', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   const c = client(t);
   const dir = await inlineImage(t);
   const local = await openCacheSource(`type=local,src=${dir},tag=app`, {
@@ -361,12 +377,12 @@ test('an inline cache is read from the image config as BuildKit reads it', async
   // The same image in a registry, behind an index: one image config read, no layer.
   const { copy } = await import('../../src/copy/index.ts');
   const { resolve } = await import('../../src/remote/resolve.ts');
-  await copy(await resolve(`oci:${dir}:index`), `${registry.host}/inline/app:latest`, {
+  await copy(await resolve(`oci:${dir}:index`), `${registry.host}/inline/inline-app:latest`, {
     client: c,
   });
   const mark = await registry.mark();
   const cache = new CacheImportCache();
-  const remote = await openCacheSource(`${registry.host}/inline/app`, { client: c, cache });
+  const remote = await openCacheSource(`${registry.host}/inline/inline-app`, { client: c, cache });
   t.is(remote.format, 'inline');
   t.is(remote.remote.kind, 'index');
   expectInline(remote);
@@ -377,7 +393,7 @@ test('an inline cache is read from the image config as BuildKit reads it', async
 
   // Opened again: the inline cache is kept by manifest digest, so only manifests are read.
   const again = await registry.mark();
-  await openCacheSource(`${registry.host}/inline/app`, { client: c, cache });
+  await openCacheSource(`${registry.host}/inline/inline-app`, { client: c, cache });
   t.deepEqual(await blobGets(registry, again), []);
 });
 
@@ -394,24 +410,24 @@ async function snapshot(dir: string): Promise<string[]> {
 }
 
 test('failed imports are those BuildKit skips: missing, not a cache, malformed, too big', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/bad');
-  await pushFixture(registry, 'oci-image', 'plain/image');
+  await pushFixture(registry, 'cache-manifest', 'failed/bad');
+  await pushFixture(registry, 'oci-image', 'failed/plain-image');
   const looping = await readFile(fixturePath('cacheconfig/loop-records.json'));
-  await pushCustomCache(c, registry, 'cache/bad', 'loop', looping, await fixtureLayers());
+  await pushCustomCache(c, registry, 'failed/bad', 'loop', looping, await fixtureLayers());
   const options = { client: c, cache: new CacheImportCache(), configSizeLimit: 1024 };
   const failing: Array<[string, RegExp]> = [
-    [`type=registry,ref=${registry.host}/cache/none:latest`, /^no cache at .*; skipped$/],
-    [`${registry.host}/plain/image:v1`, /is not a BuildKit cache: .*; skipped$/],
+    [`type=registry,ref=${registry.host}/failed/none:latest`, /^no cache at .*; skipped$/],
+    [`${registry.host}/failed/plain-image:v1`, /is not a BuildKit cache: .*; skipped$/],
     [
-      `type=registry,ref=${registry.host}/cache/bad:loop`,
-      /^invalid cache config: config sha256:\S+ of type=registry,.*cache\/bad:loop: .*\(looping records\); skipped$/,
+      `type=registry,ref=${registry.host}/failed/bad:loop`,
+      /^invalid cache config: config sha256:\S+ of type=registry,.*\/failed\/bad:loop: .*\(looping records\); skipped$/,
     ],
     // The fixture's config is over the 1 KiB cap set here: the warning names the source.
     [
-      `type=registry,ref=${registry.host}/cache/bad:latest`,
-      /^type=registry,ref=.*cache\/bad:latest: cache config has \d+ bytes, more than the limit .*; skipped$/,
+      `type=registry,ref=${registry.host}/failed/bad:latest`,
+      /^type=registry,ref=.*\/failed\/bad:latest: cache config has \d+ bytes, more than the limit .*; skipped$/,
     ],
   ];
   for (const [source, warning] of failing) {
@@ -422,7 +438,7 @@ test('failed imports are those BuildKit skips: missing, not a cache, malformed, 
 
   // Not reaching the source says nothing of the cache: not a failed import.
   const closed = `127.0.0.1:${await freePort()}`;
-  const unreachable = await t.throwsAsync(openCacheSource(`${closed}/cache/app:latest`, options));
+  const unreachable = await t.throwsAsync(openCacheSource(`${closed}/failed/app:latest`, options));
   t.false(isFailedImport(unreachable), unreachable?.message);
   t.false(isFailedImport(new Error('plain')));
 });
