@@ -9,7 +9,7 @@ import {
   serializeCacheConfig,
 } from '../../src/cache/index.ts';
 import { fixturePath, pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import {
   blobGets,
   cacheKeys,
@@ -24,15 +24,18 @@ const MAKE = 'sha256:81631e0d2b7bd5d7ca537436f7d41f5a2576cf5e341b9116d272c257e57
 const GIT = 'sha256:58fa979b32fbf1de718e3aaa6eec0ec0c93c4d5cc4387bedfdc8469231e42697';
 const TOP_LAYER = 'sha256:dfbd38e87d67de2535f57039444014bb0beea1e1484836e4ae11d70385d2f955';
 
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
+
 test('a check reports the fixture hits and misses and downloads no layer', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'hits/app');
   const keys = await cacheKeys();
   const c = client(t);
   const mark = await registry.mark();
   const before = c.requestCount;
   const asked = [...keys.hits, ...keys.misses, ...keys.withoutResult];
-  const result = await checkCache(`type=registry,ref=${registry.host}/cache/app`, asked, {
+  const result = await checkCache(`type=registry,ref=${registry.host}/hits/app`, asked, {
     client: c,
     cache: new CacheImportCache(),
   });
@@ -47,7 +50,7 @@ test('a check reports the fixture hits and misses and downloads no layer', async
   t.is(result.requests, c.requestCount - before);
   const layers = new Map((await fixtureLayers()).map((l) => [l.digest, l]));
   for (const hit of result.hits) {
-    t.is(hit.source, `type=registry,ref=${registry.host}/cache/app:latest`);
+    t.is(hit.source, `type=registry,ref=${registry.host}/hits/app:latest`);
     t.deepEqual(
       hit.chain.map((blob) => blob.digest),
       keys.chains[hit.key],
@@ -68,7 +71,7 @@ test('a check reports the fixture hits and misses and downloads no layer', async
   // Server side: the only blob GET is the cache config; layers were only HEADed.
   t.deepEqual(
     (await blobGets(registry, mark)).map((r) => r.path),
-    [`/v2/cache/app/blobs/${CONFIG_DIGEST}`],
+    [`/v2/hits/app/blobs/${CONFIG_DIGEST}`],
   );
   const heads = await registry.requests({ method: 'HEAD', since: mark });
   t.is(heads.length, 5);
@@ -84,12 +87,12 @@ test('keys match case-insensitively and a non-digest key is refused', async (t) 
 });
 
 test('a repeated check costs one manifest request and no blob request', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  await pushFixture(registry, 'cache-manifest', 'repeat/app');
   const keys = await cacheKeys();
   const c = client(t);
   const cache = new CacheImportCache();
-  const from = `type=registry,ref=${registry.host}/cache/app`;
+  const from = `type=registry,ref=${registry.host}/repeat/app`;
   const first = await checkCache(from, keys.hits, { client: c, cache });
   const mark = await registry.mark();
   const second = await checkCache(from, keys.hits, { client: c, cache });
@@ -99,16 +102,16 @@ test('a repeated check costs one manifest request and no blob request', async (t
   const requests = await registry.requests({ since: mark });
   t.deepEqual(
     requests.map((r) => `${r.method} ${r.path}`),
-    ['GET /v2/cache/app/manifests/latest'],
+    ['GET /v2/repeat/app/manifests/latest'],
   );
 });
 
 test('several sources: each key is looked up in all, the newest result wins', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/old');
-  await pushFixture(registry, 'cache-manifest', 'cache/new');
-  // cache/new:latest is the fixture config with the make step rebuilt later.
+  await pushFixture(registry, 'cache-manifest', 'several/old');
+  await pushFixture(registry, 'cache-manifest', 'several/new');
+  // several/new:latest is the fixture config with the make step rebuilt later.
   const simple = await readFile(fixturePath('cacheconfig/simple.json'));
   const { config } = await parseCacheConfig(simple);
   const newer = serializeCacheConfig({
@@ -122,11 +125,11 @@ test('several sources: each key is looked up in all, the newest result wins', as
         : record,
     ),
   });
-  await pushCustomCache(c, registry, 'cache/new', 'latest', newer, await fixtureLayers());
+  await pushCustomCache(c, registry, 'several/new', 'latest', newer, await fixtureLayers());
 
-  const old = `type=registry,ref=${registry.host}/cache/old:latest`;
-  const neu = `type=registry,ref=${registry.host}/cache/new:latest`;
-  const missing = `type=registry,ref=${registry.host}/cache/gone:latest`;
+  const old = `type=registry,ref=${registry.host}/several/old:latest`;
+  const neu = `type=registry,ref=${registry.host}/several/new:latest`;
+  const missing = `type=registry,ref=${registry.host}/several/gone:latest`;
   const result = await checkCache([old, missing, neu], [MAKE, GIT], {
     client: c,
     cache: new CacheImportCache(),
@@ -142,16 +145,16 @@ test('several sources: each key is looked up in all, the newest result wins', as
   );
   t.deepEqual(result.misses, []);
   t.is(result.warnings.length, 1);
-  t.regex(result.warnings[0] ?? '', /cache\/gone:latest.*skipped/);
+  t.regex(result.warnings[0] ?? '', /several\/gone:latest.*skipped/);
 });
 
 test('a blob gone from the source is reported as not existing', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'gone/app');
   const c = client(t);
-  await c.repository(registry.host, 'cache/app').deleteBlob(TOP_LAYER);
+  await c.repository(registry.host, 'gone/app').deleteBlob(TOP_LAYER);
 
-  const result = await checkCache(`type=registry,ref=${registry.host}/cache/app`, [MAKE], {
+  const result = await checkCache(`type=registry,ref=${registry.host}/gone/app`, [MAKE], {
     client: c,
     cache: new CacheImportCache(),
   });
@@ -176,17 +179,21 @@ test('a local source checks blobs on the filesystem', async (t) => {
 });
 
 test('a result whose blob the manifest does not list is a miss, as BuildKit drops it', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/partial');
+  await pushFixture(registry, 'cache-manifest', 'unlisted/partial');
   const simple = await readFile(fixturePath('cacheconfig/simple.json'));
   const layers = (await fixtureLayers()).filter((l) => l.digest !== TOP_LAYER);
-  await pushCustomCache(c, registry, 'cache/partial', 'latest', simple, layers);
+  await pushCustomCache(c, registry, 'unlisted/partial', 'latest', simple, layers);
 
-  const result = await checkCache(`type=registry,ref=${registry.host}/cache/partial`, [MAKE, GIT], {
-    client: c,
-    cache: new CacheImportCache(),
-  });
+  const result = await checkCache(
+    `type=registry,ref=${registry.host}/unlisted/partial`,
+    [MAKE, GIT],
+    {
+      client: c,
+      cache: new CacheImportCache(),
+    },
+  );
   t.deepEqual(
     result.hits.map((hit) => hit.key),
     [GIT],
