@@ -9,7 +9,7 @@ import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { pushReferrer, SIGNATURE_TYPE } from '../helpers/referrers.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { writeImage } from './support/image.ts';
 import { tempDir, tree } from './support/tmp.ts';
 
@@ -23,15 +23,19 @@ function client(t: { teardown(fn: () => Promise<void>): void }): RegistryClient 
   return c;
 }
 
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
+
 test('referrers survive registry -> layout -> registry, recorded as unnamed index.json entries', async (t) => {
-  const from = await startRegistry(t);
-  const to = await startRegistry(t);
+  const from = await shared();
+  const to = await shared(t);
   const c = client(t);
-  const pushed = await pushFixture(from, 'oci-image', 'app/signed');
-  const source = new RegistryTarget(c.repository(from.host, 'app/signed'));
+  const pushed = await pushFixture(from, 'oci-image', 'round-trip/signed');
+  const source = new RegistryTarget(c.repository(from.host, 'round-trip/signed'));
   const signature = await pushReferrer(source, pushed);
   const sbom = await pushReferrer(source, pushed, { artifactType: SBOM_TYPE, payload: 'sbom' });
-  const sbomSize = (await c.repository(from.host, 'app/signed').headManifest(sbom))?.size ?? 0;
+  const sbomSize =
+    (await c.repository(from.host, 'round-trip/signed').headManifest(sbom))?.size ?? 0;
   const sbomSignature = await pushReferrer(
     source,
     { digest: sbom, size: sbomSize },
@@ -39,7 +43,7 @@ test('referrers survive registry -> layout -> registry, recorded as unnamed inde
   );
 
   const dir = join(await tempDir(t), 'layout');
-  const image = await resolve(`${from.host}/app/signed:v1`, { client: c });
+  const image = await resolve(`${from.host}/round-trip/signed:v1`, { client: c });
   await copy(image, `oci:${dir}:v1`, { client: c, referrers: true });
 
   const store = await LayoutStore.open(dir, { create: false });
@@ -75,8 +79,8 @@ test('referrers survive registry -> layout -> registry, recorded as unnamed inde
   );
 
   const back = await resolve(`oci:${dir}:v1`);
-  await copy(back, `${to.host}/app/mirror:v1`, { client: c, referrers: true });
-  const mirror = c.repository(to.host, 'app/mirror');
+  await copy(back, `${to.host}/round-trip/mirror:v1`, { client: c, referrers: true });
+  const mirror = c.repository(to.host, 'round-trip/mirror');
   t.deepEqual(
     (await mirror.referrers(pushed.digest)).map((d) => d.digest).sort(),
     [signature, sbom].sort(),
@@ -91,9 +95,9 @@ test('referrers survive registry -> layout -> registry, recorded as unnamed inde
 });
 
 test('a wrong file under a blob name in the destination layout is replaced, not skipped', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
-  const pushed = await pushFixture(registry, 'oci-image', 'app/one');
+  const pushed = await pushFixture(registry, 'oci-image', 'wrong-file/one');
   const dir = join(await tempDir(t), 'layout');
   const store = await LayoutStore.open(dir);
   const [layer = '', other = ''] = pushed.blobs;
@@ -103,7 +107,7 @@ test('a wrong file under a blob name in the destination layout is replaced, not 
   // A manifest file of the right size but other bytes: a size check cannot tell, bytes can.
   const manifestPath = join(dir, 'blobs', 'sha256', pushed.digest.slice('sha256:'.length));
   await writeFile(manifestPath, Buffer.alloc(pushed.size, 0x20));
-  const image = await resolve(`${registry.host}/app/one:v1`, { client: c });
+  const image = await resolve(`${registry.host}/wrong-file/one:v1`, { client: c });
   const result = await copy(image, `oci:${dir}:v1`, { client: c });
   t.is(result.blobs.skipped, 0);
   t.is(result.blobs.uploaded, pushed.blobs.length);
@@ -119,13 +123,13 @@ test('a wrong file under a blob name in the destination layout is replaced, not 
 });
 
 test('a directory with a foreign index.json is refused before any download or write', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   const c = client(t);
-  await pushFixture(registry, 'oci-image', 'app/one');
+  await pushFixture(registry, 'oci-image', 'foreign/one');
   const dir = await tempDir(t);
   const foreign = JSON.stringify({ name: 'some-project', version: '1.0.0' });
   await writeFile(join(dir, 'index.json'), foreign);
-  const image = await resolve(`${registry.host}/app/one:v1`, { client: c });
+  const image = await resolve(`${registry.host}/foreign/one:v1`, { client: c });
   const mark = await registry.mark();
   await t.throwsAsync(copy(image, `oci:${dir}:v1`, { client: c }), {
     code: 'LAYOUT_INVALID',
