@@ -2,14 +2,17 @@
 
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ExecutionContext } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { request } from 'undici';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { type Credential, CredentialStore } from '../../src/registry/auth/credentials.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
 import {
   type AuthMode,
+  type SharedRegistry,
+  type SharedRegistryOf,
   type StartRegistryOptions,
+  sharedRegistry,
   startRegistry,
   type TestRegistry,
 } from '../helpers/registry.ts';
@@ -37,17 +40,39 @@ export function clientFor(
   return client;
 }
 
-/** A registry in `auth` mode and a client logged in as alice. */
+/** `registry` and a client of it logged in as alice (anonymous when the registry has no auth). */
+export function withClient<R extends SharedRegistry>(
+  t: ExecutionContext,
+  registry: R,
+  clientOptions: RegistryClientOptions = {},
+): { registry: R; client: RegistryClient } {
+  const credential: Credential | undefined =
+    registry.auth === 'none'
+      ? undefined
+      : { kind: 'basic', username: 'alice', password: ALICE_PASSWORD };
+  return { registry, client: clientFor(t, registry.host, credential, clientOptions) };
+}
+
+/** A registry of the test's own in `auth` mode and a client logged in as alice. */
 export async function registryWithClient(
   t: ExecutionContext,
   auth: AuthMode,
   options: Omit<StartRegistryOptions, 'auth'> = {},
   clientOptions: RegistryClientOptions = {},
 ): Promise<{ registry: TestRegistry; client: RegistryClient }> {
-  const registry = await startRegistry(t, { auth, ...options });
-  const credential: Credential | undefined =
-    auth === 'none' ? undefined : { kind: 'basic', username: 'alice', password: ALICE_PASSWORD };
-  return { registry, client: clientFor(t, registry.host, credential, clientOptions) };
+  return withClient(t, await startRegistry(t, { auth, ...options }), clientOptions);
+}
+
+/**
+ * One registry per auth mode, shared by the tests of a file (see `sharedRegistry`), each started
+ * by the first test that asks for it: call at the top level of a test file with its `test`.
+ */
+export function registriesPerAuth(test: TestFn): Record<AuthMode, SharedRegistryOf> {
+  return {
+    none: sharedRegistry(test),
+    basic: sharedRegistry(test, { auth: 'basic' }),
+    token: sharedRegistry(test, { auth: 'token' }),
+  };
 }
 
 /** A refresh (identity) token for alice from a token-auth registry's token server (`offline_token=true`). */

@@ -4,39 +4,59 @@ import test, { type ExecutionContext } from 'ava';
 import { DigestMismatchError } from '../../src/digest/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import type { AuthMode } from '../helpers/registry.ts';
 import {
   ALICE_PASSWORD,
   clientFor,
   generated,
   generatedDescriptor,
-  registryWithClient,
+  registriesPerAuth,
   smallBlob,
   streamDigest,
+  withClient,
 } from './_support.ts';
 
 const MiB = 1024 * 1024;
 const BLOB_GET = /\/blobs\/sha256:/;
 
-/** A registry in `auth` mode with a 4 MiB blob in `blobs/big`, behind a fault proxy. */
-async function proxiedBlob(t: ExecutionContext, auth: 'none' | 'basic' | 'token') {
-  const registry = await startRegistry(t, { auth });
+/** One registry per auth mode for every test here; each test reads or writes a repository of its own. */
+const registries = registriesPerAuth(test);
+const BIG_REPO = 'blobs/big';
+const bigBlobs = new Map<AuthMode, Promise<{ digest: string; size: number }>>();
+
+/** The 4 MiB blob in `blobs/big` of the `auth` registry, uploaded by the first test that asks. */
+function bigBlob(t: ExecutionContext, auth: AuthMode): Promise<{ digest: string; size: number }> {
+  let uploaded = bigBlobs.get(auth);
+  if (uploaded === undefined) {
+    uploaded = (async () => {
+      const { registry, client } = withClient(t, await registries[auth]());
+      const size = 4 * MiB;
+      const blob = await generatedDescriptor('proxied', size);
+      await client.repository(registry.host, BIG_REPO).uploadBlob(blob, generated('proxied', size));
+      return blob;
+    })();
+    bigBlobs.set(auth, uploaded);
+  }
+  return uploaded;
+}
+
+/** The registry in `auth` mode with a 4 MiB blob in `blobs/big`, behind a fault proxy of the test's own. */
+async function proxiedBlob(t: ExecutionContext, auth: AuthMode) {
+  const blob = await bigBlob(t, auth);
+  const registry = await registries[auth]();
   const proxy = await startFaultProxy(t, registry.url, []);
   const credential =
     auth === 'none'
       ? undefined
       : ({ kind: 'basic', username: 'alice', password: ALICE_PASSWORD } as const);
   const client = clientFor(t, proxy.host, credential);
-  const repo = client.repository(proxy.host, 'blobs/big');
-  const size = 4 * MiB;
-  const blob = await generatedDescriptor('proxied', size);
-  await repo.uploadBlob(blob, generated('proxied', size));
+  const repo = client.repository(proxy.host, BIG_REPO);
   return { registry, proxy, client, repo, blob };
 }
 
 for (const auth of ['none', 'basic', 'token'] as const) {
   test(`blob HEAD, GET, ranged GET and DELETE with ${auth} auth`, async (t) => {
-    const { registry, client } = await registryWithClient(t, auth);
+    const { registry, client } = withClient(t, await registries[auth]());
     const repo = client.repository(registry.host, 'blobs/crud');
     const blob = smallBlob('0123456789abcdef');
     t.is(await repo.headBlob(blob.digest), undefined);
