@@ -9,12 +9,20 @@ import {
 import type { RegistryClientOptions } from '../../src/registry/client.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor, imageParts, registryWithClient } from './_support.ts';
+import {
+  ALICE_PASSWORD,
+  clientFor,
+  imageParts,
+  registriesPerAuth,
+  withClient,
+} from './_support.ts';
+
+/** One registry per auth mode for every test here; each test has a repository of its own. */
+const registries = registriesPerAuth(test);
 
 for (const auth of ['none', 'basic', 'token'] as const) {
   test(`manifest round trip by tag and digest with ${auth} auth`, async (t) => {
-    const { registry, client } = await registryWithClient(t, auth);
+    const { registry, client } = withClient(t, await registries[auth]());
     const repo = client.repository(registry.host, 'round/trip');
     const { manifest, digest } = await imageParts(client, registry.host, 'round/trip', auth);
 
@@ -42,8 +50,23 @@ for (const auth of ['none', 'basic', 'token'] as const) {
   });
 }
 
+let proxiedImage: ReturnType<typeof imageParts> | undefined;
+
+/** The image `m/app:v1` in the basic-auth registry, pushed by the first test that asks. */
+function pushProxiedImage(t: ExecutionContext): ReturnType<typeof imageParts> {
+  proxiedImage ??= (async () => {
+    const { registry, client } = withClient(t, await registries.basic());
+    const image = await imageParts(client, registry.host, 'm/app', 'proxied');
+    await client.repository(registry.host, 'm/app').putManifest('v1', image.manifest, OCI_MANIFEST);
+    return image;
+  })();
+  return proxiedImage;
+}
+
+/** `m/app:v1` read through a fault proxy of the test's own. */
 async function proxied(t: ExecutionContext, options: RegistryClientOptions = {}) {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const image = await pushProxiedImage(t);
+  const registry = await registries.basic();
   const proxy = await startFaultProxy(t, registry.url, []);
   const client = clientFor(
     t,
@@ -52,8 +75,6 @@ async function proxied(t: ExecutionContext, options: RegistryClientOptions = {})
     options,
   );
   const repo = client.repository(proxy.host, 'm/app');
-  const image = await imageParts(client, proxy.host, 'm/app', 'proxied');
-  await repo.putManifest('v1', image.manifest, OCI_MANIFEST);
   return { registry, proxy, repo, image };
 }
 
@@ -120,7 +141,7 @@ test('a HEAD without Docker-Content-Digest falls back to a GET', async (t) => {
 });
 
 test('extra tags go up with the digest PUT, one PUT each where the registry ignores ?tag=', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'token');
+  const { registry, client } = withClient(t, await registries.token(t));
   const repo = client.repository(registry.host, 'm/tags');
   const image = await imageParts(client, registry.host, 'm/tags', 'tags');
   const mark = await registry.mark();
@@ -143,7 +164,7 @@ test('extra tags go up with the digest PUT, one PUT each where the registry igno
 });
 
 test('a manifest pushed as another media type than it declares is refused before sending', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'none');
+  const { registry, client } = withClient(t, await registries.none(t));
   const repo = client.repository(registry.host, 'm/mt');
   const image = await imageParts(client, registry.host, 'm/mt', 'mt');
   const err = await t.throwsAsync(repo.putManifest('v1', image.manifest, DOCKER_MANIFEST), {
@@ -158,7 +179,7 @@ test('a manifest pushed as another media type than it declares is refused before
 });
 
 test('an index round trips with its media type', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'basic');
+  const { registry, client } = withClient(t, await registries.basic());
   const repo = client.repository(registry.host, 'm/index');
   const image = await imageParts(client, registry.host, 'm/index', 'index');
   await repo.putManifest(image.digest, image.manifest, OCI_MANIFEST);
