@@ -4,22 +4,25 @@ import test, { type ExecutionContext } from 'ava';
 import { DigestMismatchError, SizeMismatchError } from '../../src/digest/index.ts';
 import type { UploadMode } from '../../src/registry/uploads.ts';
 import { type FaultAction, startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
 import {
   clientFor,
   generated,
   generatedDescriptor,
+  registriesPerAuth,
   registryWithClient,
   smallBlob,
   streamDigest,
+  withClient,
 } from './_support.ts';
 
 const MiB = 1024 * 1024;
 const UPLOADS = /\/blobs\/uploads\//;
+/** One registry per auth mode for the tests here; each test has a repository of its own. */
+const registries = registriesPerAuth(test);
 
 for (const auth of ['none', 'basic', 'token'] as const) {
   test(`blobs uploaded in every mode read back verified with ${auth} auth`, async (t) => {
-    const { registry, client } = await registryWithClient(t, auth);
+    const { registry, client } = withClient(t, await registries[auth](t));
     const repo = client.repository(registry.host, 'up/modes');
     for (const mode of ['monolithic', 'single-request', 'chunked'] satisfies UploadMode[]) {
       const blob = smallBlob(`blob uploaded ${mode} with ${auth} auth`);
@@ -50,6 +53,7 @@ for (const auth of ['none', 'basic', 'token'] as const) {
 for (const mode of ['monolithic', 'chunked'] as const) {
   test(`a 64 MiB blob uploaded ${mode} is fetched back and verified`, async (t) => {
     const size = 64 * MiB;
+    // A registry of its own: through a view's proxy, 128 MiB would cost more than a start.
     const { registry, client } = await registryWithClient(
       t,
       mode === 'chunked' ? 'basic' : 'token',
@@ -67,7 +71,7 @@ for (const mode of ['monolithic', 'chunked'] as const) {
 }
 
 test('an upload whose bytes do not match the digest fails and cancels its session', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'basic');
+  const { registry, client } = withClient(t, await registries.basic(t));
   const repo = client.repository(registry.host, 'up/bad');
   const claimed = smallBlob('the bytes we claim');
   await t.throwsAsync(
@@ -90,16 +94,9 @@ test('an upload whose bytes do not match the digest fails and cancels its sessio
 });
 
 test('a failed upload attempt is retried with a new session and a reopened body', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
-  const proxy = await startFaultProxy(t, registry.url, [
-    { method: 'PUT', path: UPLOADS, times: 1, action: { status: 503, body: 'busy' } },
-  ]);
-  const client = clientFor(t, proxy.host, {
-    kind: 'basic',
-    username: 'alice',
-    password: 'alice-secret-pw',
-  });
-  const repo = client.repository(proxy.host, 'up/retry');
+  const busy = { method: 'PUT', path: UPLOADS, times: 1, action: { status: 503, body: 'busy' } };
+  const { registry, client } = withClient(t, await registries.basic(t, [busy]));
+  const repo = client.repository(registry.host, 'up/retry');
   const blob = smallBlob('retried upload');
   let opened = 0;
   await repo.uploadBlob(blob, () => {
@@ -113,11 +110,11 @@ test('a failed upload attempt is retried with a new session and a reopened body'
 });
 
 /**
- * A registry behind a fault proxy, and a client whose second PATCH meets `action` once: the
- * fault is armed when the first chunk has been stored.
+ * The registry (the test's view of it) behind a fault proxy, and a client whose second PATCH
+ * meets `action` once: the fault is armed when the first chunk has been stored.
  */
 async function faultOnSecondChunk(t: ExecutionContext, action: FaultAction) {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await registries.none(t);
   const rule = { method: 'PATCH', path: UPLOADS, times: 1, action };
   const proxy = await startFaultProxy(t, registry.url, []);
   const client = clientFor(t, proxy.host, undefined, {
@@ -164,7 +161,7 @@ test('a chunked upload whose PATCH answer is lost starts over and completes', as
 });
 
 test('chunks are at least the OCI-Chunk-Min-Length the registry asks for', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await registries.none(t);
   const proxy = await startFaultProxy(t, registry.url, []);
   // What the client sent and got, to tell why if it started over (once, on a busy machine).
   const exchanges: string[] = [];
@@ -210,7 +207,7 @@ test('relative upload Locations are resolved against the request and used as giv
 });
 
 test('an empty blob uploads and reads back', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'none');
+  const { registry, client } = withClient(t, await registries.none());
   const repo = client.repository(registry.host, 'up/empty');
   const empty = { digest: `sha256:${createHash('sha256').digest('hex')}`, size: 0 };
   await repo.uploadBlob(empty, () => Readable.from([]));
