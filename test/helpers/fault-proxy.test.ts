@@ -330,6 +330,22 @@ test('a chunked upload through the proxy follows Locations rewritten to the prox
   );
 });
 
+test('Locations are rebased onto the name the client reached the proxy by', async (t) => {
+  const registry = await shared();
+  const proxy = await startFaultProxy(t, registry.url);
+  // As a forward proxy sends it on: the client's name for the registry in Host.
+  const host = `registry.test:${new URL(proxy.url).port}`;
+  const started = await call(`${proxy.url}/v2/${REPO}/blobs/uploads/`, {
+    method: 'POST',
+    headers: { host },
+  });
+  await started.body.dump();
+  t.is(started.statusCode, 202);
+  t.true(
+    (started.headers.location as string).startsWith(`http://${host}/v2/${REPO}/blobs/uploads/`),
+  );
+});
+
 test('relative Locations pass through unchanged', async (t) => {
   const registry = await startRegistry(t, { relativeUrls: true });
   const proxy = await startFaultProxy(t, registry.url);

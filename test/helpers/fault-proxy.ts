@@ -211,8 +211,10 @@ export async function startFaultProxy(
   ): Promise<void> => {
     const method = req.method ?? 'GET';
     const action = pick(at, method, path);
+    // The name the client reached the proxy by (a forward proxy's client may use another).
+    const rebaseTo = at === 'proxy' && req.headers.host ? `http://${req.headers.host}` : proxyUrl;
     if (action === undefined) {
-      forward(req, res, path, headers, undefined);
+      forward(req, res, path, headers, rebaseTo, undefined);
     } else if ('redirectToCdn' in action) {
       let location = `${cdnUrl}${path}`;
       if (req.headers.authorization !== undefined) {
@@ -226,9 +228,9 @@ export async function startFaultProxy(
       res.writeHead(action.status, action.headers);
       res.end(action.body);
     } else if ('hold' in action) {
-      if (await action.hold.enter(res)) forward(req, res, path, headers, undefined);
+      if (await action.hold.enter(res)) forward(req, res, path, headers, rebaseTo, undefined);
     } else if ('dropAnswer' in action) {
-      forward(req, res, path, headers, 'drop');
+      forward(req, res, path, headers, rebaseTo, 'drop');
     } else if ('delayMs' in action) {
       try {
         await sleep(action.delayMs, undefined, { signal: closing.signal });
@@ -236,18 +238,22 @@ export async function startFaultProxy(
         res.destroy();
         return;
       }
-      if (!req.socket.destroyed) forward(req, res, path, headers, undefined);
+      if (!req.socket.destroyed) forward(req, res, path, headers, rebaseTo, undefined);
     } else {
-      forward(req, res, path, headers, action);
+      forward(req, res, path, headers, rebaseTo, action);
     }
   };
 
-  /** Sends the request on to the target and relays the answer, applying a body fault if given. */
+  /**
+   * Sends the request on to the target and relays the answer, applying a body fault if given and
+   * rebasing URLs of the target onto `rebaseTo`.
+   */
   const forward = (
     req: http.IncomingMessage,
     res: http.ServerResponse,
     path: string,
     headers: string[],
+    rebaseTo: string,
     fault: BodyFault | 'drop' | undefined,
   ): void => {
     const method = req.method ?? 'GET';
@@ -284,7 +290,7 @@ export async function startFaultProxy(
         answer.on('end', () => res.destroy());
         return;
       }
-      const raw = responseHeaders(answer.rawHeaders, origin.origin, proxyUrl, fault);
+      const raw = responseHeaders(answer.rawHeaders, origin.origin, rebaseTo, fault);
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, raw);
       relayBody(answer, res, fault);
     });
@@ -372,7 +378,8 @@ function requestHeaders(raw: string[], host: string, dropped: string[] = []): st
 
 /**
  * Response headers for the client: hop-by-hop ones removed, `Location` and a `WWW-Authenticate`
- * realm that point at the target rebased onto the proxy, `Content-Length` capped by a truncation.
+ * realm that point at the target rebased onto `proxyOrigin` (the proxy, by the name the client
+ * used), `Content-Length` capped by a truncation.
  */
 function responseHeaders(
   raw: string[],

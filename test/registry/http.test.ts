@@ -7,14 +7,19 @@ import { RegistryError } from '../../src/registry/errors.ts';
 import type { RequestEvent } from '../../src/registry/http.ts';
 import type { AccessLogEntry } from '../helpers/access-log.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { proxiedName, startForwardProxy } from './_forward-proxy.ts';
-import { ALICE_PASSWORD, clientFor, imageParts, registryWithClient } from './_support.ts';
+import { ALICE_PASSWORD, clientFor, imageParts } from './_support.ts';
 import { startTlsFront } from './_tls-front.ts';
 
-/** The registry of the tests that count what their proxy saw, none of its own requests. */
+/**
+ * The registries of the tests that need none of their own: they count what their proxies or their
+ * views saw, in repositories of their own.
+ */
 const shared = sharedRegistry(test);
+const sharedBasic = sharedRegistry(test, { auth: 'basic' });
 
 const execFileAsync = promisify(execFile);
 
@@ -57,7 +62,7 @@ test('endless redirects stop with TOO_MANY_REDIRECTS', async (t) => {
 });
 
 test('onRequest sees every exchange with secrets stripped from the URL', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/blobs\//, action: { redirectToCdn: true } },
   ]);
@@ -118,9 +123,8 @@ test('plain HTTP is refused to a registry that is not allowed it', async (t) => 
 });
 
 test('an unreachable registry fails with CONNECTION_FAILED after the retries', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
-  const host = registry.host;
-  await registry.stop();
+  // Where nothing listens, as where a registry was stopped.
+  const host = `127.0.0.1:${await freePort()}`;
   const events: RequestEvent[] = [];
   const client = clientFor(t, host, undefined, { onRequest: (e) => events.push(e) });
   const err = await t.throwsAsync(client.repository(host, 'gone/app').getManifest('v1'), {
@@ -181,7 +185,7 @@ function registryTargets(host: string, entries: readonly AccessLogEntry[]): stri
 }
 
 test('every request to an http registry goes through the http proxy, in absolute form', async (t) => {
-  const { registry } = await registryWithClient(t, 'basic');
+  const registry = await sharedBasic(t);
   const proxy = await startForwardProxy(t);
   const name = proxiedName(registry.host);
   const client = clientFor(
@@ -203,7 +207,7 @@ test('every request to an http registry goes through the http proxy, in absolute
 });
 
 test('loopback registries are reached directly whatever the proxy settings', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared(t);
   const proxy = await startForwardProxy(t);
   for (const host of [registry.host, `localhost:${registry.host.split(':')[1]}`]) {
     const client = clientFor(t, host, undefined, {
@@ -216,7 +220,7 @@ test('loopback registries are reached directly whatever the proxy settings', asy
 });
 
 test('NO_PROXY hosts, with or without their port, are reached directly', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared(t);
   const proxy = await startForwardProxy(t);
   const name = proxiedName(registry.host);
   const otherPort = Number(registry.host.split(':')[1]) + 1;
@@ -250,7 +254,7 @@ test('NO_PROXY hosts, with or without their port, are reached directly', async (
 });
 
 test('HTTP_PROXY and NO_PROXY are read from the environment by default', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared(t);
   const proxy = await startForwardProxy(t);
   const name = proxiedName(registry.host);
   const script = [
@@ -337,7 +341,7 @@ test('an https registry is reached through a CONNECT tunnel of the https proxy, 
 
 for (const scheme of ['http', 'https'] as const) {
   test(`proxy credentials go to the ${scheme} proxy and never into errors`, async (t) => {
-    const registry = await startRegistry(t, { auth: 'none' });
+    const registry = await shared();
     const host = proxiedName(
       scheme === 'https' ? await startTlsFront(t, registry.host) : registry.host,
     );
@@ -390,7 +394,7 @@ test('timeouts hold for requests through the proxy', async (t) => {
 });
 
 test('insecure as a list skips certificate checks for the registries listed, not for others', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none', relativeUrls: true });
+  const registry = await shared();
   const listed = await startTlsFront(t, registry.host);
   const other = await startTlsFront(t, registry.host);
   const client = clientFor(t, listed, undefined, { plainHttp: false, insecure: [listed] });
