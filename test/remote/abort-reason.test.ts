@@ -8,7 +8,10 @@ import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
+
+/** The registry of every test here: each reads the same image through a fault proxy of its own; the one copy into the registry writes a repository of its own. */
+const shared = sharedRegistry(test);
 
 /*
  * A caller that aborts with its own reason (`controller.abort(new Error('user abort'))`) gets that
@@ -37,7 +40,7 @@ async function rejectsWithReason(
 }
 
 test('an abort reason given to resolve is what it rejects with', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'oci-image', 'app/single');
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: /\/manifests\//, action: { delayMs: 60_000 } },
@@ -55,7 +58,7 @@ test('an abort reason given to resolve is what it rejects with', async (t) => {
 
 for (const destination of ['layout', 'registry'] as const) {
   test(`an abort reason given to a copy into a ${destination} mid-blob is kept`, async (t) => {
-    const registry = await startRegistry(t);
+    const registry = await shared();
     const pushed = await pushFixture(registry, 'oci-image', 'app/single');
     const layer = pushed.blobs[1] ?? '';
     const proxy = await startFaultProxy(t, registry.url, [

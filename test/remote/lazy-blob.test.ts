@@ -12,12 +12,15 @@ import type { RemoteImage } from '../../src/remote/remote-image.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { Hold, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { everyCallerAborts, oneCallerAborts } from '../helpers/shared-work.ts';
+
+/** The registry of every test here: each reads the same image through a fault proxy of its own. */
+const shared = sharedRegistry(test);
 
 /** An image resolved through a proxy that holds the download of its first layer. */
 async function heldLayer(t: ExecutionContext) {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'oci-image', 'app/single');
   const hold = new Hold();
   const proxy = await startFaultProxy(t, registry.url);

@@ -7,7 +7,10 @@ import { OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { type SharedRegistry, sharedRegistry } from '../helpers/registry.ts';
+
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 const BLOB_GET = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
 
@@ -20,7 +23,7 @@ function client(t: ExecutionContext): RegistryClient {
 /** Push a one-layer image whose config has media type `configType` and bytes `config`. */
 async function pushImage(
   c: RegistryClient,
-  registry: TestRegistry,
+  registry: SharedRegistry,
   repo: string,
   configType: string,
   config: Buffer,
@@ -45,9 +48,11 @@ async function pushImage(
 }
 
 test('RemoteIndex.select takes an os/arch string as resolve does', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'multi-platform', 'app/multi');
-  const index = await resolve(`${registry.host}/app/multi:v1`, { client: client(t) });
+  const registry = await shared();
+  await pushFixture(registry, 'multi-platform', 'remoteindex-select-takes/multi');
+  const index = await resolve(`${registry.host}/remoteindex-select-takes/multi:v1`, {
+    client: client(t),
+  });
   if (index.kind !== 'index') return t.fail('expected an index');
   const arm = await index.select('linux/arm64');
   t.is(arm.descriptor.platform?.architecture, 'arm64');
@@ -57,19 +62,22 @@ test('RemoteIndex.select takes an os/arch string as resolve does', async (t) => 
 });
 
 test('resolving a single-platform image with another platform is refused, naming its platform', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  await pushFixture(registry, 'oci-image', 'resolving-single-platform/single');
   const c = client(t);
   const mark = await registry.mark();
   const error = await t.throwsAsync(
-    resolve(`${registry.host}/app/single:v1`, { client: c, platform: 'linux/arm64' }),
+    resolve(`${registry.host}/resolving-single-platform/single:v1`, {
+      client: c,
+      platform: 'linux/arm64',
+    }),
   );
   t.is((error as OciferryError).code, 'PLATFORM_NOT_FOUND');
   t.is(
     error?.message,
-    `${registry.host}/app/single:v1 is a single-platform image for linux/amd64, not linux/arm64`,
+    `${registry.host}/resolving-single-platform/single:v1 is a single-platform image for linux/amd64, not linux/arm64`,
   );
-  const image = await resolve(`${registry.host}/app/single:v1`, {
+  const image = await resolve(`${registry.host}/resolving-single-platform/single:v1`, {
     client: c,
     platform: { os: 'linux', architecture: 'amd64' },
   });
@@ -79,12 +87,18 @@ test('resolving a single-platform image with another platform is refused, naming
 });
 
 test('an image whose platform is not stated passes --platform: artifacts and configs without os/architecture', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   const c = client(t);
-  await pushImage(c, registry, 'app/artifact', OCI_EMPTY, Buffer.from('{}'));
-  await pushImage(c, registry, 'app/bare', OCI_CONFIG, Buffer.from('{"config":{}}'));
+  await pushImage(c, registry, 'image-whose-platform/artifact', OCI_EMPTY, Buffer.from('{}'));
+  await pushImage(
+    c,
+    registry,
+    'image-whose-platform/bare',
+    OCI_CONFIG,
+    Buffer.from('{"config":{}}'),
+  );
   const mark = await registry.mark();
-  const artifact = await resolve(`${registry.host}/app/artifact:v1`, {
+  const artifact = await resolve(`${registry.host}/image-whose-platform/artifact:v1`, {
     client: c,
     platform: 'linux/arm64',
   });
@@ -94,7 +108,7 @@ test('an image whose platform is not stated passes --platform: artifacts and con
     [],
     'an artifact config says nothing about platforms: not fetched',
   );
-  const bare = await resolve(`${registry.host}/app/bare:v1`, {
+  const bare = await resolve(`${registry.host}/image-whose-platform/bare:v1`, {
     client: c,
     platform: 'linux/arm64',
   });

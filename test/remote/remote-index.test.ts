@@ -4,17 +4,22 @@ import type { RemoteIndex } from '../../src/remote/remote-index.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { Hold, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { everyCallerAborts, oneCallerAborts } from '../helpers/shared-work.ts';
+
+/** The registry of every test here; each test has a repository of its own. */
+const shared = sharedRegistry(test);
+let repositories = 0;
 
 /** An index resolved through a proxy that holds the read of its first child manifest. */
 async function heldChild(t: ExecutionContext) {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'multi-platform', 'app/multi');
+  const registry = await shared(t);
+  const repo = `held/child-${++repositories}`;
+  await pushFixture(registry, 'multi-platform', repo);
   const proxy = await startFaultProxy(t, registry.url);
   const client = new RegistryClient({ retry: { baseDelayMs: 10 } });
   t.teardown(() => client.close());
-  const index = (await resolve(`${proxy.host}/app/multi:v1`, { client })) as RemoteIndex;
+  const index = (await resolve(`${proxy.host}/${repo}:v1`, { client })) as RemoteIndex;
   const child = index.manifests[0]!;
   const hold = new Hold();
   proxy.rules.push({

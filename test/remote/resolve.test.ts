@@ -11,7 +11,10 @@ import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { resolve } from '../../src/remote/resolve.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
+
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 const run = promisify(execFile);
 const BLOB_GET = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
@@ -29,17 +32,17 @@ function client(t: ExecutionContext): RegistryClient {
 }
 
 test('resolving an index and an image fetches manifests only: zero blob GETs', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'multi-platform', 'app/multi');
-  await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  await pushFixture(registry, 'multi-platform', 'resolving-index-image/multi');
+  await pushFixture(registry, 'oci-image', 'resolving-index-image/single');
   const mark = await registry.mark();
   const c = client(t);
 
-  const index = await resolve(`${registry.host}/app/multi:v1`, { client: c });
+  const index = await resolve(`${registry.host}/resolving-index-image/multi:v1`, { client: c });
   t.is(index.kind, 'index');
-  const image = await resolve(`${registry.host}/app/single:v1`, { client: c });
+  const image = await resolve(`${registry.host}/resolving-index-image/single:v1`, { client: c });
   t.is(image.kind, 'image');
-  const arm = await resolve(`${registry.host}/app/multi:v1`, {
+  const arm = await resolve(`${registry.host}/resolving-index-image/multi:v1`, {
     client: c,
     platform: 'linux/arm64',
   });
@@ -51,9 +54,11 @@ test('resolving an index and an image fetches manifests only: zero blob GETs', a
 });
 
 test('the config is fetched only when asked, once', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
-  const image = await resolve(`${registry.host}/app/single:v1`, { client: client(t) });
+  const registry = await shared(t);
+  await pushFixture(registry, 'oci-image', 'config-fetched-only/single');
+  const image = await resolve(`${registry.host}/config-fetched-only/single:v1`, {
+    client: client(t),
+  });
   if (image.kind !== 'image') return t.fail('expected an image');
   const mark = await registry.mark();
   const platform = await image.platform();
@@ -63,11 +68,13 @@ test('the config is fetched only when asked, once', async (t) => {
 });
 
 test('unlazy writes a layout that skopeo reads, and a second unlazy makes no request', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'unlazy-writes-layout/single');
   const dir = await tempDir(t);
   const store = await LayoutStore.open(dir);
-  const image = await resolve(`${registry.host}/app/single:v1`, { client: client(t) });
+  const image = await resolve(`${registry.host}/unlazy-writes-layout/single:v1`, {
+    client: client(t),
+  });
   const mark = await registry.mark();
   await image.unlazy(store, { tag: 'v1' });
   t.is((await registry.requests({ method: 'GET', path: BLOB_GET, since: mark })).length, 4);
@@ -81,10 +88,12 @@ test('unlazy writes a layout that skopeo reads, and a second unlazy makes no req
 });
 
 test('ten concurrent unlazy calls download each blob once', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'layers-40', 'app/forty');
+  const registry = await shared(t);
+  await pushFixture(registry, 'layers-40', 'ten-concurrent-unlazy/forty');
   const store = await LayoutStore.open(await tempDir(t));
-  const image = await resolve(`${registry.host}/app/forty:v1`, { client: client(t) });
+  const image = await resolve(`${registry.host}/ten-concurrent-unlazy/forty:v1`, {
+    client: client(t),
+  });
   if (image.kind !== 'image') return t.fail('expected an image');
   const mark = await registry.mark();
   await Promise.all(Array.from({ length: 10 }, () => image.unlazy(store, { tag: 'v1' })));
@@ -94,13 +103,15 @@ test('ten concurrent unlazy calls download each blob once', async (t) => {
 });
 
 test('an interrupted layer download resumes and the result is verified', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'layers-40', 'app/forty');
+  const registry = await shared();
+  await pushFixture(registry, 'layers-40', 'interrupted-layer-download/forty');
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: BLOB_GET, times: 3, action: { resetAfterBytes: 200 } },
   ]);
   const store = await LayoutStore.open(await tempDir(t));
-  const image = await resolve(`${proxy.host}/app/forty:v1`, { client: client(t) });
+  const image = await resolve(`${proxy.host}/interrupted-layer-download/forty:v1`, {
+    client: client(t),
+  });
   await image.unlazy(store, { tag: 'v1' });
   t.is(proxy.hits(proxy.rules[0]!), 3);
   const ranged = proxy.forwarded.filter((r) => r.headers.range !== undefined);
@@ -111,15 +122,19 @@ test('an interrupted layer download resumes and the result is verified', async (
 });
 
 test('a corrupted layer is never committed to the layout', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
-  const image = await resolve(`${registry.host}/app/single:v1`, { client: client(t) });
+  const registry = await shared();
+  await pushFixture(registry, 'oci-image', 'corrupted-layer-never/single');
+  const image = await resolve(`${registry.host}/corrupted-layer-never/single:v1`, {
+    client: client(t),
+  });
   if (image.kind !== 'image') return t.fail('expected an image');
   const layer = image.layers[1]!;
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: new RegExp(`/blobs/${layer.digest}$`), action: { flipByteAt: 10 } },
   ]);
-  const viaProxy = await resolve(`${proxy.host}/app/single:v1`, { client: client(t) });
+  const viaProxy = await resolve(`${proxy.host}/corrupted-layer-never/single:v1`, {
+    client: client(t),
+  });
   const dir = await tempDir(t);
   const store = await LayoutStore.open(dir);
   await t.throwsAsync(viaProxy.unlazy(store, { tag: 'v1' }), { instanceOf: DigestMismatchError });
@@ -132,16 +147,33 @@ test('a corrupted layer is never committed to the layout', async (t) => {
 });
 
 test('resolving records where blobs live, for later mounts', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'team/app');
+  const registry = await shared();
+  await pushFixture(registry, 'oci-image', 'resolving-records-where/team-app');
   const blobLocations = new BlobLocations();
-  const image = await resolve(`${registry.host}/team/app:v1`, { client: client(t), blobLocations });
+  const image = await resolve(`${registry.host}/resolving-records-where/team-app:v1`, {
+    client: client(t),
+    blobLocations,
+  });
   if (image.kind !== 'image') return t.fail('expected an image');
   for (const blob of image.blobs()) {
-    t.deepEqual(blob.locations(), new Map([[registry.host, ['team/app']]]));
+    t.deepEqual(blob.locations(), new Map([[registry.host, ['resolving-records-where/team-app']]]));
   }
-  t.is(blobLocations.mountFrom(image.layers[0]!.digest, registry.host, 'team/other'), 'team/app');
-  t.is(blobLocations.mountFrom(image.layers[0]!.digest, registry.host, 'team/app'), undefined);
+  t.is(
+    blobLocations.mountFrom(
+      image.layers[0]!.digest,
+      registry.host,
+      'resolving-records-where/team-other',
+    ),
+    'resolving-records-where/team-app',
+  );
+  t.is(
+    blobLocations.mountFrom(
+      image.layers[0]!.digest,
+      registry.host,
+      'resolving-records-where/team-app',
+    ),
+    undefined,
+  );
 });
 
 test('a layout reference resolves without any registry', async (t) => {
@@ -151,9 +183,11 @@ test('a layout reference resolves without any registry', async (t) => {
 });
 
 test('unlazy of an index is a copy: every entry that is a blob comes along, counted as a copy counts', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-index', 'app/cache');
-  const remote = await resolve(`${registry.host}/app/cache:latest`, { client: client(t) });
+  const registry = await shared();
+  await pushFixture(registry, 'cache-index', 'unlazy-index-copy/cache');
+  const remote = await resolve(`${registry.host}/unlazy-index-copy/cache:latest`, {
+    client: client(t),
+  });
   if (remote.kind !== 'index') return t.fail('expected an index');
   const store = await LayoutStore.open(await tempDir(t));
   const progress: string[] = [];

@@ -18,7 +18,10 @@ import {
   type Store,
 } from '../../src/remote/index.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
+
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ociferry-stores-'));
@@ -67,9 +70,11 @@ async function conformance(t: ExecutionContext, store: Store): Promise<void> {
 }
 
 test('a registry store and a layout store do the same through the same verbs', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
-  const fromRegistry = await openStore(`${registry.host}/team/app`, { client: c });
+  const fromRegistry = await openStore(`${registry.host}/registry-store-layout/team-app`, {
+    client: c,
+  });
   t.true(fromRegistry instanceof RegistryStore);
   await conformance(t, fromRegistry);
   const dir = await tempDir(t);
@@ -79,9 +84,13 @@ test('a registry store and a layout store do the same through the same verbs', a
 });
 
 test('mounting is a capability found at run time: registries have it, layouts do not', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const c = client(t);
-  t.truthy(mounterOf(await openStore(`${registry.host}/team/app`, { client: c })));
+  t.truthy(
+    mounterOf(
+      await openStore(`${registry.host}/mounting-capability-found/team-app`, { client: c }),
+    ),
+  );
   t.is(mounterOf(await openStore(`oci:${await tempDir(t)}`, { create: true })), undefined);
 });
 
@@ -94,10 +103,10 @@ test('openStore opens a layout that exists, and creates one only when asked', as
 });
 
 test('a copy writes to a store given as the destination, tags from the options', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared();
+  const pushed = await pushFixture(registry, 'oci-image', 'copy-writes-store/single');
   const c = client(t);
-  const image = await resolve(`${registry.host}/app/single:v1`, { client: c });
+  const image = await resolve(`${registry.host}/copy-writes-store/single:v1`, { client: c });
   const store = await LayoutStore.open(await tempDir(t));
   const result = await copy(image, store, { client: c, tags: ['v1'] });
   t.is(result.digest, pushed.digest);
@@ -109,10 +118,10 @@ test('a copy writes to a store given as the destination, tags from the options',
 });
 
 test('a layout resolves a manifest by digest that its index.json does not list', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared();
+  await pushFixture(registry, 'oci-image', 'layout-resolves-manifest/single');
   const c = client(t);
-  const image = await resolve(`${registry.host}/app/single:v1`, { client: c });
+  const image = await resolve(`${registry.host}/layout-resolves-manifest/single:v1`, { client: c });
   // The manifest blob alone, listed nowhere (as a BuildKit local cache may hold one).
   const bare = await LayoutStore.open(await tempDir(t));
   await bare.writeBytes(image.descriptor, image.bytes);

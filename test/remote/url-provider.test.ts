@@ -7,7 +7,10 @@ import { RegistryClient, type RequestEvent } from '../../src/registry/index.ts';
 import { UrlFetchError, UrlProvider } from '../../src/remote/index.ts';
 import { Hold, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixturePath, pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
+
+/** The registry of every test here: each reads the same image, through a fault proxy of its own or directly. */
+const shared = sharedRegistry(test);
 
 const BLOB_GET = /\/blobs\/sha256:/;
 
@@ -38,7 +41,7 @@ function recordingClient(t: ExecutionContext, options: { attempts?: number } = {
 
 /** The oci-image fixture in a registry behind a fault proxy, and its config descriptor. */
 async function servedConfig(t: ExecutionContext) {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'oci-image', 'cache/svc');
   const proxy = await startFaultProxy(t, registry.url);
   return { registry, proxy, config: await configOf('oci-image') };
