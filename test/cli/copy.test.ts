@@ -4,23 +4,25 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { ociferry, tempDir } from './support/cli.ts';
 
 const run = promisify(execFile);
 const BLOB_GET = /^\/v2\/.+\/blobs\//;
 const CONTRACT_KEYS = ['digest', 'mediaType', 'blobs', 'requests'];
 const BLOB_KEYS = ['mounted', 'skipped', 'uploaded', 'bytesUploaded', 'bytesDownloaded'];
+/** The registry of every test here; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 test('copy to an oci: layout writes what skopeo reads and prints the contract JSON', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'multi-platform', 'app/multi');
+  const registry = await shared();
+  const pushed = await pushFixture(registry, 'multi-platform', 'to-layout/multi');
   const dir = path.join(await tempDir(t), 'layout');
 
   const result = await ociferry([
     'copy',
     '--json',
-    `${registry.host}/app/multi:v1`,
+    `${registry.host}/to-layout/multi:v1`,
     `oci:${dir}:v1`,
   ]);
   t.is(result.code, 0, result.stderr);
@@ -42,36 +44,36 @@ test('copy to an oci: layout writes what skopeo reads and prints the contract JS
   const again = await ociferry([
     'copy',
     '--json',
-    `${registry.host}/app/multi:v1`,
+    `${registry.host}/to-layout/multi:v1`,
     `oci:${dir}:v1`,
   ]);
   t.like(JSON.parse(again.stdout), { blobs: { uploaded: 0, skipped: pushed.blobs.length } });
 });
 
 test('copy within one registry mounts every blob and reads none', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'within/single');
   const mark = await registry.mark();
   const result = await ociferry([
     'copy',
     '--progress',
     'plain',
-    `${registry.host}/app/single:v1`,
-    `${registry.host}/other/single:v1`,
+    `${registry.host}/within/single:v1`,
+    `${registry.host}/within/other-single:v1`,
   ]);
   t.is(result.code, 0, result.stderr);
   t.is(result.stdout, `${pushed.digest}\n`);
   const mounted = result.stderr.split('\n').filter((line) => line.startsWith('mounted '));
   t.is(mounted.length, pushed.blobs.length);
-  t.regex(mounted[0] ?? '', /^mounted sha256:[0-9a-f]{12}… \d+ B from app\/single$/);
+  t.regex(mounted[0] ?? '', /^mounted sha256:[0-9a-f]{12}… \d+ B from within\/single$/);
   t.regex(result.stderr, /^pushed manifest sha256:[0-9a-f]{12}… as v1 /m);
   t.regex(result.stderr, /^copied .* 0 uploaded \(0 B\), 4 mounted, 0 skipped, \d+ requests in /m);
   t.deepEqual(await registry.requests({ method: 'GET', path: BLOB_GET, since: mark }), []);
 });
 
 test('copy --platform copies one image and --tag adds tags', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'multi-platform', 'app/multi');
+  const registry = await shared();
+  const pushed = await pushFixture(registry, 'multi-platform', 'platform/multi');
   const index = JSON.parse((await readFixtureBlob('multi-platform', pushed.digest)).toString());
   const arm = index.manifests.find(
     (m: { platform: { architecture: string } }) => m.platform.architecture === 'arm64',
@@ -85,25 +87,25 @@ test('copy --platform copies one image and --tag adds tags', async (t) => {
     'latest',
     '--tag',
     'arm',
-    `${registry.host}/app/multi:v1`,
-    `${registry.host}/app/arm:v1`,
+    `${registry.host}/platform/multi:v1`,
+    `${registry.host}/platform/arm:v1`,
   ]);
   t.is(result.code, 0, result.stderr);
   t.is(result.stderr, '', '-q prints no progress and no summary');
   t.is(result.stdout, `${arm.digest}\n`);
-  const tags = await ociferry(['tags', `${registry.host}/app/arm`]);
+  const tags = await ociferry(['tags', `${registry.host}/platform/arm`]);
   t.deepEqual(tags.stdout.trim().split('\n').sort(), ['arm', 'latest', 'v1']);
 });
 
 test('copy refuses an invalid --tag before any request', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   const mark = await registry.mark();
   const result = await ociferry([
     'copy',
     '--tag',
     'bad tag!',
-    `${registry.host}/app/a:v1`,
-    `${registry.host}/app/b:v1`,
+    `${registry.host}/bad-tag/a:v1`,
+    `${registry.host}/bad-tag/b:v1`,
   ]);
   t.is(result.code, 2);
   t.regex(result.stderr, /^error: .*bad tag!/m);
@@ -111,8 +113,8 @@ test('copy refuses an invalid --tag before any request', async (t) => {
 });
 
 test('copy --platform refuses a single image of another platform and writes nothing', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  await pushFixture(registry, 'oci-image', 'wrong-platform/single');
   const dir = path.join(await tempDir(t), 'layout');
   const mark = await registry.mark();
   const [toRegistry, toLayout] = await Promise.all([
@@ -120,16 +122,22 @@ test('copy --platform refuses a single image of another platform and writes noth
       'copy',
       '--platform',
       'linux/arm64',
-      `${registry.host}/app/single:v1`,
-      `${registry.host}/app/arm:v1`,
+      `${registry.host}/wrong-platform/single:v1`,
+      `${registry.host}/wrong-platform/arm:v1`,
     ]),
-    ociferry(['copy', '--platform', 'linux/arm64', `${registry.host}/app/single:v1`, `oci:${dir}`]),
+    ociferry([
+      'copy',
+      '--platform',
+      'linux/arm64',
+      `${registry.host}/wrong-platform/single:v1`,
+      `oci:${dir}`,
+    ]),
   ]);
   for (const result of [toRegistry, toLayout]) {
     t.is(result.code, 1);
     t.regex(
       result.stderr,
-      /^error: copy .*: .*app\/single:v1 is a single-platform image for linux\/amd64, not linux\/arm64$/m,
+      /^error: copy .*: .*wrong-platform\/single:v1 is a single-platform image for linux\/amd64, not linux\/arm64$/m,
     );
   }
   const writes = (await registry.requests({ since: mark })).filter(
@@ -140,14 +148,14 @@ test('copy --platform refuses a single image of another platform and writes noth
 });
 
 test('copy to a destination @digest the copy cannot produce fails before writing, blaming the digest', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'wrong-digest/single');
   const wrong = `sha256:${'0'.repeat(64)}`;
   const mark = await registry.mark();
   const result = await ociferry([
     'copy',
-    `${registry.host}/app/single:v1`,
-    `${registry.host}/app/copy@${wrong}`,
+    `${registry.host}/wrong-digest/single:v1`,
+    `${registry.host}/wrong-digest/copy@${wrong}`,
   ]);
   t.is(result.code, 1);
   t.regex(
