@@ -5,11 +5,13 @@ import type { Descriptor } from '../../src/oci/index.ts';
 import { CredentialStore, RegistryClient } from '../../src/registry/index.ts';
 import { pushCustomCache } from '../cache/_support.ts';
 import { fixturePath, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { startTlsFront } from '../registry/_tls-front.ts';
 import { ociferry, tempDir } from './support/cli.ts';
 
 const BLOB_GET = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
+/** The registry of the tests that need none of their own; each test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 interface CacheKeys {
   hits: string[];
@@ -22,13 +24,13 @@ async function cacheKeys(): Promise<CacheKeys> {
 }
 
 test('cache check reports hits and misses, reading the cache config but no layer', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared(t);
+  const pushed = await pushFixture(registry, 'cache-manifest', 'check/cache/app');
   const config = JSON.parse((await readFixtureBlob('cache-manifest', pushed.digest)).toString())
     .config.digest;
   const keys = await cacheKeys();
   const [hit = '', miss = ''] = [keys.hits[2], keys.misses[0]];
-  const from = `type=registry,ref=${registry.host}/cache/app:latest`;
+  const from = `type=registry,ref=${registry.host}/check/cache/app:latest`;
   const mark = await registry.mark();
 
   const json = await ociferry(['cache', 'check', '--json', '--from', from, hit, miss]);
@@ -69,21 +71,21 @@ test('cache check reports hits and misses, reading the cache config but no layer
 });
 
 test('cache copy writes a local store and a registry, printing the contract JSON', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  const pushed = await pushFixture(registry, 'cache-manifest', 'copy/cache/app');
   const dir = path.join(await tempDir(t), 'cache');
   const result = await ociferry([
     'cache',
     'copy',
     '--json',
     '--from',
-    `${registry.host}/cache/app:latest`,
+    `${registry.host}/copy/cache/app:latest`,
     '--to',
     `type=local,dest=${dir}`,
     '--to',
-    `type=registry,ref=${registry.host}/cache/copy:latest`,
+    `type=registry,ref=${registry.host}/copy/cache/copy:latest`,
     '--to',
-    `type=registry,ref=${registry.host}/cache/index:latest,image-manifest=false`,
+    `type=registry,ref=${registry.host}/copy/cache/index:latest,image-manifest=false`,
   ]);
   t.is(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout);
@@ -105,10 +107,15 @@ test('cache copy writes a local store and a registry, printing the contract JSON
     ]),
     [
       ['exported', `type=local,dest=${dir},tag=latest`, 'image-manifest', null],
-      ['exported', `type=registry,ref=${registry.host}/cache/copy:latest`, 'image-manifest', null],
       [
         'exported',
-        `type=registry,ref=${registry.host}/cache/index:latest`,
+        `type=registry,ref=${registry.host}/copy/cache/copy:latest`,
+        'image-manifest',
+        null,
+      ],
+      [
+        'exported',
+        `type=registry,ref=${registry.host}/copy/cache/index:latest`,
         'index',
         { form: 'index' },
       ],
@@ -118,9 +125,9 @@ test('cache copy writes a local store and a registry, printing the contract JSON
   t.deepEqual(local.stdoutBytes, await readFixtureBlob('cache-manifest', pushed.digest));
 
   const text = await ociferry([
-    ...['cache', 'copy', '--from', `${registry.host}/cache/app:latest`],
-    ...['--to', `type=registry,ref=${registry.host}/cache/again`],
-    ...['--to', `type=registry,ref=${registry.host}/cache/min,mode=min,oci-mediatypes=false`],
+    ...['cache', 'copy', '--from', `${registry.host}/copy/cache/app:latest`],
+    ...['--to', `type=registry,ref=${registry.host}/copy/cache/again`],
+    ...['--to', `type=registry,ref=${registry.host}/copy/cache/min,mode=min,oci-mediatypes=false`],
   ]);
   t.is(text.code, 0, text.stderr);
   t.is(text.stdout, `${pushed.digest}\n`);
@@ -135,18 +142,18 @@ test('cache copy writes a local store and a registry, printing the contract JSON
 });
 
 test('a malformed or missing --from is skipped with a warning, as BuildKit skips a failed import', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  const pushed = await pushFixture(registry, 'cache-manifest', 'skipped/cache/app');
   const [hit = ''] = (await cacheKeys()).hits;
   const c = new RegistryClient({ credentials: new CredentialStore({ explicit: {}, env: {} }) });
   t.teardown(() => c.close());
   const layers = JSON.parse((await readFixtureBlob('cache-manifest', pushed.digest)).toString())
     .layers as Descriptor[];
   const looping = await readFile(fixturePath('cacheconfig/loop-records.json'));
-  await pushCustomCache(c, registry, 'cache/app', 'bad', looping, layers);
-  const good = `${registry.host}/cache/app:latest`;
-  const bad = `type=registry,ref=${registry.host}/cache/app:bad`;
-  const absent = `${registry.host}/cache/absent:latest`;
+  await pushCustomCache(c, registry, 'skipped/cache/app', 'bad', looping, layers);
+  const good = `${registry.host}/skipped/cache/app:latest`;
+  const bad = `type=registry,ref=${registry.host}/skipped/cache/app:bad`;
+  const absent = `${registry.host}/skipped/cache/absent:latest`;
 
   const check = await ociferry([
     ...['cache', 'check', '--from', bad, '--from', good, '--from', absent, hit],
@@ -166,7 +173,14 @@ test('a malformed or missing --from is skipped with a warning, as BuildKit skips
 
   // A copy has one source: when it cannot be read, the copy fails and says why.
   const copy = await ociferry([
-    ...['cache', 'copy', '--from', bad, '--to', `type=registry,ref=${registry.host}/x/y,mode=min`],
+    ...[
+      'cache',
+      'copy',
+      '--from',
+      bad,
+      '--to',
+      `type=registry,ref=${registry.host}/skipped/x-y,mode=min`,
+    ],
   ]);
   t.is(copy.code, 1);
   t.regex(
@@ -215,11 +229,11 @@ test('cache commands refuse bad input as usage errors', async (t) => {
 });
 
 test('cache warnings go to stderr as warning lines, not with -q, and stay in --json', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'cache-manifest', 'cache/app');
+  const registry = await shared();
+  await pushFixture(registry, 'cache-manifest', 'warnings/cache/app');
   const [hit = ''] = (await cacheKeys()).hits;
-  const from = ['--from', `${registry.host}/cache/app:latest`];
-  const absent = ['--from', `${registry.host}/cache/absent:latest`];
+  const from = ['--from', `${registry.host}/warnings/cache/app:latest`];
+  const absent = ['--from', `${registry.host}/warnings/cache/absent:latest`];
   const warning = /^warning: no cache at .*cache\/absent:latest: .*; skipped$/m;
 
   const text = await ociferry(['cache', 'check', ...from, ...absent, hit]);
@@ -238,7 +252,7 @@ test('cache warnings go to stderr as warning lines, not with -q, and stay in --j
 
   const unknownKey = `sha256:${'e'.repeat(64)}`;
   const copyArgs = [
-    ...['cache', 'copy', ...from, '--to', `type=registry,ref=${registry.host}/cache/min`],
+    ...['cache', 'copy', ...from, '--to', `type=registry,ref=${registry.host}/warnings/cache/min`],
     ...['--key', hit, '--key', unknownKey],
   ];
   const copy = await ociferry(copyArgs);
