@@ -8,7 +8,7 @@ import { parseReference } from '../../src/reference/index.ts';
 import { networkError } from '../../src/registry/errors.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { isolatedEnv, ociferry, ociferryProcess, tempDir } from './support/cli.ts';
 
 const STACK_FRAME = /^\s+at /m;
@@ -17,6 +17,10 @@ const STACK_FRAME = /^\s+at /m;
 function lines(stderr: string): string[] {
   return stderr.trimEnd().split('\n');
 }
+
+/** The registries of the tests that need none of their own: they only read, or are refused. */
+const shared = sharedRegistry(test);
+const sharedBasic = sharedRegistry(test, { auth: 'basic' });
 
 test('an unknown host gives one error line and a hint naming the host, no stack trace', async (t) => {
   const result = await ociferry(['inspect', 'registry.nonexistent.invalid/app:v1']);
@@ -42,7 +46,7 @@ test('a refused connection names the host and port', async (t) => {
 });
 
 test('a 404 names the repository and tag', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'oci-image', 'app/single');
   const result = await ociferry(['inspect', `${registry.host}/app/single:v9`]);
   t.is(result.code, 1);
@@ -55,7 +59,7 @@ test('a 404 names the repository and tag', async (t) => {
 });
 
 test('a 401 hint names the credential source tried and never shows the password', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const { env, dockerConfig } = await isolatedEnv(t);
   const password = 'wrong-pw-c0ffee';
   const auth = Buffer.from(`alice:${password}`).toString('base64');
@@ -88,7 +92,7 @@ test('a 401 hint names the credential source tried and never shows the password'
 });
 
 test('a 401 without credentials lists where ociferry looked', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const { env } = await isolatedEnv(t);
   const result = await ociferry(['tags', `${registry.host}/app/single`], { env });
   t.is(result.code, 1);
@@ -102,7 +106,7 @@ test('a 401 without credentials lists where ociferry looked', async (t) => {
 });
 
 test('a 401 error line leaves the advice to the hint line', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const { env, dockerConfig } = await isolatedEnv(t);
   await mkdir(dockerConfig, { recursive: true });
   const auth = Buffer.from('alice:wrong-pw').toString('base64');
