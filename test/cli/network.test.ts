@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { proxiedName } from '../registry/_forward-proxy.ts';
 import { ociferry, ociferryProcess } from './support/cli.ts';
 
@@ -24,6 +24,9 @@ function withoutProxies(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/** The registry of the tests that need none of their own; each test has repositories of its own. */
+const shared = sharedRegistry(test);
+
 /** stderr as lines, the trailing newline dropped. */
 function lines(stderr: string): string[] {
   return stderr.trimEnd().split('\n');
@@ -31,11 +34,11 @@ function lines(stderr: string): string[] {
 
 /** A registry serving TLS with the one-image fixture in `app/single:v1`, put there by ociferry. */
 async function tlsRegistryWithImage(t: ExecutionContext) {
-  const plain = await startRegistry(t);
-  await pushFixture(plain, 'oci-image', 'app/single');
+  const plain = await shared();
+  await pushFixture(plain, 'oci-image', 'tls-source/single');
   const registry = await startRegistry(t, { tls: true });
   const copy = await ociferry(
-    ['--insecure', 'copy', `${plain.host}/app/single:v1`, `${registry.host}/app/single:v1`],
+    ['--insecure', 'copy', `${plain.host}/tls-source/single:v1`, `${registry.host}/app/single:v1`],
     { env: withoutProxies() },
   );
   t.is(copy.code, 0, copy.stderr);
@@ -101,22 +104,22 @@ test('a web server that is not a registry is named as such', async (t) => {
 });
 
 test('loopback registries bypass HTTP_PROXY; a proxy that is down is named, not the registry', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared();
+  await pushFixture(registry, 'oci-image', 'bypass/single');
   const proxy = `http://127.0.0.1:${await freePort()}`;
   const env = withoutProxies({ HTTP_PROXY: proxy, HTTPS_PROXY: proxy });
-  const direct = await ociferry(['tags', `${registry.host}/app/single`], { env });
+  const direct = await ociferry(['tags', `${registry.host}/bypass/single`], { env });
   t.is(direct.code, 0, direct.stderr);
   t.is(direct.stdout, 'v1\n');
 
   const name = proxiedName(registry.host);
-  const proxied = await ociferry(['--plain-http', 'tags', `${name}/app/single`], { env });
+  const proxied = await ociferry(['--plain-http', 'tags', `${name}/bypass/single`], { env });
   t.is(proxied.code, 1);
   const [error, hint, ...rest] = lines(proxied.stderr);
   t.regex(
     error ?? '',
     new RegExp(
-      `^error: tags ${name}/app/single: GET http://${name}/v2/ failed: the forward proxy ${proxy} cannot be reached: connect ECONNREFUSED`,
+      `^error: tags ${name}/bypass/single: GET http://${name}/v2/ failed: the forward proxy ${proxy} cannot be reached: connect ECONNREFUSED`,
     ),
   );
   t.is(hint, 'hint: check the proxy settings (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)');
@@ -124,22 +127,22 @@ test('loopback registries bypass HTTP_PROXY; a proxy that is down is named, not 
 });
 
 test('--json requests counts every request the registry saw, the ping and the source manifest included', async (t) => {
-  const registry = await startRegistry(t);
-  await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  await pushFixture(registry, 'oci-image', 'counted/single');
   const mark = await registry.mark();
   const result = await ociferry(
-    ['copy', '--json', `${registry.host}/app/single:v1`, `${registry.host}/app/copy:v1`],
+    ['copy', '--json', `${registry.host}/counted/single:v1`, `${registry.host}/counted/copy:v1`],
     { env: withoutProxies() },
   );
   t.is(result.code, 0, result.stderr);
   const seen = await registry.requests({ since: mark });
   t.true(seen.some((e) => e.method === 'GET' && e.path === '/v2/'));
-  t.true(seen.some((e) => e.method === 'GET' && e.path === '/v2/app/single/manifests/v1'));
+  t.true(seen.some((e) => e.method === 'GET' && e.path === '/v2/counted/single/manifests/v1'));
   t.is(JSON.parse(result.stdout).requests, seen.length);
 });
 
 test('tags stops with PAGINATION_LOOP when the Link of a page points back at a page read', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   const proxy = await startFaultProxy(t, registry.url, [
     {
       path: /\/tags\/list$/,
