@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { isolatedEnv, ociferry } from './support/cli.ts';
 import { onTerminal } from './support/terminal.ts';
 
@@ -14,12 +14,15 @@ interface DockerConfig {
   [field: string]: unknown;
 }
 
+/** The basic-auth registry of the tests that need none of their own: each keeps its credentials in its own docker config. */
+const sharedBasic = sharedRegistry(test, { auth: 'basic' });
+
 async function readConfig(dockerConfig: string): Promise<DockerConfig> {
   return JSON.parse(await readFile(path.join(dockerConfig, 'config.json'), 'utf8'));
 }
 
 test('login saves auths that later commands use, logout removes them', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   await pushFixture(registry, 'oci-image', 'app/single');
   const { env, dockerConfig } = await isolatedEnv(t);
   const ref = `${registry.host}/app/single:v1`;
@@ -59,7 +62,7 @@ test('login saves auths that later commands use, logout removes them', async (t)
 });
 
 test('login keeps the rest of the docker config and replaces other spellings of the key', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const { env, dockerConfig } = await isolatedEnv(t);
   await mkdir(dockerConfig, { recursive: true });
   const other = { auth: Buffer.from('bob:pw').toString('base64') };
@@ -88,7 +91,8 @@ test('login keeps the rest of the docker config and replaces other spellings of 
 
 for (const auth of ['basic', 'token'] as const) {
   test(`${auth} registry: login saves a password the registry accepts and refuses a wrong one, writing nothing`, async (t) => {
-    const registry = await startRegistry(t, { auth });
+    // The token server's record is the registry's: the token registry is this test's own.
+    const registry = auth === 'basic' ? await sharedBasic(t) : await startRegistry(t, { auth });
     const { env, dockerConfig } = await isolatedEnv(t);
     await mkdir(dockerConfig, { recursive: true });
     const configFile = path.join(dockerConfig, 'config.json');
@@ -130,7 +134,7 @@ for (const auth of ['basic', 'token'] as const) {
 }
 
 test('login and logout go through the credsStore helper the docker config names', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   await pushFixture(registry, 'oci-image', 'app/single');
   const { env, dir, dockerConfig } = await isolatedEnv(t);
   const bin = path.join(dir, 'bin');
@@ -205,7 +209,7 @@ test('login and logout of a repository instead of a registry say which host to g
 });
 
 test('on a terminal, login asks for the user and the password and never echoes the password', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const { env, dockerConfig } = await isolatedEnv(t);
   const typed = new Set<string>();
   const answer = (output: string, type: (keys: string) => void, prompt: string, keys: string) => {
@@ -247,7 +251,7 @@ test('Ctrl-C at the password prompt saves nothing and exits with status 130', as
 });
 
 test('login follows the rule lookups follow: an empty credHelpers entry means the file, not credsStore', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   await pushFixture(registry, 'oci-image', 'app/single');
   const { env, dockerConfig } = await isolatedEnv(t);
   await mkdir(dockerConfig, { recursive: true });
