@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import { type FaultRule, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixturePath, pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { ociferry } from './support/cli.ts';
 
 const QUOTA_WARNING = /^warning: .* rate limit nearly used up: .*$/gm;
+/** The registry of every test here: the quota tests read one image through proxies of their own. */
+const shared = sharedRegistry(test);
 
 /**
  * A repository behind a proxy; `throttle(remaining)` makes the next two tag listings answer 429
@@ -15,7 +17,7 @@ const QUOTA_WARNING = /^warning: .* rate limit nearly used up: .*$/gm;
 async function throttledRepository(
   t: ExecutionContext,
 ): Promise<{ repository: string; registry: string; throttle(remaining: number): () => number }> {
-  const registry = await startRegistry(t);
+  const registry = await shared();
   await pushFixture(registry, 'oci-image', 'app/single');
   const proxy = await startFaultProxy(t, registry.url);
   const throttle = (remaining: number) => {
@@ -71,7 +73,7 @@ test('a registry quota with 10% or more left is not reported', async (t) => {
 });
 
 test('runs in one process keep nothing for each other: a second cache check reads the config and checks the blobs again', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await shared(t);
   await pushFixture(registry, 'cache-manifest', 'cache/app');
   const from = `type=registry,ref=${registry.host}/cache/app:latest`;
   const keys = JSON.parse(await readFile(fixturePath('cache-keys.json'), 'utf8'));
