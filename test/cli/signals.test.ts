@@ -6,8 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { cliCommand, tempDir } from './support/cli.ts';
+
+/** The registry of every test here; the upload test has repositories of its own. */
+const shared = sharedRegistry(test);
 
 /** A CLI run whose process the test signals; its stderr is collected. */
 async function spawnCli(args: string[]): Promise<{ child: ChildProcess; stderr: () => string }> {
@@ -41,7 +44,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} during a copy into a layout removes its temp files and exits ${signal === 'SIGTERM' ? 143 : 130}`, async (t) => {
-    const registry = await startRegistry(t);
+    const registry = await shared();
     const pushed = await pushFixture(registry, 'oci-image', 'app/single');
     const layer = pushed.blobs[1] ?? '';
     const proxy = await startFaultProxy(t, registry.url, [
@@ -69,8 +72,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 test('SIGTERM during an upload cancels the upload session at the registry', async (t) => {
-  const registry = await startRegistry(t);
-  const pushed = await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  const pushed = await pushFixture(registry, 'oci-image', 'upload/single');
   const layer = pushed.blobs[1] ?? '';
   const proxy = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: new RegExp(`/blobs/${layer}`), action: { stallAfterBytes: 100 } },
@@ -79,15 +82,15 @@ test('SIGTERM during an upload cancels the upload session at the registry', asyn
   // The source goes through the proxy, so its host differs from the destination's: no mount.
   const { child, stderr } = await spawnCli([
     'copy',
-    `${proxy.host}/app/single:v1`,
-    `${registry.host}/app/copy:v1`,
+    `${proxy.host}/upload/single:v1`,
+    `${registry.host}/upload/copy:v1`,
   ]);
   t.teardown(() => child.kill('SIGKILL'));
   const uploadStarted = async () =>
     (
       await registry.requests({
         method: 'POST',
-        path: /\/app\/copy\/blobs\/uploads\/$/,
+        path: /\/upload\/copy\/blobs\/uploads\/$/,
         since: mark,
       })
     ).length > 0 && proxy.forwarded.some((r) => r.path.includes(layer));
@@ -98,7 +101,7 @@ test('SIGTERM during an upload cancels the upload session at the registry', asyn
   t.is(code, 143, stderr());
   const cancelled = await registry.requests({
     method: 'DELETE',
-    path: /\/app\/copy\/blobs\/uploads\/./,
+    path: /\/upload\/copy\/blobs\/uploads\/./,
     since: mark,
   });
   t.true(cancelled.length >= 1, 'the open upload session was cancelled with DELETE');
