@@ -3,18 +3,21 @@ import { copy } from '../../src/copy/index.ts';
 import { resolve } from '../../src/remote/index.ts';
 import { writeSampleImages } from '../cache/_buildkit.ts';
 import { client } from '../cache/_support.ts';
-import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { sharedRegistry, type WatchedRegistry } from '../helpers/registry.ts';
 import { ociferry } from './support/cli.ts';
 
 const BLOB_GET = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
 
-/** Push the recorded BuildKit images `names` to `repo:<name>` and return the registry. */
+/** The registry of every test here; each test has a repository of its own. */
+const shared = sharedRegistry(test);
+
+/** Push the recorded BuildKit images `names` to `repo:<name>` and return the test's view of the registry. */
 async function pushSamples(
   t: Parameters<typeof writeSampleImages>[0],
   names: string[],
   repo: string,
-): Promise<TestRegistry> {
-  const registry = await startRegistry(t);
+): Promise<WatchedRegistry> {
+  const registry = await shared(t);
   const dir = await writeSampleImages(t, names);
   const c = client(t);
   for (const name of names) {

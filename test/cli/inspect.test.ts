@@ -1,27 +1,27 @@
 import test from 'ava';
 import { fixturePath, fixtureRoot, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { ociferry } from './support/cli.ts';
 
-/** The registry of the tests that count none of its requests. */
+/** The registry of every test here: the one that counts requests does so through its view, in repositories of its own. */
 const shared = sharedRegistry(test);
 
 const BLOB_GET = /^\/v2\/.+\/blobs\//;
 
 test('inspect of an index and of an image reads manifests only: zero blob GETs', async (t) => {
-  const registry = await startRegistry(t);
-  const multi = await pushFixture(registry, 'multi-platform', 'app/multi');
-  const single = await pushFixture(registry, 'oci-image', 'app/single');
+  const registry = await shared(t);
+  const multi = await pushFixture(registry, 'multi-platform', 'counted/multi');
+  const single = await pushFixture(registry, 'oci-image', 'counted/single');
   const mark = await registry.mark();
 
-  const index = await ociferry(['inspect', `${registry.host}/app/multi:v1`]);
+  const index = await ociferry(['inspect', `${registry.host}/counted/multi:v1`]);
   t.is(index.code, 0, index.stderr);
   t.regex(index.stdout, new RegExp(`^Digest +${multi.digest}$`, 'm'));
   t.regex(index.stdout, /^Manifests +2$/m);
   t.regex(index.stdout, /linux\/amd64/);
   t.regex(index.stdout, /linux\/arm64\/v8/);
 
-  const image = await ociferry(['inspect', '--json', `${registry.host}/app/single:v1`]);
+  const image = await ociferry(['inspect', '--json', `${registry.host}/counted/single:v1`]);
   t.is(image.code, 0, image.stderr);
   const json = JSON.parse(image.stdout);
   t.like(json, { kind: 'image', digest: single.digest, mediaType: single.mediaType });
@@ -34,7 +34,7 @@ test('inspect of an index and of an image reads manifests only: zero blob GETs',
     '--json',
     '--platform',
     'linux/arm64',
-    `${registry.host}/app/multi:v1`,
+    `${registry.host}/counted/multi:v1`,
   ]);
   t.is(arm.code, 0, arm.stderr);
   t.like(JSON.parse(arm.stdout), { kind: 'image', platform: { architecture: 'arm64' } });
