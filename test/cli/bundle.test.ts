@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import test from 'ava';
 import { codeCacheDir } from '../../src/cli/code-cache.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { builtCli, type CliResult, ociferryProcess, tempDir } from './support/cli.ts';
@@ -52,7 +53,8 @@ test('the bundled CLI copies within a registry by mounts and across registries b
     'the bundle leaves out the undici it does not use',
   );
   const from = await startRegistry(t);
-  const to = await startRegistry(t);
+  // Another host in front of the same registry: to the CLI, another registry.
+  const to = await startFaultProxy(t, from.url);
   const pushed = await pushFixture(from, 'multi-platform', 'app/multi');
   const env = { OCIFERRY_CODE_CACHE: await tempDir(t) };
 
