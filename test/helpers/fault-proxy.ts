@@ -114,6 +114,15 @@ export interface FaultRule {
   action: FaultAction;
 }
 
+/** Options of {@link startFaultProxy}. */
+export interface FaultProxyOptions {
+  /**
+   * Token realms the target's challenges name, each replaced by another (a token server of the
+   * test's own, whose record is the test's alone).
+   */
+  realms?: Record<string, string>;
+}
+
 /** A request as one of the two origins received it. */
 export interface SeenRequest {
   method: string;
@@ -174,7 +183,9 @@ export async function startFaultProxy(
   t: ExecutionContext | undefined,
   target: string,
   rules: FaultRule[] = [],
+  options: FaultProxyOptions = {},
 ): Promise<FaultProxy> {
+  const realms = options.realms ?? {};
   const origin = new URL(target);
   const agent = new http.Agent({ keepAlive: true });
   const closing = new AbortController();
@@ -245,8 +256,9 @@ export async function startFaultProxy(
   };
 
   /**
-   * Sends the request on to the target and relays the answer, applying a body fault if given and
-   * rebasing URLs of the target onto `rebaseTo`.
+   * Sends the request on to the target and relays the answer, applying a body fault if given;
+   * URLs of the target in `Location` and challenges are rebased onto `rebaseTo` (the proxy, by the
+   * name the client used), realms named in `options.realms` replaced.
    */
   const forward = (
     req: http.IncomingMessage,
@@ -290,7 +302,16 @@ export async function startFaultProxy(
         answer.on('end', () => res.destroy());
         return;
       }
-      const raw = responseHeaders(answer.rawHeaders, origin.origin, rebaseTo, fault);
+      const rebase = (url: string): string => {
+        const realm = realms[url];
+        if (realm !== undefined) return realm;
+        if (!URL.canParse(url)) return url;
+        const parsed = new URL(url);
+        return parsed.origin === origin.origin
+          ? `${rebaseTo}${parsed.pathname}${parsed.search}`
+          : url;
+      };
+      const raw = responseHeaders(answer.rawHeaders, rebase, fault);
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, raw);
       relayBody(answer, res, fault);
     });
@@ -378,22 +399,13 @@ function requestHeaders(raw: string[], host: string, dropped: string[] = []): st
 
 /**
  * Response headers for the client: hop-by-hop ones removed, `Location` and a `WWW-Authenticate`
- * realm that point at the target rebased onto `proxyOrigin` (the proxy, by the name the client
- * used), `Content-Length` capped by a truncation.
+ * realm passed through `rebase`, `Content-Length` capped by a truncation.
  */
 function responseHeaders(
   raw: string[],
-  targetOrigin: string,
-  proxyOrigin: string,
+  rebase: (url: string) => string,
   fault: BodyFault | undefined,
 ): string[] {
-  const rebase = (url: string): string => {
-    if (!URL.canParse(url)) return url;
-    const parsed = new URL(url);
-    return parsed.origin === targetOrigin
-      ? `${proxyOrigin}${parsed.pathname}${parsed.search}`
-      : url;
-  };
   const out: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;

@@ -54,6 +54,9 @@ async function getBlob(
 }
 
 const shared = sharedRegistry(test);
+const sharedBasic = sharedRegistry(test, { auth: 'basic' });
+/** Its views have token servers of their own: each test sees its own tokens, for its own users. */
+const sharedToken = sharedRegistry(test, { auth: 'token' });
 
 async function fakeBinary(t: ExecutionContext, script: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ociferry-fake-registry-'));
@@ -221,6 +224,40 @@ test("each view of a shared registry counts its own requests, as the registry's 
   t.is((await b.requests()).length, 2);
 });
 
+test('each view of a token registry has a token server of its own, for users of its own', async (t) => {
+  const [a, b] = await Promise.all([
+    sharedToken(t, { users: TOKEN_USERS }),
+    sharedToken(t, {
+      users: { carol: { password: 'carol-pw', grants: [{ repository: 'c/*', actions: ['*'] }] } },
+    }),
+  ]);
+  t.not(a.tokenRealm, b.tokenRealm);
+  const challenge = (await getBlob(b, 'c/x', digestBytes('x'))).challenge ?? '';
+  t.true(challenge.startsWith(`Bearer realm="${b.tokenRealm}"`), challenge);
+  const pushed = await pushBlob(
+    b,
+    'c/x',
+    randomBytes(32),
+    await b.authorize('carol', ['repository:c/x:pull,push']),
+  );
+  t.is(pushed.put, 201);
+  await t.throwsAsync(b.authorize('alice', []), { message: /unknown test user/ });
+  // A token of one view opens the registry through the other: one registry trusts both.
+  const admin = await a.authorize('admin', ['repository:c/x:pull']);
+  t.is((await getBlob(b, 'c/x', pushed.digest, admin)).status, 200);
+  t.deepEqual(
+    a.tokenRequests.map((r) => r.user),
+    ['admin'],
+  );
+  t.deepEqual(b.tokenRequests, [
+    {
+      user: 'carol',
+      scopes: ['repository:c/x:pull,push'],
+      granted: [{ name: 'c/x', actions: ['pull', 'push'] }],
+    },
+  ]);
+});
+
 test('stop kills the registry and removes its temporary files', async (t) => {
   const registry = await startRegistry();
   await registry.stop();
@@ -246,22 +283,22 @@ test('relativeUrls makes upload locations relative', async (t) => {
 });
 
 test('a basic-auth registry answers 401 without credentials and accepts authorize()', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await sharedBasic();
   const anonymous = await request(`${registry.url}/v2/`);
   await anonymous.body.dump();
   t.is(anonymous.statusCode, 401);
   t.regex(String(anonymous.headers['www-authenticate']), /^Basic realm=/);
-  t.is((await pushBlob(registry, 'lib/x', randomBytes(10))).post, 401);
+  t.is((await pushBlob(registry, 'basic/x', randomBytes(10))).post, 401);
 
-  const authorization = await registry.authorize('alice', ['repository:lib/x:pull,push']);
+  const authorization = await registry.authorize('alice', ['repository:basic/x:pull,push']);
   t.regex(authorization ?? '', /^Basic /);
   const bytes = randomBytes(500);
-  const pushed = await pushBlob(registry, 'lib/x', bytes, authorization);
+  const pushed = await pushBlob(registry, 'basic/x', bytes, authorization);
   t.is(pushed.put, 201);
-  t.true((await getBlob(registry, 'lib/x', pushed.digest, authorization)).body.equals(bytes));
+  t.true((await getBlob(registry, 'basic/x', pushed.digest, authorization)).body.equals(bytes));
 
   const wrong = `Basic ${Buffer.from('alice:not-the-password').toString('base64')}`;
-  t.is((await getBlob(registry, 'lib/x', pushed.digest, wrong)).status, 401);
+  t.is((await getBlob(registry, 'basic/x', pushed.digest, wrong)).status, 401);
   await t.throwsAsync(registry.authorize('mallory', []), { message: /unknown test user/ });
 });
 
@@ -323,7 +360,7 @@ test('a token registry enforces the scopes granted by the token server', async (
 });
 
 test('one token can carry scopes for two repositories, as a mount needs', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token', users: TOKEN_USERS });
+  const registry = await sharedToken(t, { users: TOKEN_USERS });
   const realm = new URL(registry.tokenRealm ?? '');
   realm.searchParams.set('service', registry.tokenService ?? '');
   realm.searchParams.append('scope', 'repository:b/dst:pull,push');
@@ -346,7 +383,7 @@ test('one token can carry scopes for two repositories, as a mount needs', async 
 });
 
 test('the token server rejects a wrong password and issues nothing', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token', users: TOKEN_USERS });
+  const registry = await sharedToken(t, { users: TOKEN_USERS });
   const realm = `${registry.tokenRealm}?service=${registry.tokenService}&scope=repository:b/x:pull`;
   const wrong = `Basic ${Buffer.from('alice:wrong-password').toString('base64')}`;
   const get = await request(realm, { headers: { authorization: wrong } });
@@ -373,7 +410,7 @@ test('the token server rejects a wrong password and issues nothing', async (t) =
 });
 
 test('anonymous token requests get a token with no access', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token', users: TOKEN_USERS });
+  const registry = await sharedToken(t, { users: TOKEN_USERS });
   const res = await request(
     `${registry.tokenRealm}?service=${registry.tokenService}&scope=repository:a/x:pull`,
   );
@@ -384,8 +421,7 @@ test('anonymous token requests get a token with no access', async (t) => {
 });
 
 test("a user named '' gives anonymous token requests its grants", async (t) => {
-  const registry = await startRegistry(t, {
-    auth: 'token',
+  const registry = await sharedToken(t, {
     users: { '': { password: '', grants: [{ repository: 'public/*', actions: ['pull'] }] } },
   });
   const authorization = await registry.authorize('', ['repository:public/x:pull,push']);
@@ -399,7 +435,7 @@ test("a user named '' gives anonymous token requests its grants", async (t) => {
 });
 
 test('OAuth2 password and refresh_token grants mint tokens the registry accepts', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token', users: TOKEN_USERS });
+  const registry = await sharedToken(t, { users: TOKEN_USERS });
   const postForm = async (form: Record<string, string>) => {
     const res = await request(registry.tokenRealm ?? '', {
       method: 'POST',

@@ -339,6 +339,38 @@ async function tokenAuthConfig(
   return { token: { realm, service, issuer: TOKEN_ISSUER, rootcertbundle } };
 }
 
+/**
+ * `authorize()` of a registry in `auth` mode with `users`: Basic credentials, or in token mode a
+ * token from the token server at `token.realm`.
+ */
+function authorizer(
+  auth: AuthMode,
+  users: Record<string, TestUser>,
+  token: { realm: string; service: string } | undefined,
+  dispatcher?: Agent,
+): TestRegistry['authorize'] {
+  return async (user, scopes) => {
+    if (auth === 'none') return undefined;
+    const known = users[user];
+    if (known === undefined) throw new Error(`unknown test user ${JSON.stringify(user)}`);
+    const basic = `Basic ${Buffer.from(`${user}:${known.password}`).toString('base64')}`;
+    if (token === undefined) return basic;
+    const realm = new URL(token.realm);
+    realm.searchParams.set('service', token.service);
+    for (const scope of scopes) realm.searchParams.append('scope', scope);
+    const res = await request(realm, {
+      ...(dispatcher ? { dispatcher } : {}),
+      headers: user === '' ? {} : { authorization: basic },
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new Error(`token server refused ${JSON.stringify(user)}: ${res.statusCode}`);
+    }
+    const { token: issued } = (await res.body.json()) as { token: string };
+    return `Bearer ${issued}`;
+  };
+}
+
 /** Start a real distribution registry on a free loopback port; registers t.teardown(stop) when t is given. */
 export async function startRegistry(
   t?: ExecutionContext,
@@ -399,27 +431,6 @@ export async function startRegistry(
     const visible = (): AccessLogEntry[] =>
       running.log.entries.slice(baseline).filter((e) => e.path !== SENTINEL_PATH);
 
-    const authorize = async (user: string, scopes: string[]): Promise<string | undefined> => {
-      if (auth === 'none') return undefined;
-      const known = users[user];
-      if (known === undefined) throw new Error(`unknown test user ${JSON.stringify(user)}`);
-      const basic = `Basic ${Buffer.from(`${user}:${known.password}`).toString('base64')}`;
-      if (tokenServer === undefined) return basic;
-      const realm = new URL(tokenServer.realm);
-      realm.searchParams.set('service', tokenService);
-      for (const scope of scopes) realm.searchParams.append('scope', scope);
-      const res = await request(realm, {
-        dispatcher: agent,
-        headers: user === '' ? {} : { authorization: basic },
-      });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new Error(`token server refused ${JSON.stringify(user)}: ${res.statusCode}`);
-      }
-      const { token } = (await res.body.json()) as { token: string };
-      return `Bearer ${token}`;
-    };
-
     return {
       host: running.host,
       url: running.url,
@@ -429,7 +440,12 @@ export async function startRegistry(
       users,
       ...(tokenServer ? { tokenRealm: tokenServer.realm, tokenService } : {}),
       tokenRequests: tokenServer?.requests ?? [],
-      authorize,
+      authorize: authorizer(
+        auth,
+        users,
+        tokenServer && { realm: tokenServer.realm, service: tokenService },
+        agent,
+      ),
       requests: async (filter = {}) => {
         await running.sync();
         return visible()
@@ -448,40 +464,81 @@ export async function startRegistry(
   }
 }
 
-/** A registry several tests use: its log is everyone's, so it offers none. */
-export type SharedRegistry = Omit<TestRegistry, 'requests' | 'mark' | 'stop'>;
+/** A registry several tests use: its log and its token record are everyone's, so it offers neither. */
+export type SharedRegistry = Omit<TestRegistry, 'requests' | 'mark' | 'stop' | 'tokenRequests'>;
 
 /**
  * A registry whose requests a test counts: one of its own ({@link startRegistry}), or its view of a
- * shared one (`shared(t)`, see {@link sharedRegistry}; its `tokenRequests` are everyone's).
+ * shared one (`shared(t)`, see {@link sharedRegistry}).
  */
 export type WatchedRegistry = Omit<TestRegistry, 'stop'>;
 
+/** How a test sees a shared registry: see {@link SharedRegistryOf}. */
+export interface ViewOptions {
+  /** Faults of the test's proxy, as in `startFaultProxy`. */
+  rules?: FaultRule[];
+  /** Token mode: the users of the test's token server; default the registry's. */
+  users?: Record<string, TestUser>;
+}
+
 /** The registry of a test file's tests: bare, or through a fault proxy of the calling test's own. */
 export interface SharedRegistryOf {
-  /** The shared registry itself; its access log is everyone's, so it offers none. */
+  /** The shared registry itself; its access log and token record are everyone's, so it offers neither. */
   (): Promise<SharedRegistry>;
   /**
-   * The shared registry as `t` sees it through a fault proxy of its own (stopped when `t` ends,
-   * `rules` as in `startFaultProxy`): `url` and `host` are the proxy's, and `requests()` and
-   * `mark()` count what the registry answered this test alone, as its access log records it.
+   * The shared registry as `t` sees it through a fault proxy of its own (stopped when `t` ends):
+   * `url` and `host` are the proxy's, and `requests()` and `mark()` count what the registry
+   * answered this test alone, as its access log records it. In token mode the challenges name a
+   * token server of the test's own (signing with the registry's key, for `options.users`), whose
+   * tokens alone are in `tokenRequests`.
    */
-  (t: ExecutionContext, rules?: FaultRule[]): Promise<WatchedRegistry>;
+  (t: ExecutionContext, options?: ViewOptions): Promise<WatchedRegistry>;
 }
 
 /** `registry` seen through a fault proxy of `t`'s own, whose answers are `t`'s requests alone. */
 async function watch(
   t: ExecutionContext,
-  registry: SharedRegistry,
-  rules: FaultRule[] = [],
+  registry: TestRegistry,
+  options: ViewOptions = {},
 ): Promise<WatchedRegistry> {
-  if (registry.certificate !== undefined)
+  if (registry.certificate !== undefined) {
     throw new Error('the fault proxy cannot front a TLS registry');
-  const proxy = await startFaultProxy(t, registry.url, rules);
+  }
+  if (options.users !== undefined && registry.auth !== 'token') {
+    throw new Error('a view has users of its own in token mode only');
+  }
+  const users = options.users ?? registry.users;
+  const { tokenRealm, tokenService } = registry;
+  let tokenServer: TokenServer | undefined;
+  if (tokenRealm !== undefined && tokenService !== undefined) {
+    const server = await startTokenServer({
+      service: tokenService,
+      issuer: TOKEN_ISSUER,
+      users,
+      signingKey: await tokenSigningKey(),
+    });
+    t.teardown(() => server.close());
+    tokenServer = server;
+  }
+  const proxy = await startFaultProxy(
+    t,
+    registry.url,
+    options.rules,
+    tokenServer && tokenRealm ? { realms: { [tokenRealm]: tokenServer.realm } } : {},
+  );
   return {
-    ...registry,
     host: proxy.host,
     url: proxy.url,
+    auth: registry.auth,
+    rootDir: registry.rootDir,
+    users,
+    ...(tokenServer ? { tokenRealm: tokenServer.realm, tokenService } : {}),
+    tokenRequests: tokenServer?.requests ?? [],
+    authorize: authorizer(
+      registry.auth,
+      users,
+      tokenServer && tokenService ? { realm: tokenServer.realm, service: tokenService } : undefined,
+    ),
     requests: async (filter = {}) =>
       proxy.answered.slice(filter.since ?? 0).filter((e) => matchesFilter(e, filter)),
     mark: async () => proxy.answered.length,
@@ -491,11 +548,11 @@ async function watch(
 /**
  * A registry shared by the tests of a file, for tests that need none of their own: what they
  * check is what they read back from repositories of their own, or what the registry answered
- * them (`shared(t)`: through a fault proxy that sees the test's requests alone). The bare
- * registry has no `requests()` or `mark()`: its log mixes every test's requests. Started by the
- * first test that asks for it, stopped after the file's last test: call at the top level of a test
- * file with its `test`. Not for TLS (the proxy speaks plain HTTP) nor for tests that count the
- * token server's tokens (`tokenRequests` is everyone's).
+ * them and the tokens they were given (`shared(t)`: through a fault proxy and, in token mode, a
+ * token server of the test's own). The bare registry has no `requests()` or `mark()`: its log
+ * mixes every test's requests. Started by the first test that asks for it, stopped after the
+ * file's last test: call at the top level of a test file with its `test`. Views are not for TLS
+ * (the proxy speaks plain HTTP).
  */
 export function sharedRegistry(test: TestFn, options: StartRegistryOptions = {}): SharedRegistryOf {
   let started: Promise<TestRegistry> | undefined;
@@ -507,8 +564,8 @@ export function sharedRegistry(test: TestFn, options: StartRegistryOptions = {})
     started ??= startRegistry(undefined, options);
     return started;
   };
-  return ((t?: ExecutionContext, rules?: FaultRule[]) =>
+  return ((t?: ExecutionContext, view?: ViewOptions) =>
     t === undefined
       ? bare()
-      : bare().then((registry) => watch(t, registry, rules))) as SharedRegistryOf;
+      : bare().then((registry) => watch(t, registry, view))) as SharedRegistryOf;
 }

@@ -95,7 +95,7 @@ test('an upload whose bytes do not match the digest fails and cancels its sessio
 
 test('a failed upload attempt is retried with a new session and a reopened body', async (t) => {
   const busy = { method: 'PUT', path: UPLOADS, times: 1, action: { status: 503, body: 'busy' } };
-  const { registry, client } = withClient(t, await registries.basic(t, [busy]));
+  const { registry, client } = withClient(t, await registries.basic(t, { rules: [busy] }));
   const repo = client.repository(registry.host, 'up/retry');
   const blob = smallBlob('retried upload');
   let opened = 0;
