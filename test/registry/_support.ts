@@ -76,7 +76,7 @@ export function registriesPerAuth(test: TestFn): Record<AuthMode, SharedRegistry
 }
 
 /** A refresh (identity) token for alice from a token-auth registry's token server (`offline_token=true`). */
-export async function aliceRefreshToken(registry: TestRegistry): Promise<string> {
+export async function aliceRefreshToken(registry: SharedRegistry): Promise<string> {
   const realm = new URL(registry.tokenRealm ?? '');
   realm.searchParams.set('service', registry.tokenService ?? '');
   realm.searchParams.set('offline_token', 'true');

@@ -7,15 +7,25 @@ import { RegistryError } from '../../../src/registry/errors.ts';
 import { HttpClient } from '../../../src/registry/http.ts';
 import { Transport } from '../../../src/registry/transport.ts';
 import { Hold, startFaultProxy } from '../../helpers/fault-proxy.ts';
-import { startRegistry } from '../../helpers/registry.ts';
 import { everyCallerAborts, oneCallerAborts } from '../../helpers/shared-work.ts';
-import { ALICE_PASSWORD, aliceRefreshToken, clientFor, imageParts } from '../_support.ts';
+import {
+  ALICE_PASSWORD,
+  aliceRefreshToken,
+  clientFor,
+  imageParts,
+  registriesPerAuth,
+} from '../_support.ts';
 
 const alice = { kind: 'basic', username: 'alice', password: ALICE_PASSWORD } as const;
 const PING = /^\/v2\/$/;
+/**
+ * One registry per auth mode for every test here: each test counts the requests and tokens of its
+ * own view, in repositories of its own.
+ */
+const registries = registriesPerAuth(test);
 
 test('the registry is pinged once and tokens are reused per scope set', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const client = clientFor(t, registry.host, alice);
   const image = await imageParts(client, registry.host, 'auth/one', 'cached');
   const one = client.repository(registry.host, 'auth/one');
@@ -34,7 +44,7 @@ test('the registry is pinged once and tokens are reused per scope set', async (t
 });
 
 test('a cached token the registry rejects is replaced once by a fresh one', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const http = new HttpClient();
   t.teardown(() => http.close());
   const tokens = new TokenCache();
@@ -60,7 +70,7 @@ test('a cached token the registry rejects is replaced once by a fresh one', asyn
 });
 
 test('a token minted for the request is not asked again when the registry still says 401', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const client = clientFor(t, registry.host, undefined);
   const err = await t.throwsAsync(client.repository(registry.host, 'anon/app').getManifest('v1'), {
     instanceOf: RegistryError,
@@ -72,7 +82,7 @@ test('a token minted for the request is not asked again when the registry still 
 });
 
 test('wrong Basic credentials are sent once, not retried', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await registries.basic(t);
   const client = clientFor(t, registry.host, {
     kind: 'basic',
     username: 'alice',
@@ -89,7 +99,7 @@ test('wrong Basic credentials are sent once, not retried', async (t) => {
 });
 
 test('an identity token is exchanged with the OAuth2 POST for access tokens', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const refreshToken = await aliceRefreshToken(registry);
   const client = clientFor(t, registry.host, { kind: 'identityToken', token: refreshToken });
   const image = await imageParts(client, registry.host, 'oauth/app', 'oauth');
@@ -107,7 +117,7 @@ test('an identity token is exchanged with the OAuth2 POST for access tokens', as
 });
 
 test('a registry token is sent as the bearer token without an exchange', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const header = await registry.authorize('alice', ['repository:static/app:pull,push']);
   const token = header?.replace(/^Bearer /, '') ?? '';
   const before = registry.tokenRequests.length;
@@ -120,7 +130,7 @@ test('a registry token is sent as the bearer token without an exchange', async (
 });
 
 test('an identity token goes by GET with Basic where the realm answers the OAuth2 POST with 404', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const refreshToken = await aliceRefreshToken(registry);
   const tokenOrigin = new URL(registry.tokenRealm ?? '').origin;
   const getOnly = await startFaultProxy(t, tokenOrigin, [
@@ -165,7 +175,7 @@ function authenticatorFor(t: ExecutionContext, registry: string): Authenticator 
 
 /** A registry whose ping goes through a proxy that holds it. */
 async function heldPing(t: ExecutionContext) {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await registries.basic();
   const hold = new Hold();
   const front = await startFaultProxy(t, registry.url, [
     { method: 'GET', path: PING, action: { hold } },
@@ -183,7 +193,7 @@ async function heldPing(t: ExecutionContext) {
 
 /** A token registry whose token requests go through a proxy that holds them. */
 async function heldToken(t: ExecutionContext) {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const hold = new Hold();
   const realm = await startFaultProxy(t, new URL(registry.tokenRealm ?? '').origin, [
     { method: 'GET', action: { hold } },
