@@ -6,15 +6,17 @@ import { TokenCache } from '../../src/registry/auth/token-cache.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { HttpClient } from '../../src/registry/http.ts';
 import { Transport } from '../../src/registry/transport.ts';
-import { startRegistry } from '../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor, imageParts } from './_support.ts';
+import { ALICE_PASSWORD, clientFor, imageParts, registriesPerAuth } from './_support.ts';
 
 const MAYBE_MISSING =
   /refused \(insufficient_scope\): the repository may not exist, or it needs credentials that grant this access/;
 
+/** One registry per auth mode for every test here; each test sees its own tokens through its view. */
+const registries = registriesPerAuth(test);
+
 test('an anonymous pull refused after a fresh token says the repository may not exist or needs credentials', async (t) => {
   // Docker Hub answers a repository that does not exist like this: 401 insufficient_scope.
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const client = clientFor(t, registry.host, undefined);
   const err = await t.throwsAsync(
     client.repository(registry.host, 'library/nope').getManifest('latest'),
@@ -28,8 +30,7 @@ test('an anonymous pull refused after a fresh token says the repository may not 
 });
 
 test('a user without access to an existing repository hears the same two causes', async (t) => {
-  const registry = await startRegistry(t, {
-    auth: 'token',
+  const registry = await registries.token(t, {
     users: {
       alice: { password: ALICE_PASSWORD, grants: [{ repository: '*', actions: ['*'] }] },
       bob: { password: 'bob-secret-pw', grants: [{ repository: 'bob/*', actions: ['*'] }] },
@@ -58,7 +59,7 @@ test('a user without access to an existing repository hears the same two causes'
 });
 
 test('a cached token refused, then a fresh one refused too, gets the hint after one retry', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const http = new HttpClient();
   t.teardown(() => http.close());
   const tokens = new TokenCache();
@@ -82,7 +83,7 @@ test('a cached token refused, then a fresh one refused too, gets the hint after 
 });
 
 test('wrong Basic credentials keep the usual advice', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await registries.basic();
   const client = clientFor(t, registry.host, {
     kind: 'basic',
     username: 'alice',
@@ -97,8 +98,7 @@ test('wrong Basic credentials keep the usual advice', async (t) => {
 });
 
 test('a push refused for want of push permission says the credentials do not grant it', async (t) => {
-  const registry = await startRegistry(t, {
-    auth: 'token',
+  const registry = await registries.token(t, {
     users: {
       alice: { password: ALICE_PASSWORD, grants: [{ repository: '*', actions: ['*'] }] },
       bob: { password: 'bob-secret-pw', grants: [{ repository: '*', actions: ['pull'] }] },

@@ -5,11 +5,13 @@ import { fetchToken } from '../../../src/registry/auth/token.ts';
 import { RegistryError } from '../../../src/registry/errors.ts';
 import { HttpClient } from '../../../src/registry/http.ts';
 import { startFaultProxy } from '../../helpers/fault-proxy.ts';
-import { startRegistry } from '../../helpers/registry.ts';
-import { ALICE_PASSWORD, aliceRefreshToken } from '../_support.ts';
+import { ALICE_PASSWORD, aliceRefreshToken, registriesPerAuth } from '../_support.ts';
+
+/** One registry per auth mode for every test here; each test sees its own tokens through its view. */
+const registries = registriesPerAuth(test);
 
 test('the token GET sends every scope and the Basic credentials', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const http = new HttpClient();
   t.teardown(() => http.close());
   const token = await fetchToken(http, {
@@ -34,7 +36,7 @@ test('the token GET sends every scope and the Basic credentials', async (t) => {
 });
 
 test('a refused token request is UNAUTHORIZED and names no secret', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const http = new HttpClient();
   t.teardown(() => http.close());
   const err = await t.throwsAsync(
@@ -106,7 +108,7 @@ test('a realm that redirects the token GET to a private address is refused at th
 });
 
 test('an identity token with a username goes as that user by GET to a realm without OAuth2', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const refreshToken = await aliceRefreshToken(registry);
   const getOnly = await startFaultProxy(t, new URL(registry.tokenRealm ?? '').origin, [
     { method: 'POST', action: { status: 404 } },
@@ -144,7 +146,7 @@ test('an identity token with a username goes as that user by GET to a realm with
 });
 
 test('a refused identity token exchange is UNAUTHORIZED and names no token', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  const registry = await registries.token(t);
   const http = new HttpClient();
   t.teardown(() => http.close());
   const err = await t.throwsAsync(
