@@ -1,16 +1,18 @@
 import test from 'ava';
 import type { Credential } from '../../src/registry/auth/credentials.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
-import { type AuthMode, startRegistry } from '../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor } from './_support.ts';
+import type { AuthMode, WatchedRegistry } from '../helpers/registry.ts';
+import { ALICE_PASSWORD, clientFor, registriesPerAuth } from './_support.ts';
 
 const PING = /^\/v2\/$/;
 const WRONG_PASSWORD = 'not-alices-password';
+/** One registry per auth mode for every test here; each test counts the pings and tokens of its view. */
+const registries = registriesPerAuth(test);
 
 const alice = (password: string): Credential => ({ kind: 'basic', username: 'alice', password });
 
 /** Pings of `/v2/` by the client under test (the harness polls `/v2/` too). */
-async function clientPings(registry: Awaited<ReturnType<typeof startRegistry>>) {
+async function clientPings(registry: WatchedRegistry) {
   return (await registry.requests({ method: 'GET', path: PING })).filter(
     (r) => r.userAgent === 'ociferry',
   );
@@ -18,7 +20,7 @@ async function clientPings(registry: Awaited<ReturnType<typeof startRegistry>>) 
 
 for (const auth of ['basic', 'token'] as const satisfies readonly AuthMode[]) {
   test(`${auth} registry: the right password passes with GET /v2/ answered 200`, async (t) => {
-    const registry = await startRegistry(t, { auth });
+    const registry = await registries[auth](t);
     const client = clientFor(t, registry.host, alice(ALICE_PASSWORD));
     await client.checkCredentials(registry.host);
     const statuses = (await clientPings(registry)).map((r) => r.status);
@@ -29,7 +31,7 @@ for (const auth of ['basic', 'token'] as const satisfies readonly AuthMode[]) {
   });
 
   test(`${auth} registry: a wrong password is refused as UNAUTHORIZED without naming it`, async (t) => {
-    const registry = await startRegistry(t, { auth });
+    const registry = await registries[auth](t);
     const client = clientFor(t, registry.host, alice(WRONG_PASSWORD));
     const error = await t.throwsAsync(client.checkCredentials(registry.host), {
       instanceOf: RegistryError,
@@ -43,13 +45,13 @@ for (const auth of ['basic', 'token'] as const satisfies readonly AuthMode[]) {
 }
 
 test('basic registry: no credentials at all is refused as UNAUTHORIZED', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await registries.basic();
   const client = clientFor(t, registry.host, undefined);
   await t.throwsAsync(client.checkCredentials(registry.host), { code: 'UNAUTHORIZED' });
 });
 
 test('a registry without auth passes any credentials, as docker login does', async (t) => {
-  const registry = await startRegistry(t);
+  const registry = await registries.none(t);
   const client = clientFor(t, registry.host, alice(WRONG_PASSWORD));
   await client.checkCredentials(registry.host);
   const statuses = (await clientPings(registry)).map((r) => r.status);

@@ -1,8 +1,7 @@
 import { inspect } from 'node:util';
 import test from 'ava';
 import { networkError, parseErrorBody, RegistryError } from '../../src/registry/errors.ts';
-import { startRegistry } from '../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor, registryWithClient } from './_support.ts';
+import { ALICE_PASSWORD, clientFor, registriesPerAuth, withClient } from './_support.ts';
 
 /** Everything an error could show: message, stack, fields, causes. */
 function everything(err: unknown): string {
@@ -10,10 +9,12 @@ function everything(err: unknown): string {
 }
 
 const WRONG_PASSWORD = 'wrong-secret-pw-31337';
+/** One registry per auth mode for every test here: they read, or are refused. */
+const registries = registriesPerAuth(test);
 
 for (const auth of ['basic', 'token'] as const) {
   test(`errors from a refused login (${auth} auth) never carry the credentials`, async (t) => {
-    const registry = await startRegistry(t, { auth });
+    const registry = await registries[auth]();
     const client = clientFor(t, registry.host, {
       kind: 'basic',
       username: 'alice',
@@ -40,8 +41,8 @@ for (const auth of ['basic', 'token'] as const) {
 }
 
 test('errors from a token that lacks the scope never carry the token', async (t) => {
-  const registry = await startRegistry(t, {
-    auth: 'token',
+  // A token server of the test's own, for its user.
+  const registry = await registries.token(t, {
     users: {
       carol: { password: 'carol-secret-pw', grants: [{ repository: 'mine/*', actions: ['pull'] }] },
     },
@@ -65,7 +66,7 @@ test('errors from a token that lacks the scope never carry the token', async (t)
 });
 
 test('errors of a client logged in correctly do not show the password either', async (t) => {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await registries.basic();
   const client = clientFor(t, registry.host, {
     kind: 'basic',
     username: 'alice',
@@ -143,7 +144,7 @@ test('network failures map to stable codes; other errors are left alone', (t) =>
 });
 
 test('the registry error code is said once: status and code, then the registry message', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'none');
+  const { registry, client } = withClient(t, await registries.none());
   const err = await t.throwsAsync(client.repository(registry.host, 'none/app').getManifest('v9'), {
     instanceOf: RegistryError,
   });
