@@ -1,12 +1,16 @@
 import { Readable } from 'node:stream';
 import test from 'ava';
-import { startRegistry } from '../helpers/registry.ts';
-import { ALICE_PASSWORD, clientFor, registryWithClient, smallBlob } from './_support.ts';
+import { ALICE_PASSWORD, clientFor, registriesPerAuth, smallBlob, withClient } from './_support.ts';
 
 const MOUNT = /\/blobs\/uploads\/$/;
+/**
+ * One registry per auth mode for every test here: each test has repositories of its own, and counts
+ * the requests and tokens of its view.
+ */
+const registries = registriesPerAuth(test);
 
 test('a mount with token auth asks one token for exactly dst pull,push and src pull', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'token');
+  const { registry, client } = withClient(t, await registries.token(t));
   const blob = smallBlob('mounted across repositories');
   await client
     .repository(registry.host, 'a/src')
@@ -36,8 +40,7 @@ test('a mount with token auth asks one token for exactly dst pull,push and src p
 });
 
 test('a mount refused for want of source pull scope falls back to an upload', async (t) => {
-  const registry = await startRegistry(t, {
-    auth: 'token',
+  const registry = await registries.token(t, {
     users: {
       alice: { password: ALICE_PASSWORD, grants: [{ repository: '*', actions: ['*'] }] },
       bob: {
@@ -98,7 +101,7 @@ test('a mount refused for want of source pull scope falls back to an upload', as
 
 for (const auth of ['none', 'basic'] as const) {
   test(`a mount of a blob the source lacks opens a session the upload reuses (${auth} auth)`, async (t) => {
-    const { registry, client } = await registryWithClient(t, auth);
+    const { registry, client } = withClient(t, await registries[auth](t));
     const blob = smallBlob(`not in the source (${auth})`);
     const dst = client.repository(registry.host, 'c/dst');
     const result = await dst.mountBlob(blob.digest, 'c/src');
@@ -111,7 +114,7 @@ for (const auth of ['none', 'basic'] as const) {
   });
 
   test(`a blob mounts between repositories (${auth} auth)`, async (t) => {
-    const { registry, client } = await registryWithClient(t, auth);
+    const { registry, client } = withClient(t, await registries[auth]());
     const blob = smallBlob(`mount me (${auth})`);
     await client
       .repository(registry.host, 'd/src')
