@@ -4,7 +4,7 @@ import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { backoffDelay, parseRetryAfter, retryPolicy, withRetry } from '../../src/registry/retry.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
 import { ALICE_PASSWORD, clientFor, imageParts } from './_support.ts';
 
 test('Retry-After is read as seconds or as an HTTP date', (t) => {
@@ -108,16 +108,22 @@ test('aborting stops the wait between attempts', async (t) => {
   t.is(attempts, 1);
 });
 
+/** The registry of the tests that push an image; each test has a repository of its own. */
+const shared = sharedRegistry(test, { auth: 'basic' });
+let repositories = 0;
+
+/** An image pushed through a fault proxy in front of the test's view of the registry. */
 async function proxiedImage(t: ExecutionContext) {
-  const registry = await startRegistry(t, { auth: 'basic' });
+  const registry = await shared(t);
   const proxy = await startFaultProxy(t, registry.url, []);
   const client = clientFor(t, proxy.host, {
     kind: 'basic',
     username: 'alice',
     password: ALICE_PASSWORD,
   });
-  const repo = client.repository(proxy.host, 'retry/app');
-  const image = await imageParts(client, proxy.host, 'retry/app', 'retry');
+  const name = `retry/app-${++repositories}`;
+  const repo = client.repository(proxy.host, name);
+  const image = await imageParts(client, proxy.host, name, 'retry');
   await repo.putManifest('v1', image.manifest, OCI_MANIFEST);
   return { registry, proxy, repo, image };
 }
