@@ -2,15 +2,20 @@ import test from 'ava';
 import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
-import { clientFor, imageParts, registryWithClient } from './_support.ts';
+import { sharedRegistry } from '../helpers/registry.ts';
+import { clientFor, imageParts, registryWithClient, withClient } from './_support.ts';
 
-/** The registry of the tests that count what their proxy saw, none of its own requests. */
+/**
+ * The registries of the tests that need none of their own: they read back repositories of their
+ * own, or count what their proxies or views saw. The catalog test keeps its own: it lists them all.
+ */
 const shared = sharedRegistry(test);
+const sharedBasic = sharedRegistry(test, { auth: 'basic' });
+const sharedToken = sharedRegistry(test, { auth: 'token' });
 
 for (const auth of ['none', 'token'] as const) {
   test(`tags list round trip (${auth} auth)`, async (t) => {
-    const { registry, client } = await registryWithClient(t, auth);
+    const { registry, client } = withClient(t, await (auth === 'none' ? shared() : sharedToken()));
     const repo = client.repository(registry.host, 'tags/all');
     const { manifest } = await imageParts(client, registry.host, 'tags/all', 'tags');
     const tags = ['v1', 'v2', 'latest'];
@@ -60,7 +65,7 @@ test('tag pages are followed through Link headers resolved against the request U
 });
 
 test('listing the tags of an unknown repository fails with NAME_UNKNOWN', async (t) => {
-  const { registry, client } = await registryWithClient(t, 'basic');
+  const { registry, client } = withClient(t, await sharedBasic());
   const listing = (async () => {
     for await (const _ of client.repository(registry.host, 'no/such').listTags()) t.fail();
   })();
@@ -82,7 +87,7 @@ test('the catalog lists every repository across pages', async (t) => {
 });
 
 test('a page size over 1000 refused with 405 (as ECR does) is asked again as 1000', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await shared(t);
   const over1000 = {
     method: 'GET',
     path: /\/tags\/list\?(?:.*&)?n=(?!1000(?:&|$))[1-9]\d{3,}(?:&|$)/,
