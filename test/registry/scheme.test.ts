@@ -6,7 +6,8 @@ import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import type { RequestEvent } from '../../src/registry/http.ts';
 import { probeHandshake } from '../../src/registry/scheme.ts';
-import { startRegistry } from '../helpers/registry.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { clientFor, imageParts } from './_support.ts';
 import { startTcpRelay } from './_tcp-relay.ts';
 import { startTlsFront } from './_tls-front.ts';
@@ -14,6 +15,12 @@ import { startTlsFront } from './_tls-front.ts';
 const MISSING = `sha256:${'0'.repeat(64)}`;
 /** First byte of a TLS handshake record. */
 const TLS_HANDSHAKE = 0x16;
+/**
+ * The registries of the tests that count none of their requests: one serving TLS, one plain that
+ * answers relative Locations (which a TLS front in front of it needs). The others keep their own.
+ */
+const sharedTls = sharedRegistry(test, { tls: true });
+const sharedRelative = sharedRegistry(test, { relativeUrls: true });
 
 test('a loopback registry serving TLS is spoken to over HTTPS, its scheme learnt from one handshake', async (t) => {
   const registry = await startRegistry(t, { auth: 'none', tls: true });
@@ -42,7 +49,7 @@ test('a loopback registry serving TLS is spoken to over HTTPS, its scheme learnt
 });
 
 test('the scheme a handshake showed is kept: one handshake without a request per client', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none', relativeUrls: true });
+  const registry = await sharedRelative();
   const sessions: { bytes: number }[] = [];
   const front = await startTlsFront(t, registry.host, sessions);
   const client = clientFor(t, front, undefined, { insecure: true });
@@ -79,7 +86,7 @@ test('a loopback registry serving plain HTTP is found out by one handshake, then
 });
 
 test('a TLS registry spoken to in plain HTTP fails with its own words: HTTPS_REQUIRED', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none', tls: true });
+  const registry = await sharedTls();
   const client = clientFor(t, registry.host, undefined, { plainHttp: true });
   const err = await t.throwsAsync(client.repository(registry.host, 'tls/app').getManifest('v1'), {
     instanceOf: RegistryError,
@@ -93,7 +100,7 @@ test('a TLS registry spoken to in plain HTTP fails with its own words: HTTPS_REQ
 });
 
 test('the certificate of a loopback TLS registry is verified unless insecure', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none', tls: true });
+  const registry = await sharedTls();
   const verifying = clientFor(t, registry.host, undefined);
   const err = await t.throwsAsync(
     verifying.repository(registry.host, 'tls/app').headBlob(MISSING),
@@ -129,10 +136,10 @@ test('a web server that is not a registry fails with NOT_A_REGISTRY', async (t) 
 });
 
 test('the handshake probe tells TLS, plain HTTP and nothing apart', async (t) => {
-  const tls = await startRegistry(t, { auth: 'none', tls: true });
+  const tls = await sharedTls();
   const plain = await startRegistry(t, { auth: 'none' });
-  const gone = await startRegistry(t, { auth: 'none' });
-  await gone.stop();
+  // Where nothing listens, as where a registry was stopped.
+  const gone = { host: `127.0.0.1:${await freePort()}` };
   t.is(await probeHandshake(tls.host), 'tls');
   t.is(await probeHandshake(plain.host), 'plain-http');
   t.is(await probeHandshake(`localhost:${plain.host.split(':')[1]}`), 'plain-http');
@@ -141,7 +148,7 @@ test('the handshake probe tells TLS, plain HTTP and nothing apart', async (t) =>
 });
 
 test('a loopback registry whose first handshake is reset is asked again, then spoken to over HTTP', async (t) => {
-  const registry = await startRegistry(t, { auth: 'none' });
+  const registry = await sharedRelative();
   // The first connection fails before the server says a byte, as a registry still starting or
   // a machine too busy to answer may fail it.
   const relay = await startTcpRelay(t, registry.host, { reset: (index) => index === 0 });
