@@ -9,8 +9,12 @@ import {
 import { RegistryError } from '../../../src/registry/errors.ts';
 import type { RequestEvent } from '../../../src/registry/http.ts';
 import { startFaultProxy } from '../../helpers/fault-proxy.ts';
-import { startRegistry } from '../../helpers/registry.ts';
+import { sharedRegistry } from '../../helpers/registry.ts';
 import { ALICE_PASSWORD, clientFor, imageParts } from '../_support.ts';
+
+/** The registries of the tests that reach one; each test has repositories of its own. */
+const shared = sharedRegistry(test);
+const sharedToken = sharedRegistry(test, { auth: 'token' });
 
 test('addresses are sorted into loopback, private, link-local and public', (t) => {
   const table: Record<string, AddressScope> = {
@@ -136,7 +140,7 @@ test('the registry host is not looked up when the realm is on its host or public
 
 for (const realm of ['http://10.0.0.1/token', 'http://169.254.169.254/latest/api/token']) {
   test(`a loopback registry announcing realm ${realm} is refused before any connection`, async (t) => {
-    const registry = await startRegistry(t, { auth: 'none' });
+    const registry = await shared();
     const proxy = await startFaultProxy(t, registry.url, [
       {
         method: 'GET',
@@ -173,7 +177,8 @@ for (const realm of ['http://10.0.0.1/token', 'http://169.254.169.254/latest/api
 }
 
 test('a loopback registry may send the client to a loopback realm under another name', async (t) => {
-  const registry = await startRegistry(t, { auth: 'token' });
+  // A token server of the test's own: its record is this test's tokens.
+  const registry = await sharedToken(t);
   const realm = new URL(registry.tokenRealm ?? '');
   realm.hostname = 'localhost';
   const proxy = await startFaultProxy(t, registry.url, [
