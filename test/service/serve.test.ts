@@ -2,15 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CacheServiceClient } from '../../src/service/client.ts';
 import { CacheServiceError } from '../../src/service/errors.ts';
+import { cliCommand } from '../cli/support/cli.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { blob, copyPgliteTemplate, exportBuild, key } from './_support.ts';
-
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 interface Served {
   readonly child: ChildProcess;
@@ -21,13 +19,11 @@ interface Served {
 
 /** `ociferry cache serve` as a child process; resolves once it says where it listens. */
 async function serve(t: ExecutionContext, args: string[]): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [IMPORT_TYPESCRIPT, MAIN, 'cache', 'serve', '--listen', '127.0.0.1:0', ...args],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const command = await cliCommand(['cache', 'serve', '--listen', '127.0.0.1:0', ...args]);
+  const child = spawn(command.file, command.args, {
+    env: command.env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let text = '';
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   t.teardown(() => {
@@ -212,11 +208,11 @@ test('serve --blobs type=registry keeps the blobs in a registry repository; a --
   served.child.kill('SIGTERM');
   t.is(await served.exited, 0);
 
-  const refused = spawn(
-    process.execPath,
-    [IMPORT_TYPESCRIPT, MAIN, 'cache', 'serve', '--data', dataDir, '--blobs', 'type=registry'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const usage = await cliCommand(['cache', 'serve', '--data', dataDir, '--blobs', 'type=registry']);
+  const refused = spawn(usage.file, usage.args, {
+    env: usage.env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   refused.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
