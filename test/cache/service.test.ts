@@ -18,7 +18,7 @@ import { LayoutStore } from '../../src/layout/index.ts';
 import { BlobLocations } from '../../src/remote/blob-locations.ts';
 import { ociferry } from '../cli/support/cli.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { type SharedRegistry, sharedRegistry } from '../helpers/registry.ts';
 import { exportBuild, key, sharedService, stopShared } from '../service/_support.ts';
 import {
   blobGets,
@@ -30,12 +30,14 @@ import {
   uploadBytes,
 } from './_support.ts';
 
-const registryRef = (registry: TestRegistry, repo: string) =>
+const registryRef = (registry: SharedRegistry, repo: string) =>
   `type=registry,ref=${registry.host}/${repo}:latest`;
 
 let services = 0;
 
 test.after.always(stopShared);
+/** The file's registry; each test writes to repositories of its own. */
+const shared = sharedRegistry(test);
 
 /**
  * The file's service in-process, the request log of the test's namespaces, and its
@@ -86,8 +88,9 @@ test('type=service parses url and token-env; the token never shows, a missing va
 });
 
 test('a registry cache copied to the service: check, explain and ls against it mint no URL; back to a registry, one URL per layer', async (t) => {
-  const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
-  await pushFixture(registry, 'cache-manifest', 'team/cache');
+  const [registry, svc] = await Promise.all([shared(t), service(t)]);
+  // Pushed as the CLI test pushes it: two pushes of one fixture at once are one.
+  await pushFixture(await shared(), 'cache-manifest', 'team/cache');
   const keys = await cacheKeys();
   const layers = await fixtureLayers();
   const c = client(t);
@@ -145,7 +148,7 @@ test('a registry cache copied to the service: check, explain and ls against it m
 });
 
 test('the CLI reads the token from token-env and never prints it; an unset variable is a usage error', async (t) => {
-  const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
+  const [registry, svc] = await Promise.all([shared(), service(t)]);
   await pushFixture(registry, 'cache-manifest', 'team/cache');
   const keys = await cacheKeys();
   const env = { ...process.env, [svc.variable]: svc.tokens.a };
@@ -209,7 +212,7 @@ test('unlazy of a service cache into a layout mints exactly one URL per blob it 
 });
 
 test('an export of more results than one request carries goes in batches, and every result arrives', async (t) => {
-  const [registry, svc] = await Promise.all([startRegistry(t), service(t)]);
+  const [registry, svc] = await Promise.all([shared(), service(t)]);
   const c = client(t);
   const count = 150;
   const layers = await Promise.all(
