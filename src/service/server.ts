@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { type ServiceBlobStore, StoreBlobStore } from './blob-store.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
@@ -214,6 +214,14 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
     : createHttpServer(onRequest);
   server.requestTimeout = 0; // uploads of large blobs may take long
+  // Connections that have carried no request yet (a client's or a load balancer's, opened ahead):
+  // Node's closeIdleConnections leaves them open, and close would wait for them a minute or more.
+  const unused = new Set<Socket>();
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage) => unused.delete(req.socket));
   // Idle keep-alive connections stay open longer than clients' (undici's default is 4 s): a client
   // that reuses one just as the server closes it gets ECONNRESET, seen on busy machines.
   server.keepAliveTimeout = 65_000;
@@ -255,6 +263,7 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
         server.keepAliveTimeout = 1;
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
+        for (const socket of unused) socket.destroy();
         await done;
         await retentionRun;
         await db.close();

@@ -1,4 +1,7 @@
-import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -410,6 +413,38 @@ test('a download the client leaves does not stop the next one; a file shorter th
     for await (const _ of cut);
   });
   t.is((await client.getConfig()).namespace, svc.ns.a, 'the service goes on serving');
+});
+
+test('closing the service ends a connection that carried no request at once, and lets an upload in flight finish', async (t) => {
+  const svc = await startService(t, 'pglite');
+  if (!svc) return;
+  const { hostname, port } = new URL(svc.server.url);
+  // A connection opened ahead, as clients and load balancers do, that never sends a byte.
+  const unused = connect(Number(port), hostname);
+  await once(unused, 'connect');
+  const heard: Buffer[] = [];
+  unused.on('data', (chunk: Buffer) => heard.push(chunk));
+  const ended = once(unused, 'close');
+  const layer = blob(1000);
+  const { url } = await svc.client().getLayerUploadUrl(layer.digest, layer.size);
+  const upload = httpRequest(url, {
+    method: 'PUT',
+    headers: { 'content-length': layer.size, expect: '100-continue' },
+  });
+  const answered = once(upload, 'response') as Promise<[IncomingMessage]>;
+  // The service has the request (it said continue) and half its body when it is told to close.
+  await once(upload, 'continue');
+  upload.write(layer.bytes.subarray(0, 500));
+  const closed = svc.server.close();
+  await ended;
+  t.deepEqual(heard, [], 'ended by the service, without an answer');
+  upload.end(layer.bytes.subarray(500));
+  const [response] = await answered;
+  response.resume();
+  t.is(response.statusCode, 201);
+  await closed;
+  const file = join(svc.dataDir, 'blobs', 'blobs', 'sha256', layer.digest.slice('sha256:'.length));
+  t.true((await readFile(file)).equals(layer.bytes));
 });
 
 test('cache mounts: upload at shutdown, listed with a download URL at start', async (t) => {
