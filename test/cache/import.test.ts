@@ -15,7 +15,7 @@ import { digestBytes } from '../../src/digest/index.ts';
 import { LayoutStore } from '../../src/layout/index.ts';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/index.ts';
 import { fixturePath, fixtureRoot, pushFixture, readFixtureBlob } from '../helpers/fixtures.ts';
-import { freePort } from '../helpers/free-port.ts';
+import { refusedHost } from '../helpers/free-port.ts';
 import { sharedRegistry } from '../helpers/registry.ts';
 import {
   BLOB_PATH,
@@ -437,7 +437,7 @@ test('failed imports are those BuildKit skips: missing, not a cache, malformed, 
   }
 
   // Not reaching the source says nothing of the cache: not a failed import.
-  const closed = `127.0.0.1:${await freePort()}`;
+  const closed = await refusedHost();
   const unreachable = await t.throwsAsync(openCacheSource(`${closed}/failed/app:latest`, options));
   t.false(isFailedImport(unreachable), unreachable?.message);
   t.false(isFailedImport(new Error('plain')));

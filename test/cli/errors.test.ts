@@ -7,7 +7,7 @@ import { reportError } from '../../src/cli/errors.ts';
 import { parseReference } from '../../src/reference/index.ts';
 import { networkError } from '../../src/registry/errors.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { freePort } from '../helpers/free-port.ts';
+import { refusedHost } from '../helpers/free-port.ts';
 import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { isolatedEnv, ociferry, ociferryProcess, tempDir } from './support/cli.ts';
 
@@ -36,7 +36,7 @@ test('an unknown host gives one error line and a hint naming the host, no stack 
 });
 
 test('a refused connection names the host and port', async (t) => {
-  const host = `127.0.0.1:${await freePort()}`;
+  const host = await refusedHost();
   // A process of its own: the exit status main() sets, 1.
   const result = await ociferryProcess(['tags', `${host}/app`]);
   t.is(result.code, 1);

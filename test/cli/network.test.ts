@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { pushFixture } from '../helpers/fixtures.ts';
-import { freePort } from '../helpers/free-port.ts';
+import { refusedHost } from '../helpers/free-port.ts';
 import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { proxiedName } from '../registry/_forward-proxy.ts';
 import { ociferry, ociferryProcess } from './support/cli.ts';
@@ -106,7 +106,7 @@ test('a web server that is not a registry is named as such', async (t) => {
 test('loopback registries bypass HTTP_PROXY; a proxy that is down is named, not the registry', async (t) => {
   const registry = await shared();
   await pushFixture(registry, 'oci-image', 'bypass/single');
-  const proxy = `http://127.0.0.1:${await freePort()}`;
+  const proxy = `http://${await refusedHost()}`;
   const env = withoutProxies({ HTTP_PROXY: proxy, HTTPS_PROXY: proxy });
   const direct = await ociferry(['tags', `${registry.host}/bypass/single`], { env });
   t.is(direct.code, 0, direct.stderr);

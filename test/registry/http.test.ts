@@ -7,7 +7,7 @@ import { RegistryError } from '../../src/registry/errors.ts';
 import type { RequestEvent } from '../../src/registry/http.ts';
 import type { AccessLogEntry } from '../helpers/access-log.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { freePort } from '../helpers/free-port.ts';
+import { refusedHost } from '../helpers/free-port.ts';
 import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { IMPORT_TYPESCRIPT } from '../helpers/typescript.ts';
 import { proxiedName, startForwardProxy } from './_forward-proxy.ts';
@@ -124,7 +124,7 @@ test('plain HTTP is refused to a registry that is not allowed it', async (t) => 
 
 test('an unreachable registry fails with CONNECTION_FAILED after the retries', async (t) => {
   // Where nothing listens, as where a registry was stopped.
-  const host = `127.0.0.1:${await freePort()}`;
+  const host = await refusedHost();
   const events: RequestEvent[] = [];
   const client = clientFor(t, host, undefined, { onRequest: (e) => events.push(e) });
   const err = await t.throwsAsync(client.repository(host, 'gone/app').getManifest('v1'), {
@@ -287,8 +287,7 @@ test('HTTP_PROXY and NO_PROXY are read from the environment by default', async (
 
 test('a proxy that cannot be reached is named in the error, not the registry', async (t) => {
   const registry = await shared();
-  const proxy = await startForwardProxy(t);
-  await proxy.stop();
+  const proxy = { url: `http://${await refusedHost()}` };
   const name = proxiedName(registry.host);
   for (const scheme of ['http', 'https'] as const) {
     const client = clientFor(t, name, undefined, {

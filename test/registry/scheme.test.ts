@@ -6,7 +6,7 @@ import { OCI_MANIFEST } from '../../src/oci/index.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import type { RequestEvent } from '../../src/registry/http.ts';
 import { probeHandshake } from '../../src/registry/scheme.ts';
-import { freePort } from '../helpers/free-port.ts';
+import { refusedHost } from '../helpers/free-port.ts';
 import { sharedRegistry, startRegistry } from '../helpers/registry.ts';
 import { clientFor, imageParts } from './_support.ts';
 import { startTcpRelay } from './_tcp-relay.ts';
@@ -139,7 +139,7 @@ test('the handshake probe tells TLS, plain HTTP and nothing apart', async (t) =>
   const tls = await sharedTls();
   const plain = await startRegistry(t, { auth: 'none' });
   // Where nothing listens, as where a registry was stopped.
-  const gone = { host: `127.0.0.1:${await freePort()}` };
+  const gone = { host: await refusedHost() };
   t.is(await probeHandshake(tls.host), 'tls');
   t.is(await probeHandshake(plain.host), 'plain-http');
   t.is(await probeHandshake(`localhost:${plain.host.split(':')[1]}`), 'plain-http');
