@@ -1,6 +1,7 @@
 // The module hooks of register.mjs, run on Node's loader thread.
 import { createHash } from 'node:crypto';
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -43,8 +44,12 @@ async function javascript(file, source) {
   try {
     return readFileSync(kept, 'utf8');
   } catch {
-    // Not made yet.
+    return make(file, source, kept);
   }
+}
+
+/** Make the JavaScript of `file`, whose TypeScript is `source`, and keep it at `kept`. */
+async function make(file, source, kept) {
   esbuild ??= await import('esbuild');
   const { code } = await esbuild.transform(source, { ...OPTIONS, sourcefile: file });
   try {
@@ -74,9 +79,16 @@ export function keptPath(file, source) {
  * processes.
  */
 export async function prepare(files) {
-  const sources = files.map((file) => [file, readFileSync(file, 'utf8')]);
-  await Promise.all(sources.map(([file, source]) => javascript(file, source)));
-  const needed = new Set(sources.map(([file, source]) => path.basename(keptPath(file, source))));
+  const all = files.map((file) => {
+    const source = readFileSync(file, 'utf8');
+    return { file, source, kept: keptPath(file, source) };
+  });
+  await Promise.all(
+    all
+      .filter(({ kept }) => !existsSync(kept))
+      .map(({ file, source, kept }) => make(file, source, kept)),
+  );
+  const needed = new Set(all.map(({ kept }) => path.basename(kept)));
   const now = Date.now();
   let names;
   try {
