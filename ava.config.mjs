@@ -12,7 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { prepare } from './test/loader/hooks.mjs';
+import { prepare } from './test/loader/javascript.mjs';
+import { TREE_ENV, writeTree } from './test/loader/tree.mjs';
 
 /** A RAM file system is used when it has this much room left. */
 const RAM_FS_MIN_FREE = 4 * 1024 ** 3;
@@ -122,7 +123,7 @@ for (const name of readdirSync(base)) {
   if (name.startsWith(PREFIX) && pid > 0 && !isAlive(pid)) removeRunDir(join(base, name));
 }
 // The TypeScript the tests and the processes they start load, made into JavaScript before they start.
-await prepare(
+const javascript = await prepare(
   ['src', 'test', 'fixtures'].flatMap((dir) =>
     readdirSync(join(import.meta.dirname, dir), { recursive: true })
       .filter((name) => name.endsWith('.ts'))
@@ -140,6 +141,9 @@ const runDir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
 // Others may pass through (PostgreSQL runs as its own user), not list it.
 chmodSync(runDir, 0o711);
 process.once('exit', () => removeRunDir(runDir));
+// What the test processes load (test/loader/tree.mjs).
+const tree = join(runDir, 'tree');
+writeTree(javascript, tree);
 
 function rank(file) {
   const name = relative(import.meta.dirname, file);
@@ -150,10 +154,10 @@ function rank(file) {
 
 export default {
   files: ['test/**/*.test.ts'],
-  extensions: { ts: 'module' },
-  // The TypeScript loader is registered once ava's worker has loaded itself, not by `--import`: its
-  // hooks then see only the test's modules, and a test process spends 0.1-0.2 s less CPU.
-  require: ['./test/loader/register.mjs'],
+  // ava requires a test file (`commonjs`), and test/loader/tree-require.mjs, loaded first, makes
+  // that import the file's JavaScript from the run's tree: ES modules, with no loader thread.
+  extensions: { ts: 'commonjs' },
+  require: ['./test/loader/tree-require.mjs'],
   workerThreads: false,
   // WebAssembly (PGlite's Postgres, undici's HTTP parser) is compiled by the baseline compiler
   // only: test processes are short, and optimising PGlite's 9 MB module cost each process that
@@ -164,6 +168,6 @@ export default {
   // Six files at once on 2 cores: the slow ones wait on dockerd, PostgreSQL and timers much of the
   // time (4 at once: 127 s, 6: 95-103 s, 8: 103 s for the suite on a shared 2-core machine).
   concurrency: 6,
-  environmentVariables: { TMPDIR: runDir, OCIFERRY_TEST_RUN_DIR: runDir },
+  environmentVariables: { TMPDIR: runDir, OCIFERRY_TEST_RUN_DIR: runDir, [TREE_ENV]: tree },
   sortTestFiles: (a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0),
 };

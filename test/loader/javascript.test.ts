@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 // @ts-expect-error: plain JavaScript without declarations.
-import { keptPath, prepare } from './hooks.mjs';
+import { keptPath, prepare } from './javascript.mjs';
 
 const CACHE_DIR = path.resolve(import.meta.dirname, '../../node_modules/.cache/ociferry-ts');
 const TWO_DAYS_AGO = new Date(Date.now() - 2 * 24 * 3600 * 1000);
