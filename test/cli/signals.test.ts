@@ -60,7 +60,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     await until(child, async () => (await filesUnder(dir)).some((f) => f.startsWith('.tmp-')));
 
     child.kill(signal);
-    const [code] = await once(child, 'exit');
+    // 'close', not 'exit': stderr may still be on its way when the child has exited.
+    const [code] = await once(child, 'close');
     t.is(code, signal === 'SIGTERM' ? 143 : 130, stderr());
     t.regex(stderr(), /^error: copy .*: interrupted$/m);
     t.deepEqual(
@@ -97,7 +98,7 @@ test('SIGTERM during an upload cancels the upload session at the registry', asyn
   await until(child, uploadStarted);
 
   child.kill('SIGTERM');
-  const [code] = await once(child, 'exit');
+  const [code] = await once(child, 'close');
   t.is(code, 143, stderr());
   const cancelled = await registry.requests({
     method: 'DELETE',

@@ -4,7 +4,7 @@ import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { LayoutStore, LockLostError, LockTimeoutError } from '../../src/layout/index.ts';
 import { withFileLock } from '../../src/layout/lock.ts';
 import { killHard, spawnSupport, succeeded } from './support/child.ts';
@@ -178,7 +178,17 @@ test('six processes putting ten tags each lose no entry', async (t) => {
   t.deepEqual(await rootEntries(dir), ['blobs', 'index.json', 'oci-layout']);
 });
 
+/**
+ * Keep the test process alive for the rest of the test: the lock's refresh timer does not (a held
+ * lock must not keep a program running), and a test waiting on it alone would end as stalled.
+ */
+function keepAlive(t: ExecutionContext): void {
+  const timer = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(timer));
+}
+
 test('a lock broken while held aborts the task before it commits, with LOCK_LOST', async (t) => {
+  keepAlive(t);
   const dir = await tempDir(t);
   const lockPath = join(dir, 'index.json.lock');
   let committed = false;
@@ -201,6 +211,7 @@ test('a lock broken while held aborts the task before it commits, with LOCK_LOST
 });
 
 test('a lock whose file vanished while held is reported with the refresh failure as cause', async (t) => {
+  keepAlive(t);
   const dir = await tempDir(t);
   const lockPath = join(dir, 'index.json.lock');
   // The first refresh comes a second after the task starts, well after the removal: a refresh

@@ -25,7 +25,8 @@ async function serve(t: ExecutionContext, args: string[]): Promise<Served> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  // 'close', not 'exit': stderr may still be on its way when the child has exited.
+  const exited = new Promise<number | null>((done) => child.once('close', (code) => done(code)));
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -217,6 +218,6 @@ test('serve --blobs type=registry keeps the blobs in a registry repository; a --
   refused.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  t.is(await new Promise((done) => refused.once('exit', done)), 2);
+  t.is(await new Promise((done) => refused.once('close', done)), 2);
   t.regex(stderr, /--blobs wants type=local,dest=DIR or type=registry,ref=HOST\/REPO/);
 });

@@ -53,7 +53,8 @@ export async function succeeded(started: ChildProcess | Promise<ChildProcess>): 
   child.stderr?.on('data', (data: Buffer) => {
     stderr += data.toString();
   });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // 'close', not 'exit': the child's output may still be on its way when it has exited.
+  const [code] = (await once(child, 'close')) as [number | null];
   if (code !== 0) throw new Error(`child exited with ${code}: ${stderr}`);
   return stdout;
 }
