@@ -9,47 +9,68 @@
 // tests left in it and whatever still runs from it; a run killed before that is cleaned up by the
 // next one.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
+import {
+  GROUPS_DIR,
+  groupFile,
+  groupModules,
+  planGroups,
+  writeGroupFiles,
+} from './test/loader/groups.mjs';
 import { prepare } from './test/loader/javascript.mjs';
-import { TREE_ENV, writeTree } from './test/loader/tree.mjs';
+import { TREE_ENV, treePath, writeTree } from './test/loader/tree.mjs';
 
 /** A RAM file system is used when it has this much room left. */
 const RAM_FS_MIN_FREE = 4 * 1024 ** 3;
 const TMPFS_MAGIC = 0x01021994;
 const PREFIX = 'ociferry-run-';
 /**
- * The files that take longest, longest first (measured on 2 cores): they start first, so the run
- * does not end waiting on one of them while the machine is otherwise idle. Files that wait more
- * than they compute (real BuildKit builds, PostgreSQL, timeouts) are among them. The others follow
- * in name order.
+ * What ava runs that takes longest, longest first (measured on 2 cores): test files by their path
+ * under test/ without `.test.ts`, and groups of test files (test/loader/groups.mjs) by theirs.
+ * They start first, so the run does not end waiting on one of them while the machine is
+ * otherwise idle. Files that wait more than they compute (real BuildKit builds, PostgreSQL,
+ * timeouts) are among them. A file of this list runs alone in a whole-suite run.
  */
 const SLOWEST = [
-  'test/cache/buildkit-oracle.test.ts',
-  'test/service/service.test.ts',
-  'test/service/serve.test.ts',
-  'test/cache/service.test.ts',
-  'test/cache/service-buildkit.test.ts',
-  'test/cache/buildkit-lifecycle.test.ts',
-  'test/service/retention.test.ts',
-  'test/cache/service-lifecycle.test.ts',
-  'test/helpers/buildkit.test.ts',
-  'test/cache/buildkit-interop.test.ts',
-  'test/copy/copy.test.ts',
-  'test/service/client.test.ts',
-  'test/registry/http.test.ts',
-  'test/registry/auth/challenge.test.ts',
-  'test/cli/progress/terminal.test.ts',
-  'test/cli/package.test.ts',
-  'test/registry/uploads.test.ts',
-  'test/registry/auth/realm.test.ts',
-  'test/extract/extract.test.ts',
-  'test/cli/bundle.test.ts',
-  'test/reference/properties.test.ts',
-  'test/cache/copy.test.ts',
+  'cache/buildkit-oracle',
+  'service/service',
+  'cache',
+  'cache/buildkit-lifecycle',
+  'cache/service',
+  'cache/buildkit-interop',
+  'cli',
+  'service/serve',
+  'service/retention',
+  'copy/copy',
+  'remote',
+  'registry',
+  'cache/service-buildkit',
+  'cache/service-lifecycle',
+  'helpers/buildkit',
+  'registry/http',
+  'cli/package',
+  'reference/properties',
+  'extract/extract',
+  'cache/copy',
+  'registry/uploads',
+  'cli/progress/terminal',
+  'service/client',
+  'registry/auth/challenge',
+  'cli/bundle',
+  'registry/auth/realm',
 ];
-/** Files not in the list that are likely slow too: the cache service's and real BuildKit's. */
+/** Files not in the list that are likely slow too (by name): the cache service's and real BuildKit's. */
 const LIKELY_SLOW = /service|buildkit/;
 
 function ramFileSystem() {
@@ -117,43 +138,128 @@ function removeRunDir(dir) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const base = process.env.TMPDIR || ramFileSystem() || tmpdir();
-for (const name of readdirSync(base)) {
-  const pid = Number(name.slice(PREFIX.length).split('-')[0]);
-  if (name.startsWith(PREFIX) && pid > 0 && !isAlive(pid)) removeRunDir(join(base, name));
+/** ava's options that take a value, as the command line may give them (`--match x`). */
+const VALUE_OPTIONS = new Set([
+  '--match',
+  '-m',
+  '--timeout',
+  '-T',
+  '--concurrency',
+  '-c',
+  '--config',
+  '--node-arguments',
+]);
+
+/** Whether ava's command line names test files (or a subcommand): they run as ava runs them. */
+function namesFiles(args) {
+  for (let i = 0; i < args.length; i++) {
+    if (VALUE_OPTIONS.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) return true;
+  }
+  return false;
 }
-// The TypeScript the tests and the processes they start load, made into JavaScript before they start.
-const javascript = await prepare(
-  ['src', 'test', 'fixtures'].flatMap((dir) =>
-    readdirSync(join(import.meta.dirname, dir), { recursive: true })
-      .filter((name) => name.endsWith('.ts'))
-      .map((name) => join(import.meta.dirname, dir, name)),
-  ),
-);
 
-// Node builds its whole root certificate store when a process starts with NODE_EXTRA_CA_CERTS set
-// (40-60 ms of CPU; some machines set it for every process). The tests reach only loopback
-// servers, whose certificates they give explicitly, so the test processes and what they start
-// go without it: about 190 node processes a run.
-delete process.env.NODE_EXTRA_CA_CERTS;
+/** A test file's name in {@link SLOWEST}: its path under test/ without `.test.ts`. */
+const nameOf = (file) =>
+  relative(join(import.meta.dirname, 'test'), file).replace(/\.test\.ts$/, '');
 
-const runDir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
-// Others may pass through (PostgreSQL runs as its own user), not list it.
-chmodSync(runDir, 0o711);
-process.once('exit', () => removeRunDir(runDir));
-// What the test processes load (test/loader/tree.mjs).
-const tree = join(runDir, 'tree');
-writeTree(javascript, tree);
+/** A test file that keeps a core busy for long: it runs alone, and among the first. */
+const isSlow = (file) => SLOWEST.includes(nameOf(file)) || LIKELY_SLOW.test(basename(file));
 
+/**
+ * Make the run's directory, its tree and, for a run of the whole suite, its groups. The test
+ * processes get the directory and the tree as environment variables.
+ */
+async function prepareRun() {
+  const base = process.env.TMPDIR || ramFileSystem() || tmpdir();
+  for (const name of readdirSync(base)) {
+    const pid = Number(name.slice(PREFIX.length).split('-')[0]);
+    if (!name.startsWith(PREFIX) || !(pid > 0) || isAlive(pid)) continue;
+    try {
+      removeRunDir(join(base, name));
+    } catch {
+      // Another run starting at the same time removes it.
+    }
+  }
+  // The TypeScript the tests and the processes they start load, made into JavaScript before they start.
+  const javascript = await prepare(
+    ['src', 'test', 'fixtures'].flatMap((dir) =>
+      readdirSync(join(import.meta.dirname, dir), { recursive: true })
+        .filter((name) => name.endsWith('.ts'))
+        .map((name) => join(import.meta.dirname, dir, name))
+        .filter((file) => !file.startsWith(`${GROUPS_DIR}/`)),
+    ),
+  );
+
+  // Node builds its whole root certificate store when a process starts with NODE_EXTRA_CA_CERTS set
+  // (40-60 ms of CPU; some machines set it for every process). The tests reach only loopback
+  // servers, whose certificates they give explicitly, so the test processes and what they start
+  // go without it: about 190 node processes a run.
+  delete process.env.NODE_EXTRA_CA_CERTS;
+
+  const runDir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
+  // Others may pass through (PostgreSQL runs as its own user), not list it.
+  chmodSync(runDir, 0o711);
+  process.once('exit', () => removeRunDir(runDir));
+
+  // A run of the whole suite runs the test files in groups (test/loader/groups.mjs).
+  const groups = namesFiles(process.argv.slice(2))
+    ? undefined
+    : planGroups(
+        javascript
+          .filter(
+            ({ file }) =>
+              file.endsWith('.test.ts') && file.startsWith(join(import.meta.dirname, 'test')),
+          )
+          .map(({ file, kept }) => ({ file, code: readFileSync(kept, 'utf8') })),
+        isSlow,
+      );
+
+  // What the test processes load (test/loader/tree.mjs).
+  const tree = join(runDir, 'tree');
+  writeTree(
+    javascript,
+    tree,
+    new Map(
+      groups?.flatMap(({ members }) => members.map(({ file, titlePrefix }) => [file, titlePrefix])),
+    ),
+  );
+  if (groups) {
+    writeGroupFiles(groups);
+    for (const { module, code } of groupModules(groups, (file) => treePath(tree, file))) {
+      mkdirSync(dirname(module), { recursive: true });
+      writeFileSync(module, code);
+    }
+  }
+
+  return { runDir, tree, groups };
+}
+
+// ava runs with its defaults, silently, when loading this file fails with ENOENT (it takes that for
+// a missing file): any failure here is made one that ava reports.
+const { runDir, tree, groups } = await prepareRun().catch((error) => {
+  throw new Error(`preparing the test run failed: ${error.message}`, { cause: error });
+});
+
+/**
+ * Where `file` (a test file, or a group's file) starts in the run: the slowest first, then the
+ * others likely slow, then the groups of several files (biggest first: a group's files run in one
+ * process, on one core), then the rest.
+ */
 function rank(file) {
-  const name = relative(import.meta.dirname, file);
+  const group = groups?.find(({ name }) => groupFile(name) === file);
+  const name = group ? group.name : nameOf(file);
   const index = SLOWEST.indexOf(name);
   if (index !== -1) return index;
-  return LIKELY_SLOW.test(name) ? SLOWEST.length : SLOWEST.length + 1;
+  if (LIKELY_SLOW.test(basename(name))) return SLOWEST.length;
+  if (group && group.members.length > 1) return SLOWEST.length + 2 - 1 / group.members.length;
+  return SLOWEST.length + 2;
 }
 
 export default {
-  files: ['test/**/*.test.ts'],
+  files: groups
+    ? groups.map(({ name }) => relative(import.meta.dirname, groupFile(name)))
+    : ['test/**/*.test.ts'],
   // ava requires a test file (`commonjs`), and test/loader/tree-require.mjs, loaded first, makes
   // that import the file's JavaScript from the run's tree: ES modules, with no loader thread.
   extensions: { ts: 'commonjs' },

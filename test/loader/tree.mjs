@@ -25,31 +25,40 @@ export function treePath(tree, file) {
   return path.join(tree, path.relative(ROOT, file)).replace(/\.ts$/, '.mjs');
 }
 
+/** ava as test files import it in esbuild's output. */
+const AVA_IMPORT = /^(import [^\n]*? from )"ava";$/gm;
+
 /**
  * The JavaScript `code` of `file` as the tree holds it: a relative import of a TypeScript file
  * names that file's JavaScript in the tree; one of any other file (`./hooks.mjs`) names the file
- * itself, which is not in the tree.
+ * itself, which is not in the tree. With `titlePrefix`, the file's import of ava is test/loader/
+ * ava.mjs, which begins the title of each test the file declares with it (groups.mjs).
  */
-export function treeModule(code, file) {
-  return code.replace(RELATIVE_SPECIFIER, (_, before, specifier) => {
+export function treeModule(code, file, titlePrefix) {
+  const tree = code.replace(RELATIVE_SPECIFIER, (_, before, specifier) => {
     const target = specifier.endsWith('.ts')
       ? `${specifier.slice(0, -'.ts'.length)}.mjs`
       : pathToFileURL(path.resolve(path.dirname(file), specifier)).href;
     return `${before}"${target}"`;
   });
+  if (titlePrefix === undefined) return tree;
+  const ava = new URL('ava.mjs', import.meta.url);
+  ava.searchParams.set('prefix', titlePrefix);
+  return tree.replace(AVA_IMPORT, (_, before) => `${before}${JSON.stringify(ava.href)};`);
 }
 
 /**
  * Write the tree at `tree` (which must not exist) from `files`: each TypeScript file with where
  * its JavaScript is kept (javascript.mjs's `prepare`). Packages resolve from the repository's
- * node_modules, linked at the tree's root.
+ * node_modules, linked at the tree's root. `titlePrefixes` gives test files that share a test
+ * process with others the prefix of their tests' titles (groups.mjs).
  */
-export function writeTree(files, tree) {
+export function writeTree(files, tree, titlePrefixes = new Map()) {
   mkdirSync(tree, { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
   for (const { file, kept } of files) {
     const out = treePath(tree, file);
     mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, treeModule(readFileSync(kept, 'utf8'), file));
+    writeFileSync(out, treeModule(readFileSync(kept, 'utf8'), file, titlePrefixes.get(file)));
   }
 }
