@@ -416,6 +416,9 @@ class DockerdProcess {
       { stdio: ['ignore', logFd, logFd], env: daemonEnv() },
     );
     killOnExit(this.#child, dir);
+    // dockerd does not keep the test process running: when ava runs none of a file's tests
+    // (`--match`), it skips the hook that stops dockerd, and the process ends, killing it.
+    this.#child.unref();
     this.#exited = new Promise((resolve) => {
       this.#child.once('error', (error) => {
         this.#exitReason = `failed to start: ${error.message}`;
