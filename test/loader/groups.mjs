@@ -3,9 +3,10 @@
 // as much again to load the library: for a hundred small files that was a fifth of the suite's CPU.
 // So the test files of one directory share a process, each declaring its tests as it would alone,
 // its titles beginning with its name (ava.mjs), and a file runs alone when it is slow (it keeps a
-// core busy by itself), changes its process (environment, listeners, working directory, exit) or
+// core busy by itself), changes its process (environment, listeners, working directory, exit),
 // declares its tests after a top-level `await` (ava starts a process's tests on the tick after the
-// first is declared).
+// first is declared) or has a hook around each test (ava would run it around the others' tests).
+// Its `before` and `after` hooks run once for the process, as they are setup of its own.
 //
 // ava runs files, so each group, and each file alone, is a file of test/.groups/ (ignored by git)
 // whose path gives ava's prefix of its titles as the test files' own paths give it:
@@ -27,10 +28,12 @@ const CHANGES_PROCESS =
   /\bprocess\.(?:env(?:\.\w+|\[[^\]\n]+\])\s*=[^=]|on\(|once\(|chdir\(|exit\(|exitCode\s*=[^=])|\bdelete process\.env\b/;
 /** A top-level `await`: esbuild writes top-level statements from the start of a line. */
 const TOP_LEVEL_AWAIT = /^(?![^\n]*\basync\b)(?=[^\s/}])[^\n]*\bawait\b/m;
+/** A hook ava runs around each test of the process, the group's other files' tests too. */
+const EACH_HOOK = /\.(?:beforeEach|afterEach)\b/;
 
 /** Whether a test file whose JavaScript is `code` needs a test process of its own. */
 export function needsOwnProcess(code) {
-  return CHANGES_PROCESS.test(code) || TOP_LEVEL_AWAIT.test(code);
+  return CHANGES_PROCESS.test(code) || TOP_LEVEL_AWAIT.test(code) || EACH_HOOK.test(code);
 }
 
 /**

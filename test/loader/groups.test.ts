@@ -67,7 +67,7 @@ test('a slow file, the only one left of its directory and one of test/ itself ru
   ]);
 });
 
-test('a file that changes its process or awaits before declaring its tests needs a process of its own', (t) => {
+test('a file that changes its process, awaits before declaring its tests or hooks each test needs a process of its own', (t) => {
   for (const code of [
     'process.env.OCI_REGISTRY_BIN = path;',
     'process.env["A"] = "1";',
@@ -79,6 +79,8 @@ test('a file that changes its process or awaits before declaring its tests needs
     'const dockerd = await startBuildkit();',
     'await setup();',
     'const VERSION = JSON.parse(await readFile(file, "utf8")).version;',
+    'test.beforeEach((t) => { t.context.dir = makeDir(); });',
+    'test.afterEach.always(() => cleanUp());',
   ]) {
     t.true(needsOwnProcess(`${plain}${code}\n`), code);
   }
