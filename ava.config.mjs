@@ -150,6 +150,12 @@ const VALUE_OPTIONS = new Set([
   '--node-arguments',
 ]);
 
+/**
+ * Whether ava watches the files (`--watch`): the tree is written once, at the start, so a watching
+ * ava's test processes load the TypeScript through the module hooks instead, edits and all.
+ */
+const watching = process.argv.includes('--watch') || process.argv.includes('-w');
+
 /** Whether ava's command line names test files (or a subcommand): they run as ava runs them. */
 function namesFiles(args) {
   for (let i = 0; i < args.length; i++) {
@@ -203,17 +209,18 @@ async function prepareRun() {
   process.once('exit', () => removeRunDir(runDir));
 
   // A run of the whole suite runs the test files in groups (test/loader/groups.mjs).
-  const groups = namesFiles(process.argv.slice(2))
-    ? undefined
-    : planGroups(
-        javascript
-          .filter(
-            ({ file }) =>
-              file.endsWith('.test.ts') && file.startsWith(join(import.meta.dirname, 'test')),
-          )
-          .map(({ file, kept }) => ({ file, code: readFileSync(kept, 'utf8') })),
-        isSlow,
-      );
+  const groups =
+    watching || namesFiles(process.argv.slice(2))
+      ? undefined
+      : planGroups(
+          javascript
+            .filter(
+              ({ file }) =>
+                file.endsWith('.test.ts') && file.startsWith(join(import.meta.dirname, 'test')),
+            )
+            .map(({ file, kept }) => ({ file, code: readFileSync(kept, 'utf8') })),
+          isSlow,
+        );
 
   // What the test processes load (test/loader/tree.mjs).
   const tree = join(runDir, 'tree');
@@ -262,8 +269,9 @@ export default {
     : ['test/**/*.test.ts'],
   // ava requires a test file (`commonjs`), and test/loader/tree-require.mjs, loaded first, makes
   // that import the file's JavaScript from the run's tree: ES modules, with no loader thread.
-  extensions: { ts: 'commonjs' },
-  require: ['./test/loader/tree-require.mjs'],
+  ...(watching
+    ? { extensions: { ts: 'module' }, require: ['./test/loader/register.mjs'] }
+    : { extensions: { ts: 'commonjs' }, require: ['./test/loader/tree-require.mjs'] }),
   workerThreads: false,
   // WebAssembly (PGlite's Postgres, undici's HTTP parser) is compiled by the baseline compiler
   // only: test processes are short, and optimising PGlite's 9 MB module cost each process that
