@@ -279,9 +279,11 @@ export default {
   // 29). Processes the tests start set it themselves where it matters.
   nodeArguments: ['--liftoff-only'],
   timeout: '120s',
-  // Six files at once on 2 cores: the slow ones wait on dockerd, PostgreSQL and timers much of the
-  // time (4 at once: 127 s, 6: 95-103 s, 8: 103 s for the suite on a shared 2-core machine).
-  concurrency: 6,
+  // Four of what ava runs at once on 2 cores: the slow files wait on dockerd, PostgreSQL and timers
+  // much of the time, and a group keeps a core busy by itself. Measured alternately on an idle
+  // 2-core machine, a whole-suite run took 78-89 s with 4 at once (148-170 CPU-s), 94-96 s with 6
+  // (180-185 CPU-s), 82 s with 3 and 86 s with 5.
+  concurrency: 4,
   environmentVariables: { TMPDIR: runDir, OCIFERRY_TEST_RUN_DIR: runDir, [TREE_ENV]: tree },
   sortTestFiles: (a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0),
 };
