@@ -26,6 +26,7 @@ import {
   groupFile,
   groupModules,
   planGroups,
+  testName,
   writeGroupFiles,
 } from './test/loader/groups.mjs';
 import { prepare } from './test/loader/javascript.mjs';
@@ -165,12 +166,8 @@ function namesFiles(args) {
   return false;
 }
 
-/** A test file's name in {@link SLOWEST}: its path under test/ without `.test.ts`. */
-const nameOf = (file) =>
-  relative(join(import.meta.dirname, 'test'), file).replace(/\.test\.ts$/, '');
-
 /** A test file that keeps a core busy for long: it runs alone, and among the first. */
-const isSlow = (file) => SLOWEST.includes(nameOf(file)) || LIKELY_SLOW.test(basename(file));
+const isSlow = (file) => SLOWEST.includes(testName(file)) || LIKELY_SLOW.test(basename(file));
 
 /**
  * Make the run's directory, its tree and, for a run of the whole suite, its groups. The test
@@ -188,7 +185,7 @@ async function prepareRun() {
     }
   }
   // The TypeScript the tests and the processes they start load, made into JavaScript before they start.
-  const javascript = await prepare(
+  const prepared = await prepare(
     ['src', 'test', 'fixtures'].flatMap((dir) =>
       readdirSync(join(import.meta.dirname, dir), { recursive: true })
         .filter((name) => name.endsWith('.ts'))
@@ -196,6 +193,7 @@ async function prepareRun() {
         .filter((file) => !file.startsWith(`${GROUPS_DIR}/`)),
     ),
   );
+  const javascript = prepared.map(({ file, kept }) => ({ file, code: readFileSync(kept, 'utf8') }));
 
   // Node builds its whole root certificate store when a process starts with NODE_EXTRA_CA_CERTS set
   // (40-60 ms of CPU; some machines set it for every process). The tests reach only loopback
@@ -213,12 +211,10 @@ async function prepareRun() {
     watching || namesFiles(process.argv.slice(2))
       ? undefined
       : planGroups(
-          javascript
-            .filter(
-              ({ file }) =>
-                file.endsWith('.test.ts') && file.startsWith(join(import.meta.dirname, 'test')),
-            )
-            .map(({ file, kept }) => ({ file, code: readFileSync(kept, 'utf8') })),
+          javascript.filter(
+            ({ file }) =>
+              file.endsWith('.test.ts') && file.startsWith(join(import.meta.dirname, 'test')),
+          ),
           isSlow,
         );
 
@@ -255,7 +251,7 @@ const { runDir, tree, groups } = await prepareRun().catch((error) => {
  */
 function rank(file) {
   const group = groups?.find(({ name }) => groupFile(name) === file);
-  const name = group ? group.name : nameOf(file);
+  const name = group ? group.name : testName(file);
   const index = SLOWEST.indexOf(name);
   if (index !== -1) return index;
   if (LIKELY_SLOW.test(basename(name))) return SLOWEST.length;

@@ -31,6 +31,11 @@ const TOP_LEVEL_AWAIT = /^(?![^\n]*\basync\b)(?=[^\s/}])[^\n]*\bawait\b/m;
 /** A hook ava runs around each test of the process, the group's other files' tests too. */
 const EACH_HOOK = /\.(?:beforeEach|afterEach)\b/;
 
+/** A test file's name: its path under test/ without `.test.ts` (`util/limiter`). */
+export function testName(file) {
+  return path.relative(TEST_DIR, file).replace(/\.test\.ts$/, '');
+}
+
 /** Whether a test file whose JavaScript is `code` needs a test process of its own. */
 export function needsOwnProcess(code) {
   return CHANGES_PROCESS.test(code) || TOP_LEVEL_AWAIT.test(code) || EACH_HOOK.test(code);
@@ -47,7 +52,7 @@ export function planGroups(testFiles, alone) {
   const groups = [];
   const shared = new Map();
   for (const { file, code } of testFiles) {
-    const name = path.relative(TEST_DIR, file).replace(/\.test\.ts$/, '');
+    const name = testName(file);
     if (alone(file, code) || needsOwnProcess(code)) {
       groups.push({ name, members: [{ file }] });
       continue;
@@ -64,9 +69,7 @@ export function planGroups(testFiles, alone) {
   for (const [dir, members] of shared) {
     const [{ file }] = members;
     groups.push(
-      members.length === 1
-        ? { name: path.relative(TEST_DIR, file).replace(/\.test\.ts$/, ''), members: [{ file }] }
-        : { name: dir, members },
+      members.length === 1 ? { name: testName(file), members: [{ file }] } : { name: dir, members },
     );
   }
   const names = new Set();

@@ -8,6 +8,8 @@ import {
   planGroups,
   // @ts-expect-error: plain JavaScript without declarations.
 } from './groups.mjs';
+// @ts-expect-error: plain JavaScript without declarations.
+import { treePath } from './tree.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const file = (name: string) => path.join(ROOT, 'test', `${name}.test.ts`);
@@ -125,8 +127,7 @@ test('two groups that would have one file are refused', (t) => {
 
 test("a group's JavaScript imports its files' JavaScript from the tree, in one go", (t) => {
   const tree = '/run/tree';
-  const treePath = (name: string) =>
-    path.join(tree, path.relative(ROOT, name)).replace(/\.ts$/, '.mjs');
+  const inTree = (name: string): string => treePath(tree, name);
   const [group, alone] = groupModules(
     [
       {
@@ -135,7 +136,7 @@ test("a group's JavaScript imports its files' JavaScript from the tree, in one g
       },
       { name: 'cache/copy', members: [{ file: file('cache/copy') }] },
     ],
-    treePath,
+    inTree,
   );
   t.deepEqual(group, {
     module: '/run/tree/test/.groups/util.test.mjs',
@@ -158,10 +159,7 @@ test('planned from their JavaScript in the tree, real test files each run once, 
   const testFiles = await Promise.all(
     files.map(async (name) => ({
       file: name,
-      code: await readFile(
-        path.join(tree, path.relative(ROOT, name)).replace(/\.ts$/, '.mjs'),
-        'utf8',
-      ),
+      code: await readFile(treePath(tree, name), 'utf8'),
     })),
   );
   const groups: Group[] = planGroups(testFiles, () => false);

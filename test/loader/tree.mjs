@@ -3,7 +3,7 @@
 // each other. Test processes load it as plain ES modules (tree-require.mjs): no loader thread, and
 // no hook call per module, which cost a test process 0.1-0.3 s of CPU (a sixth of what the
 // suite's test processes spent). It is written by ava.config.mjs at each run's start.
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -48,17 +48,17 @@ export function treeModule(code, file, titlePrefix) {
 }
 
 /**
- * Write the tree at `tree` (which must not exist) from `files`: each TypeScript file with where
- * its JavaScript is kept (javascript.mjs's `prepare`). Packages resolve from the repository's
- * node_modules, linked at the tree's root. `titlePrefixes` gives test files that share a test
- * process with others the prefix of their tests' titles (groups.mjs).
+ * Write the tree at `tree` (which must not exist) from `files`: each TypeScript file with its
+ * JavaScript as `code`. Packages resolve from the repository's node_modules, linked at the
+ * tree's root. `titlePrefixes` gives test files that share a test process with others the prefix
+ * of their tests' titles (groups.mjs).
  */
 export function writeTree(files, tree, titlePrefixes = new Map()) {
   mkdirSync(tree, { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
-  for (const { file, kept } of files) {
+  for (const { file, code } of files) {
     const out = treePath(tree, file);
     mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, treeModule(readFileSync(kept, 'utf8'), file, titlePrefixes.get(file)));
+    writeFileSync(out, treeModule(code, file, titlePrefixes.get(file)));
   }
 }
